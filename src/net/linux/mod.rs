@@ -1,0 +1,1 @@
+//! The Linux implementation of the kernel seam: netlink and `AF_PACKET`.

@@ -1,0 +1,259 @@
+//! The kernel seam: everything the operations need from the system
+//! (SPEC §2). Nothing in `ops` touches the kernel except through [`Kernel`].
+//!
+//! Implementations: [`linux`] (netlink + `AF_PACKET`) and [`sim`] (an
+//! in-memory network with fault injection, for deterministic tests).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::resource::{AdapterName, Address, Mac};
+
+pub mod linux;
+pub mod sim;
+
+/// Cable state of an adapter (SPEC §2: carrier; admin-down or missing
+/// counts as disconnected, but missing is kept apart for clear messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    Connected,
+    Disconnected,
+    Missing,
+}
+
+impl LinkState {
+    pub fn is_connected(self) -> bool {
+        self == LinkState::Connected
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Connected => "connected",
+            LinkState::Disconnected => "disconnected",
+            LinkState::Missing => "missing",
+        }
+    }
+}
+
+impl fmt::Display for LinkState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the system knows of one adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub name: AdapterName,
+    pub ifindex: u32,
+    pub mac: Mac,
+    pub state: LinkState,
+}
+
+/// Which kernel call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelOp {
+    GetLink,
+    DumpAddresses,
+    AddAddress,
+    DeleteAddress,
+    FlushNeighbours,
+    Announce,
+    Probe,
+    Open,
+}
+
+impl KernelOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KernelOp::GetLink => "get link",
+            KernelOp::DumpAddresses => "dump addresses",
+            KernelOp::AddAddress => "add address",
+            KernelOp::DeleteAddress => "delete address",
+            KernelOp::FlushNeighbours => "flush neighbours",
+            KernelOp::Announce => "announce",
+            KernelOp::Probe => "probe",
+            KernelOp::Open => "open socket",
+        }
+    }
+}
+
+/// A kernel error keeps its errno and the operation it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} failed{}: {message} (errno {errno})", op.as_str(), target.as_deref().map(|t| format!(" on {t}")).unwrap_or_default())]
+pub struct KernelError {
+    pub op: KernelOp,
+    /// The adapter or address involved, if any.
+    pub target: Option<String>,
+    pub errno: i32,
+    pub message: String,
+}
+
+impl KernelError {
+    pub fn new(op: KernelOp, target: Option<String>, errno: i32) -> Self {
+        let message = std::io::Error::from_raw_os_error(errno).to_string();
+        // Drop the " (os error N)" tail: the errno is printed once, by us.
+        let message = match message.rfind(" (os error") {
+            Some(i) => message[..i].to_owned(),
+            None => message,
+        };
+        Self {
+            op,
+            target,
+            errno,
+            message,
+        }
+    }
+
+    pub fn with_message(
+        op: KernelOp,
+        target: Option<String>,
+        errno: i32,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            op,
+            target,
+            errno,
+            message: message.into(),
+        }
+    }
+
+    pub fn from_io(op: KernelOp, target: Option<String>, e: &std::io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(errno) => Self::new(op, target, errno),
+            None => Self::with_message(op, target, libc::EIO, e.to_string()),
+        }
+    }
+
+    /// EPERM/EACCES: the process lacks CAP_NET_ADMIN / CAP_NET_RAW.
+    pub fn is_permission(&self) -> bool {
+        self.errno == libc::EPERM || self.errno == libc::EACCES
+    }
+
+    /// ENODEV: the adapter vanished.
+    pub fn is_missing_adapter(&self) -> bool {
+        self.errno == libc::ENODEV
+    }
+}
+
+/// How to announce an address after an add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnouncePlan {
+    pub count: u32,
+    pub interval: Duration,
+}
+
+/// Options for adding an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AddOptions {
+    pub noprefixroute: bool,
+}
+
+/// The answer of an in-use probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeResult {
+    /// Nobody answered within the timeout.
+    Free,
+    /// Another host answered for (or announced) the address.
+    InUse { mac: Mac },
+}
+
+/// Everything the operations need from the kernel (SPEC §2).
+///
+/// All calls work in the network namespace the implementation was opened
+/// in. `add_address` of an address already on the adapter, and
+/// `delete_address` of one that is not there, succeed (EEXIST / ENOENT are
+/// absorbed) so operations can be idempotent.
+pub trait Kernel: Send + Sync {
+    /// Link state and identity of an adapter. A missing adapter is
+    /// `Ok(LinkInfo { state: Missing, .. })` only through [`Kernel::link_state`];
+    /// here it is an error with ENODEV.
+    fn link(&self, adapter: &AdapterName) -> Result<LinkInfo, KernelError>;
+
+    /// The cable state; a missing adapter is [`LinkState::Missing`].
+    fn link_state(&self, adapter: &AdapterName) -> Result<LinkState, KernelError> {
+        match self.link(adapter) {
+            Ok(info) => Ok(info.state),
+            Err(e) if e.is_missing_adapter() => Ok(LinkState::Missing),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every local adapter that holds `ip` (any prefix length).
+    fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError>;
+
+    fn add_address(
+        &self,
+        adapter: &AdapterName,
+        addr: &Address,
+        opts: AddOptions,
+    ) -> Result<(), KernelError>;
+
+    fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError>;
+
+    /// Delete every neighbour (ARP/NDP) entry for `ip`, on every adapter.
+    fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError>;
+
+    /// Gratuitous ARP (IPv4) / unsolicited NA (IPv6) on `adapter`. Returns
+    /// after the first round; later rounds are sent in the background.
+    fn announce(
+        &self,
+        adapter: &AdapterName,
+        ip: IpAddr,
+        plan: AnnouncePlan,
+    ) -> Result<(), KernelError>;
+
+    /// Is `ip` answered on the wire by another host? ARP probe (RFC 5227) /
+    /// DAD NS, listening at most `timeout`.
+    fn probe(
+        &self,
+        adapter: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<ProbeResult, KernelError>;
+}
+
+impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
+    fn link(&self, adapter: &AdapterName) -> Result<LinkInfo, KernelError> {
+        (**self).link(adapter)
+    }
+    fn link_state(&self, adapter: &AdapterName) -> Result<LinkState, KernelError> {
+        (**self).link_state(adapter)
+    }
+    fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
+        (**self).holders(ip)
+    }
+    fn add_address(
+        &self,
+        adapter: &AdapterName,
+        addr: &Address,
+        opts: AddOptions,
+    ) -> Result<(), KernelError> {
+        (**self).add_address(adapter, addr, opts)
+    }
+    fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError> {
+        (**self).delete_address(adapter, addr)
+    }
+    fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
+        (**self).flush_neighbours(ip)
+    }
+    fn announce(
+        &self,
+        adapter: &AdapterName,
+        ip: IpAddr,
+        plan: AnnouncePlan,
+    ) -> Result<(), KernelError> {
+        (**self).announce(adapter, ip, plan)
+    }
+    fn probe(
+        &self,
+        adapter: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<ProbeResult, KernelError> {
+        (**self).probe(adapter, ip, timeout)
+    }
+}

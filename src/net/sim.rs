@@ -1,0 +1,1 @@
+//! An in-memory network implementing the kernel seam, with fault injection.

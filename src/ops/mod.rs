@@ -1,0 +1,168 @@
+//! The five operations of SPEC §4, one file each, steps numbered as in the
+//! spec. They reach the system only through [`Kernel`], [`ClusterView`],
+//! [`EventSink`] and [`Clock`]; [`run`] adds the store: it takes the
+//! resource's lock, loads definition and state, runs the operation and
+//! persists the state before it returns.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+use crate::cluster::ClusterView;
+use crate::events::{Event, EventSink, Kind};
+use crate::net::{AnnouncePlan, Kernel, KernelError};
+use crate::resource::{AdapterName, Definition, Operation, RuntimeState, Tag};
+use crate::store::{Store, StoreError};
+
+mod deep_check;
+mod quick_check;
+mod recover;
+mod remove;
+mod restore;
+
+pub use deep_check::deep_check;
+pub use quick_check::quick_check;
+pub use recover::recover;
+pub use remove::remove;
+pub use restore::restore;
+
+/// Time, so that tests of debounce and the daemon's policy never sleep.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> SystemTime;
+    fn sleep(&self, d: Duration);
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+/// What an operation works with.
+pub struct Ctx<'a> {
+    pub kernel: &'a dyn Kernel,
+    pub cluster: &'a dyn ClusterView,
+    pub events: &'a dyn EventSink,
+    pub clock: &'a dyn Clock,
+    /// This node's name (the `node` field of events).
+    pub node: &'a str,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn emit(&self, def: &Definition, op: Operation, kind: Kind) {
+        let event = Event::about(def, op, self.node, &kind, self.clock.now());
+        self.events.emit(&event);
+    }
+
+    /// A kernel error inside an operation: reported as 7004, remembered so
+    /// the caller can tell a missing privilege from a failure.
+    pub(crate) fn kernel_error(
+        &self,
+        def: &Definition,
+        op: Operation,
+        out: &mut Outcome,
+        e: KernelError,
+    ) {
+        self.emit(def, op, Kind::KernelError { err: e.to_string() });
+        if out.error.is_none() {
+            out.error = Some(e);
+        }
+    }
+}
+
+/// The result of an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub success: bool,
+    /// The first kernel error met, if any (EPERM tells "needs CAP_NET_ADMIN").
+    pub error: Option<KernelError>,
+    /// The catalog number that decided a failure (6507, 6508, 6002, ...).
+    pub event: Option<u16>,
+}
+
+impl Outcome {
+    pub(crate) fn new() -> Self {
+        Self {
+            success: false,
+            error: None,
+            event: None,
+        }
+    }
+
+    pub(crate) fn finish(
+        mut self,
+        ctx: &Ctx<'_>,
+        op: Operation,
+        state: &mut RuntimeState,
+        success: bool,
+        event: Option<u16>,
+    ) -> Self {
+        self.success = success;
+        self.event = event;
+        state.record(op, success, event, ctx.clock.now());
+        self
+    }
+
+    /// Whether the failure came from a missing privilege.
+    pub fn needs_privilege(&self) -> bool {
+        self.error.as_ref().is_some_and(KernelError::is_permission)
+    }
+}
+
+/// The announcement plan of a definition.
+pub(crate) fn announce_plan(def: &Definition) -> AnnouncePlan {
+    AnnouncePlan {
+        count: def.tunables.announce_count,
+        interval: def.tunables.announce_interval,
+    }
+}
+
+/// Is the address held by exactly `adapter` and nowhere else?
+pub(crate) fn held_exactly_by(holders: &[AdapterName], adapter: &AdapterName) -> bool {
+    holders.len() == 1 && &holders[0] == adapter
+}
+
+/// Flush neighbour entries; a failure is reported and the operation goes on
+/// (SPEC gives the flush no failure branch).
+pub(crate) fn flush(ctx: &Ctx<'_>, def: &Definition, op: Operation, out: &mut Outcome, ip: IpAddr) {
+    if let Err(e) = ctx.kernel.flush_neighbours(ip) {
+        ctx.kernel_error(def, op, out, e);
+    }
+}
+
+/// Run one operation by tag: lock, load, run, persist (SPEC §4 preamble).
+pub fn run(store: &Store, ctx: &Ctx<'_>, tag: &Tag, op: Operation) -> Result<Outcome, StoreError> {
+    let def = store.load_definition(tag)?;
+    let _lock = store.lock(tag, def.tunables.lock_timeout)?;
+    // Re-read under the lock: the definition may have changed meanwhile.
+    let def = store.load_definition(tag)?;
+    let mut state = store.load_state(tag)?;
+    let outcome = run_loaded(ctx, &def, &mut state, op);
+    store.save_state(tag, &state)?;
+    Ok(outcome)
+}
+
+/// Run one operation on a loaded definition and state (no lock, no store).
+pub fn run_loaded(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    state: &mut RuntimeState,
+    op: Operation,
+) -> Outcome {
+    match op {
+        Operation::QuickCheck => quick_check(ctx, def, state),
+        Operation::DeepCheck => deep_check(ctx, def, state),
+        Operation::Restore => restore(ctx, def, state),
+        Operation::Remove => remove(ctx, def, state),
+        Operation::Recover => recover(ctx, def, state),
+        Operation::Create | Operation::Delete | Operation::Daemon => Outcome {
+            success: false,
+            error: None,
+            event: None,
+        },
+    }
+}

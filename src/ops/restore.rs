@@ -1,0 +1,205 @@
+//! restore (SPEC §4).
+
+use super::{Ctx, Outcome, announce_plan, flush, held_exactly_by};
+use crate::events::Kind;
+use crate::net::{AddOptions, ProbeResult};
+use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
+
+const OP: Operation = Operation::Restore;
+
+pub fn restore(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState) -> Outcome {
+    let mut out = Outcome::new();
+    let ip = def.address.ip();
+
+    // 1. 6013.
+    ctx.emit(def, OP, Kind::RestoreStart);
+
+    // 2. Flush the neighbour entries for the address.
+    flush(ctx, def, OP, &mut out, ip);
+
+    // The adapter we are about to use: the one that holds the address when
+    // the resource is in service (a restore after a local recovery keeps
+    // the recovery adapter), otherwise the primary adapter.
+    let first = if state.in_service {
+        state.active_adapter(def).clone()
+    } else {
+        def.adapter.clone()
+    };
+    // Step 5's adapter: the other one of primary / recovery adapter (the
+    // primary again when no recovery adapter is defined).
+    let second = if first == def.adapter {
+        def.local_recovery_target().clone()
+    } else {
+        def.adapter.clone()
+    };
+
+    // 3. Is the address already in use?
+    let holders = match ctx.kernel.holders(ip) {
+        Ok(h) => h,
+        Err(e) => {
+            ctx.kernel_error(def, OP, &mut out, e);
+            return fail(ctx, def, state, out);
+        }
+    };
+    if !holders.is_empty() {
+        // (3-1) On the adapter we are about to use: go to 4.
+        // (3-2) On another local adapter: fail.
+        if !held_exactly_by(&holders, &first) {
+            let other = holders.iter().find(|h| **h != first).unwrap_or(&holders[0]);
+            ctx.emit(def, OP, Kind::HeldByOtherAdapter { nic: other.clone() });
+            return fail(ctx, def, state, out);
+        }
+    } else if !def.tunables.probe_timeout.is_zero() {
+        // Not held locally: is it answered on the wire by another host? The
+        // probe goes out on the first of our adapters that has a cable.
+        let via = [&first, &second]
+            .into_iter()
+            .find(|a| ctx.kernel.link_state(a).is_ok_and(|l| l.is_connected()));
+        if let Some(via) = via {
+            match ctx.kernel.probe(via, ip, def.tunables.probe_timeout) {
+                Ok(ProbeResult::Free) => {}
+                Ok(ProbeResult::InUse { mac }) => {
+                    // (3-2) another host on the wire: fail.
+                    ctx.emit(
+                        def,
+                        OP,
+                        Kind::InUseOnWire {
+                            mac: mac.to_string(),
+                            nic: via.clone(),
+                        },
+                    );
+                    return fail(ctx, def, state, out);
+                }
+                Err(e) => {
+                    if e.is_permission() && out.error.is_none() {
+                        out.error = Some(e.clone());
+                    }
+                    ctx.emit(
+                        def,
+                        OP,
+                        Kind::ProbeFailed {
+                            nic: via.clone(),
+                            err: e.to_string(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    // 4. Add the address to the first adapter.
+    let mut target = first;
+    if !try_adapter(ctx, def, &mut out, &target, &holders) {
+        // 5. Local recovery: disabled, 6008 and fail; enabled, step 4 once
+        //    more against the second adapter.
+        if !def.local_recovery {
+            ctx.emit(def, OP, Kind::RestoreLocalRecoveryDisabled);
+            return fail(ctx, def, state, out);
+        }
+        target = second;
+        if !try_adapter(ctx, def, &mut out, &target, &[]) {
+            return fail(ctx, def, state, out);
+        }
+    }
+
+    // 6. Record the adapter, mark in service, 6001, succeed.
+    state.active_adapter = Some(target);
+    state.in_service = true;
+    state.failed = false;
+    ctx.emit(def, OP, Kind::RestoreSucceeded);
+    out.error = None;
+    out.finish(ctx, OP, state, true, None)
+}
+
+/// Step 4 against one adapter. `kept` are the adapters that held the
+/// address before this step (3-1), which a failed verification leaves alone.
+fn try_adapter(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    out: &mut Outcome,
+    target: &AdapterName,
+    kept: &[AdapterName],
+) -> bool {
+    let ip = def.address.ip();
+    // 4. The cable of the target adapter. DISCONNECTED: 6019, go to 5.
+    match ctx.kernel.link_state(target) {
+        Ok(l) if l.is_connected() => {}
+        Ok(_) => {
+            ctx.emit(
+                def,
+                OP,
+                Kind::CableNotConnected {
+                    cmd: OP,
+                    nic: target.clone(),
+                },
+            );
+            return false;
+        }
+        Err(e) => {
+            ctx.kernel_error(def, OP, out, e);
+            return false;
+        }
+    }
+    // 4. CONNECTED: add the address.
+    let opts = AddOptions {
+        noprefixroute: def.tunables.noprefixroute,
+    };
+    if let Err(e) = ctx.kernel.add_address(target, &def.address, opts) {
+        ctx.kernel_error(def, OP, out, e);
+        return false;
+    }
+    // (4-1) Announce it; a failure is 6016 and we carry on.
+    if let Err(e) = ctx.kernel.announce(target, ip, announce_plan(def)) {
+        ctx.emit(
+            def,
+            OP,
+            Kind::AnnounceFailed {
+                err: e.to_string(),
+                guid: target.clone(),
+            },
+        );
+    }
+    // (4-2) Verify: on the target adapter and nowhere else.
+    match ctx.kernel.holders(ip) {
+        Ok(h) if held_exactly_by(&h, target) => true,
+        Ok(h) => {
+            ctx.emit(
+                def,
+                OP,
+                Kind::InsertVerifyFailed {
+                    guid: target.clone(),
+                },
+            );
+            // Take back what this step added, so that a failed step never
+            // leaves the address on a wrong adapter (SPEC §7).
+            undo_add(ctx, def, out, &h, kept);
+            false
+        }
+        Err(e) => {
+            ctx.kernel_error(def, OP, out, e);
+            false
+        }
+    }
+}
+
+/// Delete the address from every holder that did not hold it before step 4.
+fn undo_add(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    out: &mut Outcome,
+    holders: &[AdapterName],
+    kept: &[AdapterName],
+) {
+    for a in holders.iter().filter(|h| !kept.contains(h)) {
+        if let Err(e) = ctx.kernel.delete_address(a, &def.address) {
+            ctx.kernel_error(def, OP, out, e);
+        }
+    }
+}
+
+/// 7. 6002, fail.
+fn fail(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState, out: Outcome) -> Outcome {
+    ctx.emit(def, OP, Kind::RestoreFailed);
+    state.in_service = false;
+    out.finish(ctx, OP, state, false, Some(6002))
+}

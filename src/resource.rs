@@ -1,0 +1,765 @@
+//! The resource model of SPEC §1: validated domain types, the definition
+//! with its tunables, and the runtime state.
+//!
+//! Every type here is validated when it is built, so nothing downstream
+//! handles raw strings. Errors name the field and the reason.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A refusal of bad input: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {reason}")]
+pub struct InvalidInput {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A resource tag: `[A-Za-z0-9][A-Za-z0-9._-]{0,63}` (SPEC §1).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tag(String);
+
+impl Tag {
+    pub fn new(s: &str) -> Result<Self, InvalidInput> {
+        let bytes = s.as_bytes();
+        if bytes.is_empty() {
+            return Err(InvalidInput::new("tag", "must not be empty"));
+        }
+        if bytes.len() > 64 {
+            return Err(InvalidInput::new(
+                "tag",
+                format!("{} characters is too long (at most 64)", s.chars().count()),
+            ));
+        }
+        if !bytes[0].is_ascii_alphanumeric() {
+            return Err(InvalidInput::new(
+                "tag",
+                format!("{s:?} must start with a letter or a digit"),
+            ));
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
+            return Err(InvalidInput::new(
+                "tag",
+                format!("{s:?} contains {c:?}; allowed are letters, digits, '.', '_' and '-'"),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The default tag of SPEC §1: `ip-<address>`. IPv6 colons are not
+    /// allowed in a tag, so they become '-'.
+    pub fn default_for(addr: IpAddr) -> Self {
+        let text = format!("ip-{addr}").replace(':', "-");
+        // The address text only holds hex digits, '.', ':' so this is valid.
+        Self(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An IPv4 or IPv6 address with its prefix length (SPEC §1 `address`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Address {
+    ip: IpAddr,
+    prefix: u8,
+}
+
+impl Address {
+    pub fn new(ip: IpAddr, prefix: u8) -> Result<Self, InvalidInput> {
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(InvalidInput::new(
+                "prefix",
+                format!("/{prefix} is out of range for {ip} (0..={max})"),
+            ));
+        }
+        if prefix == 0 {
+            return Err(InvalidInput::new(
+                "prefix",
+                "/0 would claim the whole address space",
+            ));
+        }
+        if ip.is_unspecified() {
+            return Err(InvalidInput::new(
+                "address",
+                format!("{ip} is the unspecified address"),
+            ));
+        }
+        if ip.is_loopback() {
+            return Err(InvalidInput::new(
+                "address",
+                format!("{ip} is a loopback address"),
+            ));
+        }
+        if ip.is_multicast() {
+            return Err(InvalidInput::new(
+                "address",
+                format!("{ip} is a multicast address"),
+            ));
+        }
+        match ip {
+            IpAddr::V4(v4) => {
+                if v4.is_broadcast() {
+                    return Err(InvalidInput::new(
+                        "address",
+                        format!("{ip} is the limited broadcast address"),
+                    ));
+                }
+                if prefix < 31 {
+                    let a = Self { ip, prefix };
+                    if v4 == a.network_v4() {
+                        return Err(InvalidInput::new(
+                            "address",
+                            format!("{ip} is the network address of {}/{prefix}", a.network_v4()),
+                        ));
+                    }
+                    if Some(v4) == a.broadcast_v4() {
+                        return Err(InvalidInput::new(
+                            "address",
+                            format!(
+                                "{ip} is the broadcast address of {}/{prefix}",
+                                a.network_v4()
+                            ),
+                        ));
+                    }
+                }
+            }
+            IpAddr::V6(v6) => {
+                if (v6.segments()[0] & 0xffc0) == 0xfe80 {
+                    return Err(InvalidInput::new(
+                        "address",
+                        format!("{ip} is link-local; a switchable address must be routable"),
+                    ));
+                }
+            }
+        }
+        Ok(Self { ip, prefix })
+    }
+
+    pub fn ip(&self) -> IpAddr {
+        self.ip
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    pub fn is_ipv4(&self) -> bool {
+        self.ip.is_ipv4()
+    }
+
+    /// The netmask as the catalog shows it: dotted for IPv4, the prefix
+    /// length for IPv6 (SPEC §3 `{mask}`).
+    pub fn mask_text(&self) -> String {
+        match self.ip {
+            IpAddr::V4(_) => Ipv4Addr::from(self.mask_v4_bits()).to_string(),
+            IpAddr::V6(_) => self.prefix.to_string(),
+        }
+    }
+
+    fn mask_v4_bits(&self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix))
+        }
+    }
+
+    fn network_v4(&self) -> Ipv4Addr {
+        match self.ip {
+            IpAddr::V4(v4) => Ipv4Addr::from(u32::from(v4) & self.mask_v4_bits()),
+            IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+        }
+    }
+
+    /// The IPv4 broadcast address of the subnet (none for /31, /32 or IPv6).
+    pub fn broadcast_v4(&self) -> Option<Ipv4Addr> {
+        match self.ip {
+            IpAddr::V4(v4) if self.prefix < 31 => {
+                Some(Ipv4Addr::from(u32::from(v4) | !self.mask_v4_bits()))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.ip, self.prefix)
+    }
+}
+
+impl FromStr for Address {
+    type Err = InvalidInput;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (ip_text, prefix_text) = s.split_once('/').ok_or_else(|| {
+            InvalidInput::new(
+                "address",
+                format!("{s:?} has no prefix length; write ADDR/PREFIX, e.g. 198.51.100.10/24"),
+            )
+        })?;
+        let ip: IpAddr = ip_text.parse().map_err(|_| {
+            InvalidInput::new(
+                "address",
+                format!("{ip_text:?} is not an IPv4 or IPv6 address"),
+            )
+        })?;
+        if prefix_text.is_empty() || !prefix_text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidInput::new(
+                "prefix",
+                format!("{prefix_text:?} is not a whole number"),
+            ));
+        }
+        let prefix: u8 = prefix_text
+            .parse()
+            .map_err(|_| InvalidInput::new("prefix", format!("/{prefix_text} is out of range")))?;
+        Address::new(ip, prefix)
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A Linux interface name: 1–15 bytes, no '/', no whitespace, not '.' or
+/// '..' (and no ':' or NUL, which the kernel also refuses).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AdapterName(String);
+
+impl AdapterName {
+    pub fn new(s: &str) -> Result<Self, InvalidInput> {
+        Self::new_for("adapter", s)
+    }
+
+    /// Validate for a named field (`adapter`, `recovery_adapter`, ...).
+    pub fn new_for(field: &'static str, s: &str) -> Result<Self, InvalidInput> {
+        if s.is_empty() {
+            return Err(InvalidInput::new(field, "must not be empty"));
+        }
+        if s.len() > 15 {
+            return Err(InvalidInput::new(
+                field,
+                format!("{s:?} is {} bytes; Linux allows at most 15", s.len()),
+            ));
+        }
+        if s == "." || s == ".." {
+            return Err(InvalidInput::new(
+                field,
+                format!("{s:?} is not a valid interface name"),
+            ));
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| *c == '/' || *c == ':' || *c == '\0' || c.is_whitespace())
+        {
+            return Err(InvalidInput::new(
+                field,
+                format!("{s:?} contains {c:?}, which interface names may not"),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AdapterName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! string_serde {
+    ($ty:ty) => {
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                <$ty>::new(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+string_serde!(Tag);
+string_serde!(AdapterName);
+
+/// A MAC address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Mac(pub [u8; 6]);
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+impl FromStr for Mac {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 6];
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.len() != 6 {
+            return Err(InvalidInput::new(
+                "mac",
+                format!("{s:?} is not a MAC address"),
+            ));
+        }
+        for (i, p) in parts.iter().enumerate() {
+            out[i] = u8::from_str_radix(p, 16)
+                .map_err(|_| InvalidInput::new("mac", format!("{s:?} is not a MAC address")))?;
+        }
+        Ok(Mac(out))
+    }
+}
+
+impl Serialize for Mac {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Mac {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Durations in definitions are written as whole milliseconds.
+pub mod ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// The tunables of SPEC §1, each with its documented default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tunables {
+    /// How long restore listens for another owner of the address; 0 = no probe.
+    #[serde(rename = "probe_timeout_ms", with = "ms")]
+    pub probe_timeout: Duration,
+    /// Gratuitous ARP / unsolicited NA rounds after an add.
+    pub announce_count: u32,
+    #[serde(rename = "announce_interval_ms", with = "ms")]
+    pub announce_interval: Duration,
+    /// Periodic re-announcement while in service; 0 = off.
+    #[serde(rename = "announce_refresh_ms", with = "ms")]
+    pub announce_refresh: Duration,
+    #[serde(rename = "quick_check_interval_ms", with = "ms")]
+    pub quick_check_interval: Duration,
+    #[serde(rename = "deep_check_interval_ms", with = "ms")]
+    pub deep_check_interval: Duration,
+    /// How long a link must stay down before quickCheck fails on it.
+    #[serde(rename = "link_debounce_ms", with = "ms")]
+    pub link_debounce: Duration,
+    /// Local recoveries allowed in `restart_window` before the resource is failed.
+    pub restart_threshold: u32,
+    #[serde(rename = "restart_window_ms", with = "ms")]
+    pub restart_window: Duration,
+    /// How long an operation waits for another one on the same resource.
+    #[serde(rename = "lock_timeout_ms", with = "ms")]
+    pub lock_timeout: Duration,
+    /// Add the address without a prefix route (`IFA_F_NOPREFIXROUTE`).
+    pub noprefixroute: bool,
+}
+
+impl Default for Tunables {
+    fn default() -> Self {
+        Self {
+            probe_timeout: Duration::from_millis(200),
+            announce_count: 5,
+            announce_interval: Duration::from_millis(200),
+            announce_refresh: Duration::ZERO,
+            quick_check_interval: Duration::from_secs(5),
+            deep_check_interval: Duration::from_secs(60),
+            link_debounce: Duration::ZERO,
+            restart_threshold: 3,
+            restart_window: Duration::from_secs(15 * 60),
+            lock_timeout: Duration::from_secs(30),
+            noprefixroute: false,
+        }
+    }
+}
+
+impl Tunables {
+    /// Upper bounds that keep a typo from wedging a node.
+    pub fn validate(&self) -> Result<(), InvalidInput> {
+        if self.probe_timeout > Duration::from_secs(10) {
+            return Err(InvalidInput::new(
+                "probe_timeout",
+                "must be at most 10000 ms",
+            ));
+        }
+        if self.announce_count > 100 {
+            return Err(InvalidInput::new("announce_count", "must be at most 100"));
+        }
+        if self.announce_count > 1 && self.announce_interval.is_zero() {
+            return Err(InvalidInput::new(
+                "announce_interval",
+                "must be above 0 ms when announce_count is above 1",
+            ));
+        }
+        if self.announce_interval > Duration::from_secs(60) {
+            return Err(InvalidInput::new(
+                "announce_interval",
+                "must be at most 60000 ms",
+            ));
+        }
+        if self.lock_timeout > Duration::from_secs(3600) {
+            return Err(InvalidInput::new(
+                "lock_timeout",
+                "must be at most 3600000 ms",
+            ));
+        }
+        if self.quick_check_interval.is_zero() {
+            return Err(InvalidInput::new(
+                "quick_check_interval",
+                "must be above 0 ms",
+            ));
+        }
+        if self.deep_check_interval.is_zero() {
+            return Err(InvalidInput::new(
+                "deep_check_interval",
+                "must be above 0 ms",
+            ));
+        }
+        if self.restart_window.is_zero() {
+            return Err(InvalidInput::new("restart_window", "must be above 0 ms"));
+        }
+        Ok(())
+    }
+}
+
+/// The identity of an adapter recorded when the resource was defined, so a
+/// replaced or renamed NIC can be reported clearly (SPEC §1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdapterIdentity {
+    pub mac: Mac,
+    pub ifindex: u32,
+}
+
+/// A resource definition (SPEC §1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Definition {
+    pub tag: Tag,
+    pub address: Address,
+    pub adapter: AdapterName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_adapter: Option<AdapterName>,
+    #[serde(default = "default_true")]
+    pub local_recovery: bool,
+    /// The daemon brings the resource up by itself and keeps it up.
+    #[serde(default)]
+    pub hold_in_service: bool,
+    #[serde(default)]
+    pub tunables: Tunables,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter_identity: Option<AdapterIdentity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_adapter_identity: Option<AdapterIdentity>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Definition {
+    /// A definition with default tunables. Checks the relations between
+    /// fields; whether the adapters exist is for the caller to check.
+    pub fn new(
+        tag: Tag,
+        address: Address,
+        adapter: AdapterName,
+        recovery_adapter: Option<AdapterName>,
+    ) -> Result<Self, InvalidInput> {
+        let def = Self {
+            tag,
+            address,
+            adapter,
+            recovery_adapter,
+            local_recovery: true,
+            hold_in_service: false,
+            tunables: Tunables::default(),
+            adapter_identity: None,
+            recovery_adapter_identity: None,
+        };
+        def.validate()?;
+        Ok(def)
+    }
+
+    pub fn validate(&self) -> Result<(), InvalidInput> {
+        if self.recovery_adapter.as_ref() == Some(&self.adapter) {
+            return Err(InvalidInput::new(
+                "recovery_adapter",
+                format!(
+                    "{} is the primary adapter; the recovery adapter must be another one",
+                    self.adapter
+                ),
+            ));
+        }
+        self.tunables.validate()
+    }
+
+    /// The resource ID of SPEC §1: the canonical text of the address.
+    pub fn id(&self) -> String {
+        self.address.ip().to_string()
+    }
+
+    /// The adapter that local recovery moves to: the recovery adapter, or
+    /// the primary again when none is defined (SPEC §4 restore 5, recover 6).
+    pub fn local_recovery_target(&self) -> &AdapterName {
+        self.recovery_adapter.as_ref().unwrap_or(&self.adapter)
+    }
+}
+
+/// Which operation (also used in events and results).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    QuickCheck,
+    DeepCheck,
+    Restore,
+    Remove,
+    Recover,
+    Create,
+    Delete,
+    Daemon,
+}
+
+impl Operation {
+    /// The name as LifeKeeper spells it (used as `{cmd}` in 6019).
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::QuickCheck => "quickCheck",
+            Operation::DeepCheck => "deepCheck",
+            Operation::Restore => "restore",
+            Operation::Remove => "remove",
+            Operation::Recover => "recover",
+            Operation::Create => "create",
+            Operation::Delete => "delete",
+            Operation::Daemon => "daemon",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The last result of one operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastResult {
+    pub success: bool,
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    /// The catalog number that decided the result (e.g. 6507), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<u16>,
+}
+
+/// Runtime state, kept apart from the definition (SPEC §1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RuntimeState {
+    /// The adapter that currently should hold the address; `None` means the
+    /// primary adapter (it starts as `adapter`, local recovery changes it).
+    pub active_adapter: Option<AdapterName>,
+    pub in_service: bool,
+    /// Set by the daemon when the restart threshold is exceeded; cleared by
+    /// an operator (`ipkit clear`) or by a successful restore.
+    pub failed: bool,
+    pub last: std::collections::BTreeMap<Operation, LastResult>,
+}
+
+impl RuntimeState {
+    pub fn active_adapter<'a>(&'a self, def: &'a Definition) -> &'a AdapterName {
+        self.active_adapter.as_ref().unwrap_or(&def.adapter)
+    }
+
+    pub fn record(&mut self, op: Operation, success: bool, event: Option<u16>, time: SystemTime) {
+        self.last.insert(
+            op,
+            LastResult {
+                success,
+                time,
+                event,
+            },
+        );
+    }
+}
+
+/// RFC 3339 timestamps for serde.
+pub mod rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::SystemTime;
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    pub fn format(t: SystemTime) -> String {
+        OffsetDateTime::from(t)
+            .format(&Rfc3339)
+            .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+    }
+
+    pub fn parse(s: &str) -> Result<SystemTime, String> {
+        OffsetDateTime::parse(s, &Rfc3339)
+            .map(SystemTime::from)
+            .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"))
+    }
+
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let text = String::deserialize(d)?;
+        parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_rules() {
+        assert!(Tag::new("vip1").is_ok());
+        assert!(Tag::new("a.b_c-d").is_ok());
+        assert!(Tag::new(&"a".repeat(64)).is_ok());
+        assert_eq!(Tag::new(&"a".repeat(65)).unwrap_err().field, "tag");
+        assert!(Tag::new("").is_err());
+        assert!(Tag::new("-x").is_err());
+        assert!(Tag::new("a b").is_err());
+        assert!(Tag::new("a/b").is_err());
+        assert_eq!(
+            Tag::default_for("2001:db8::1".parse().unwrap()).as_str(),
+            "ip-2001-db8--1"
+        );
+        assert!(Tag::new(Tag::default_for("2001:db8::1".parse().unwrap()).as_str()).is_ok());
+    }
+
+    #[test]
+    fn address_rules() {
+        let a: Address = "198.51.100.10/24".parse().unwrap();
+        assert_eq!(a.mask_text(), "255.255.255.0");
+        assert_eq!(a.broadcast_v4(), Some("198.51.100.255".parse().unwrap()));
+        let b: Address = "2001:db8::10/64".parse().unwrap();
+        assert_eq!(b.mask_text(), "64");
+        assert_eq!(b.to_string(), "2001:db8::10/64");
+        let e = "198.51.100.0/24".parse::<Address>().unwrap_err();
+        assert!(e.reason.contains("network address"), "{e}");
+        let e = "198.51.100.255/24".parse::<Address>().unwrap_err();
+        assert!(e.reason.contains("broadcast"), "{e}");
+        assert!("198.51.100.255/31".parse::<Address>().is_ok());
+        assert!("198.51.100.0/32".parse::<Address>().is_ok());
+        assert_eq!(
+            "198.51.100.1/33".parse::<Address>().unwrap_err().field,
+            "prefix"
+        );
+        assert_eq!(
+            "198.51.100.1".parse::<Address>().unwrap_err().field,
+            "address"
+        );
+        assert_eq!(
+            "198.51.100.1/x".parse::<Address>().unwrap_err().field,
+            "prefix"
+        );
+        assert_eq!(
+            "300.1.1.1/24".parse::<Address>().unwrap_err().field,
+            "address"
+        );
+        assert!("fe80::1/64".parse::<Address>().is_err());
+        assert!("2001:db8::1/129".parse::<Address>().is_err());
+        assert_eq!(
+            "198.51.100.10/16".parse::<Address>().unwrap().mask_text(),
+            "255.255.0.0"
+        );
+    }
+
+    #[test]
+    fn adapter_rules() {
+        assert!(AdapterName::new("eth0").is_ok());
+        assert!(AdapterName::new(&"e".repeat(15)).is_ok());
+        assert!(AdapterName::new(&"e".repeat(16)).is_err());
+        for bad in ["", ".", "..", "a/b", "a b", "a\tb", "a:b"] {
+            assert!(AdapterName::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn definition_round_trips_through_toml() {
+        let def = Definition::new(
+            Tag::new("vip").unwrap(),
+            "198.51.100.10/24".parse().unwrap(),
+            AdapterName::new("eth0").unwrap(),
+            Some(AdapterName::new("eth1").unwrap()),
+        )
+        .unwrap();
+        let text = toml::to_string(&def).unwrap();
+        let back: Definition = toml::from_str(&text).unwrap();
+        assert_eq!(def, back);
+        let same = Definition::new(
+            Tag::new("vip").unwrap(),
+            "198.51.100.10/24".parse().unwrap(),
+            AdapterName::new("eth0").unwrap(),
+            Some(AdapterName::new("eth0").unwrap()),
+        );
+        assert_eq!(same.unwrap_err().field, "recovery_adapter");
+    }
+}
