@@ -6,15 +6,26 @@
 //! - [`resource`]: the resource model (SPEC §1): tag, address, adapter,
 //!   definition with tunables, runtime state.
 //! - [`events`]: the numbered event catalog (SPEC §3), event records, sinks.
-//! - [`net`]: the kernel seam (SPEC §2) with its Linux and simulated
-//!   implementations.
-//! - [`cluster`]: the cluster view (SPEC §5).
+//! - [`log`]: where events go for operators: journal, syslog, JSON log, stderr.
+//! - [`net`]: the kernel seam (SPEC §2) with its Linux (`net::linux`) and
+//!   simulated (`net::sim`) implementations.
+//! - [`cluster`]: the cluster view (SPEC §5): standalone, simulated, peers,
+//!   Pacemaker.
 //! - [`store`]: persisted definitions and state, atomic writes, locks.
 //! - [`ops`]: the five operations (SPEC §4), one file each.
+//! - [`cli`], [`ocf`], [`daemon`]: the three faces of SPEC §6.
+//! - [`netns`], [`lab`]: network namespaces and the throwaway lab used by
+//!   `ipkit demo`, the tests and the benchmarks.
 
+pub mod cli;
 pub mod cluster;
+pub mod daemon;
 pub mod events;
+pub mod lab;
+pub mod log;
 pub mod net;
+pub mod netns;
+pub mod ocf;
 pub mod ops;
 pub mod resource;
 pub mod store;

@@ -4,6 +4,8 @@
 use crate::net::LinkState;
 use crate::resource::{AdapterName, Definition};
 
+pub mod pacemaker;
+pub mod peers;
 pub mod sim;
 
 /// A standby node that is up, and the state of the adapter that would

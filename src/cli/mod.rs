@@ -1,0 +1,1 @@
+//! The ipkit command line.

@@ -1,0 +1,1 @@
+//! Cluster view from Pacemaker (SPEC §5): membership and replicated node attributes.

@@ -1,0 +1,1 @@
+//! Cluster view from peer ipkit daemons (SPEC §5 Peers).

@@ -1,0 +1,1 @@
+//! ipkit daemon: event-driven monitoring, local recovery, status API, metrics.

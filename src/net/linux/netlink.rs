@@ -1,0 +1,1 @@
+//! The one module that speaks netlink (netlink-packet-route + netlink-sys).

@@ -1,0 +1,1 @@
+//! Network namespaces: create, enter, run code inside (used by the lab and tests).

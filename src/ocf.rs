@@ -1,0 +1,1 @@
+//! The OCF resource-agent face (Pacemaker).
