@@ -29,3 +29,17 @@ pub mod ocf;
 pub mod ops;
 pub mod resource;
 pub mod store;
+
+/// This node's name (the kernel's hostname in the current UTS namespace),
+/// used as `{node}` in events.
+pub fn node_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is valid for buf.len() bytes; gethostname NUL-terminates
+    // or truncates within that length.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".to_owned();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

@@ -1,1 +1,16 @@
 //! ipkit daemon: event-driven monitoring, local recovery, status API, metrics.
+
+use std::path::PathBuf;
+
+/// What `ipkit daemon` is started with.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    pub config_dir: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+/// Run the daemon until SIGTERM; returns the process exit status.
+pub fn main(opts: DaemonOptions) -> u8 {
+    eprintln!("ipkit daemon is not built yet ({opts:?})");
+    2
+}
