@@ -495,7 +495,9 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
         &def,
         Operation::Create,
         &node(),
-        &Kind::ResourceCreated,
+        &Kind::ResourceCreated {
+            nic: def.adapter.clone(),
+        },
         std::time::SystemTime::now(),
     ));
     let mut stdout = std::io::stdout().lock();
