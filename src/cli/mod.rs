@@ -170,34 +170,34 @@ pub struct CreateArgs {
     #[arg(long, value_name = "on|off")]
     pub local_recovery: Option<OnOff>,
     /// How long restore listens for another owner of the address; 0 = no probe (default 200).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub probe_timeout: Option<u64>,
     /// Gratuitous ARP / unsolicited NA rounds after an add (default 5).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub announce_count: Option<u32>,
     /// Pause between announcement rounds (default 200).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub announce_interval: Option<u64>,
     /// Re-announce every MS while in service; 0 = off (default 0).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub announce_refresh: Option<u64>,
     /// The daemon's quickCheck interval (default 5000).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub quick_check_interval: Option<u64>,
     /// The daemon's deepCheck interval (default 60000).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub deep_check_interval: Option<u64>,
     /// How long a link must stay down before quickCheck fails on it (default 0).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub link_debounce: Option<u64>,
     /// Local recoveries allowed per restart window before the resource is failed (default 3).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub restart_threshold: Option<u32>,
     /// The restart window (default 900000 = 15 min).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub restart_window: Option<u64>,
     /// How long an operation waits for another one on the same resource (default 30000).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub lock_timeout: Option<u64>,
     /// Add the address without a prefix route.
     #[arg(long)]
