@@ -63,10 +63,10 @@ pub fn events(
     let tag: Option<Tag> = tag.map(parse_tag).transpose()?;
     let path = g.store.event_log_path();
     let keep = |e: &Event| tag.as_ref().is_none_or(|t| e.tag_is(t));
-    // Start following before reading, so nothing falls between the two.
-    let mut follower = follow.then(|| Follower::from_end(&path));
-    let (events, bad) = log::read_all(&path)
+    // The follower continues exactly where the reading stopped.
+    let (events, bad, follower) = log::read_log(&path)
         .map_err(|e| CliError::new(Exit::Failed, format!("{}: {e}", path.display())))?;
+    let mut follower: Option<Follower> = follow.then_some(follower);
     for b in &bad {
         eprintln!(
             "ipkit: {}:{}: not an event, skipped ({})",
