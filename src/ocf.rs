@@ -376,7 +376,9 @@ pub fn run_action(action: &str) -> u8 {
         print!("{}", meta_data());
         return rc::SUCCESS;
     }
-    let sink = crate::events::StderrSink;
+    // Events: journal (or syslog), `<state dir>/events.jsonl`, and stderr,
+    // which Pacemaker's executor copies into its log with the operation.
+    let sink = crate::log::standard_sinks(&env.state_dir(), true);
     let deps = Deps {
         open_kernel: &open_linux_kernel,
         cluster: &cluster_view,

@@ -168,7 +168,7 @@ if pm_wait 10 pm_client_mac_is "${PM_MAC[n2-eth0]}"; then
 else
   bad "3: client neighbour is $(pm_client_mac), expected ${PM_MAC[n2-eth0]}"
 fi
-if pm_failures | grep -q 'vip_monitor_2000 node1'; then
+if pm_failures | grep -qE '^vip_monitor_[0-9]+ node1$'; then
   ok "3: the failed monitor on node1 is what Pacemaker recorded"
 else
   bad "3: recorded failures: [$(pm_failures | xargs)]"
