@@ -148,13 +148,11 @@ impl Kernel for LinuxKernel {
         plan: AnnouncePlan,
     ) -> Result<(), KernelError> {
         let l = self.require_link(KernelOp::Announce, adapter)?;
-        let _ = (l, ip, plan);
-        Err(KernelError::with_message(
-            KernelOp::Announce,
-            Some(adapter.to_string()),
-            libc::ENOSYS,
-            "packet backend not merged yet",
-        ))
+        let mac = l.mac.unwrap_or_default();
+        packet::announce(l.index, mac, ip, plan).map_err(|mut e| {
+            e.target = Some(format!("{ip} on {adapter}"));
+            e
+        })
     }
 
     fn probe(
@@ -164,12 +162,10 @@ impl Kernel for LinuxKernel {
         timeout: Duration,
     ) -> Result<ProbeResult, KernelError> {
         let l = self.require_link(KernelOp::Probe, adapter)?;
-        let _ = (l, ip, timeout);
-        Err(KernelError::with_message(
-            KernelOp::Probe,
-            Some(adapter.to_string()),
-            libc::ENOSYS,
-            "packet backend not merged yet",
-        ))
+        let mac = l.mac.unwrap_or_default();
+        packet::probe(l.index, mac, ip, timeout).map_err(|mut e| {
+            e.target = Some(format!("{ip} on {adapter}"));
+            e
+        })
     }
 }
