@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use crate::cluster::{ClusterView, Standalone};
 use crate::events::{Event, EventSink, Recorder, Severity};
-use crate::net::{AnnouncePlan, Kernel, KernelError, KernelOp, LinkState};
+use crate::net::{AnnouncePlan, Kernel, KernelError, LinkState};
 use crate::ops::{self, Ctx, Outcome, SystemClock};
 use crate::resource::{
     AdapterName, Address, Definition, InvalidInput, Operation, RuntimeState, Tag,
@@ -392,12 +392,127 @@ pub fn run_action(action: &str) -> u8 {
 }
 
 fn open_linux_kernel() -> Result<Box<dyn Kernel>, KernelError> {
-    Err(KernelError::with_message(
-        KernelOp::Open,
-        None,
-        libc::ENOSYS,
-        "the Linux kernel backend is not built into this ipkit",
-    ))
+    let inner = crate::net::linux::LinuxKernel::open()?;
+    Ok(Box::new(AgentKernel { inner }))
+}
+
+/// The Linux kernel with one change for the agent: the background
+/// announcement rounds stop as soon as the address has left the adapter.
+///
+/// Why: under Pacemaker a stop on one node is followed within milliseconds
+/// by a start on another, whose in-use probe (RFC 5227) must not hear the
+/// old owner's remaining gratuitous ARPs (`arp_count` x `arp_interval`
+/// after its start) and refuse the address as "in use" (7001). IPaddr2
+/// kills its send_arp on stop for the same reason. Here each background
+/// round first checks, over a fresh netlink socket, that the address is
+/// still on the adapter; a removed or moved address ends the rounds.
+struct AgentKernel {
+    inner: crate::net::linux::LinuxKernel,
+}
+
+impl Kernel for AgentKernel {
+    fn link(&self, adapter: &AdapterName) -> Result<crate::net::LinkInfo, KernelError> {
+        self.inner.link(adapter)
+    }
+    fn link_state(&self, adapter: &AdapterName) -> Result<LinkState, KernelError> {
+        self.inner.link_state(adapter)
+    }
+    fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
+        self.inner.holders(ip)
+    }
+    fn add_address(
+        &self,
+        adapter: &AdapterName,
+        addr: &Address,
+        opts: crate::net::AddOptions,
+    ) -> Result<(), KernelError> {
+        self.inner.add_address(adapter, addr, opts)
+    }
+    fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError> {
+        self.inner.delete_address(adapter, addr)
+    }
+    fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
+        self.inner.flush_neighbours(ip)
+    }
+    fn announce(
+        &self,
+        adapter: &AdapterName,
+        ip: IpAddr,
+        plan: AnnouncePlan,
+    ) -> Result<(), KernelError> {
+        if plan.count <= 1 || !single_threaded() {
+            return self.inner.announce(adapter, ip, plan);
+        }
+        // First round now, synchronously (its error is the caller's 6016).
+        self.inner.announce(
+            adapter,
+            ip,
+            AnnouncePlan {
+                count: 1,
+                interval: plan.interval,
+            },
+        )?;
+        background_rounds(adapter, ip, plan.count - 1, plan.interval);
+        Ok(())
+    }
+    fn probe(
+        &self,
+        adapter: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<crate::net::ProbeResult, KernelError> {
+        self.inner.probe(adapter, ip, timeout)
+    }
+}
+
+/// One thread only: then a forked child may allocate and use netlink.
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1)
+}
+
+/// Double fork; the grandchild (reparented to init, no zombie, every
+/// inherited descriptor closed so neither the resource lock nor Pacemaker's
+/// output pipes stay held) sends `rounds` more rounds, `interval` apart,
+/// each only while the address is still on `adapter`. Best effort: a failed
+/// fork leaves the first round as the only one.
+fn background_rounds(adapter: &AdapterName, ip: IpAddr, rounds: u32, interval: Duration) {
+    // SAFETY: fork(2) in a single-threaded process (checked by the caller):
+    // the children may use the allocator and open sockets; they leave with
+    // _exit, never returning into the agent.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return;
+    }
+    if pid == 0 {
+        unsafe {
+            if libc::fork() != 0 {
+                libc::_exit(0);
+            }
+            libc::setsid();
+            libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+        }
+        for _ in 0..rounds {
+            std::thread::sleep(interval);
+            let Ok(k) = crate::net::linux::LinuxKernel::open() else {
+                break;
+            };
+            match k.holders(ip) {
+                Ok(h) if h.contains(adapter) => {}
+                _ => break,
+            }
+            let one = AnnouncePlan { count: 1, interval };
+            if k.announce(adapter, ip, one).is_err() {
+                break;
+            }
+        }
+        // SAFETY: leave the forked child without running the agent's exit path.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: reaping our own intermediate child.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+    {}
 }
 
 /// The Pacemaker cluster view under Pacemaker, else standalone.
@@ -870,7 +985,7 @@ fn xml_escape(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::cluster::sim::SimCluster;
-    use crate::net::{AddOptions, LinkInfo, ProbeResult};
+    use crate::net::{AddOptions, KernelOp, LinkInfo, ProbeResult};
     use crate::resource::Mac;
     use std::sync::Mutex;
 
