@@ -19,7 +19,7 @@ ns=ipkocf$$
 tmp=$(mktemp -d /tmp/ipkit-ocf.XXXXXX)
 created_dir=0
 cleanup() {
-  for n in node peer sw; do ip netns del "$ns-$n" 2>/dev/null || true; done
+  for n in node node2 peer sw; do ip netns del "$ns-$n" 2>/dev/null || true; done
   [ "$created_dir" = 1 ] && rmdir /usr/lib/ocf/resource.d/ipkit 2>/dev/null
   rm -rf "$tmp"
 }
@@ -42,7 +42,7 @@ if [ ! -d /usr/lib/ocf/resource.d/ipkit ]; then
   created_dir=1
 fi
 
-for n in sw node peer; do
+for n in sw node node2 peer; do
   ip netns add "$ns-$n"
   ip -n "$ns-$n" link set lo up
 done
@@ -53,6 +53,9 @@ for a in eth0 eth1; do
   ip -n "$ns-sw" link set "n$a" master lan up
   ip -n "$ns-node" link set "$a" up
 done
+ip -n "$ns-sw" link add n2eth0 type veth peer name eth0 netns "$ns-node2"
+ip -n "$ns-sw" link set n2eth0 master lan up
+ip -n "$ns-node2" link set eth0 up
 ip -n "$ns-sw" link add peer0 type veth peer name eth0 netns "$ns-peer"
 ip -n "$ns-sw" link set peer0 master lan up
 ip -n "$ns-peer" addr add 198.51.100.1/24 dev eth0
@@ -61,7 +64,7 @@ ip -n "$ns-peer" link set eth0 up
 # Run a command in the node's network namespace, with the agent mounted at
 # its install path and a private HA_RSCTMP.
 in_node() {
-  ip netns exec "$ns-node" unshare --mount --propagation private \
+  ip netns exec "${node_ns:-$ns-node}" unshare --mount --propagation private \
     env HA_RSCTMP="$tmp/rsctmp" OCF_ROOT=/usr/lib/ocf \
     sh -c 'mount --bind "$0/agent" /usr/lib/ocf/resource.d/ipkit && exec "$@"' "$tmp" "$@"
 }
@@ -140,6 +143,19 @@ if ip -n "$ns-node" -o addr show | grep -q 198.51.100.60; then
 else
   ok "stop removed the address"
 fi
+
+# A move: stop here, start at once on another node (whose in-use probe
+# listens 300 ms). The stopped node's remaining background announcements
+# (arp_count=5 x 200 ms) must end with the address, or the new owner hears
+# them and refuses the address as in use (7001).
+ip -n "$ns-sw" link set neth0 up
+mv_env=(OCF_RESOURCE_INSTANCE=vip3 OCF_RESKEY_ip=198.51.100.70/24 OCF_RESKEY_nic=eth0 OCF_RESKEY_probe_timeout=0
+  OCF_RESKEY_arp_count=5 OCF_RESKEY_arp_interval=200)
+action=start run_rc 0 "move: start on node 1" "${mv_env[@]}"
+action=stop run_rc 0 "move: stop on node 1" "${mv_env[@]}"
+action=start node_ns=$ns-node2 run_rc 0 "move: start on node 2 right after, with a 300 ms in-use probe" \
+  "${mv_env[@]}" OCF_RESKEY_probe_timeout=300 HA_RSCTMP="$tmp/rsctmp2"
+action=stop node_ns=$ns-node2 run_rc 0 "move: stop on node 2" "${mv_env[@]}" HA_RSCTMP="$tmp/rsctmp2"
 
 echo "ocf-tester e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
