@@ -33,7 +33,7 @@ tmp=$(mktemp -d /tmp/ipkit-bench.XXXXXX)
 cleanup() {
   for n in node peer sw; do ip netns del "$ns-$n" 2>/dev/null || true; done
   type pm_down >/dev/null 2>&1 && pm_down
-  rm -rf "$tmp"
+  rm -rf "$tmp" "${shm:-}"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -53,14 +53,17 @@ ip -n "$ns-sw" link add peer0 type veth peer name eth0 netns "$ns-peer"
 ip -n "$ns-sw" link set peer0 master lan up
 ip -n "$ns-peer" addr add 198.51.100.1/24 dev eth0
 ip -n "$ns-peer" link set eth0 up
-mkdir -p "$tmp/agent" "$tmp/rsctmp"
+mkdir -p "$tmp/agent"
+# Runtime state on tmpfs, as under Pacemaker (/run/resource-agents).
+shm=$(mktemp -d /dev/shm/ipkit-bench.XXXXXX)
+mkdir -p "$shm/rsctmp"
 ln -s "$bin" "$tmp/agent/vip"
 
 # One timing loop inside the node namespace: prints "agent action micros".
 cat >"$tmp/loop.sh" <<'EOF'
 set -u
 runs=$1 tmp=$2 ipaddr2=$3
-export OCF_ROOT=/usr/lib/ocf HA_RSCTMP=$tmp/rsctmp OCF_RESKEY_CRM_meta_interval=10000 OCF_RESKEY_CRM_meta_timeout=20000
+export OCF_ROOT=/usr/lib/ocf HA_RSCTMP=$4/rsctmp OCF_RESKEY_CRM_meta_interval=10000 OCF_RESKEY_CRM_meta_timeout=20000
 us() { local a=${1/./} b=${2/./}; echo $(( 10#$b - 10#$a )); }
 timed() { # name action cmd...
   local name=$1 action=$2 t0 t1 rc
@@ -86,7 +89,7 @@ for i in $(seq "$runs"); do
 done
 EOF
 echo "part 1: $RUNS alternating runs per agent and action ..." >&2
-ip netns exec "$ns-node" bash "$tmp/loop.sh" "$RUNS" "$tmp" "$ipaddr2" >"$tmp/times"
+ip netns exec "$ns-node" bash "$tmp/loop.sh" "$RUNS" "$tmp" "$ipaddr2" "$shm" >"$tmp/times"
 if awk '$4 != 0 { bad = 1; print "non-zero exit: " $0 > "/dev/stderr" } END { exit bad }' "$tmp/times"; then :; else
   echo "an agent action failed; numbers would be meaningless" >&2
   exit 1

@@ -440,20 +440,11 @@ impl Kernel for AgentKernel {
         ip: IpAddr,
         plan: AnnouncePlan,
     ) -> Result<(), KernelError> {
-        if plan.count <= 1 || !single_threaded() {
+        if plan.count == 0 || !single_threaded() {
             return self.inner.announce(adapter, ip, plan);
         }
-        // First round now, synchronously (its error is the caller's 6016).
-        self.inner.announce(
-            adapter,
-            ip,
-            AnnouncePlan {
-                count: 1,
-                interval: plan.interval,
-            },
-        )?;
-        background_rounds(adapter, ip, plan.count - 1, plan.interval);
-        Ok(())
+        let link = self.inner.link(adapter)?;
+        announce_in_background(&link, ip, plan)
     }
     fn probe(
         &self,
@@ -470,49 +461,117 @@ fn single_threaded() -> bool {
     std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1)
 }
 
-/// Double fork; the grandchild (reparented to init, no zombie, every
-/// inherited descriptor closed so neither the resource lock nor Pacemaker's
-/// output pipes stay held) sends `rounds` more rounds, `interval` apart,
-/// each only while the address is still on `adapter`. Best effort: a failed
-/// fork leaves the first round as the only one.
-fn background_rounds(adapter: &AdapterName, ip: IpAddr, rounds: u32, interval: Duration) {
+/// Sends the first round now, then double-forks a grandchild (reparented
+/// to init, no zombie; every inherited descriptor but the packet socket
+/// closed, so neither the resource lock nor Pacemaker's output pipes stay
+/// held) that sends the remaining rounds, `interval` apart, each only while
+/// the address is still on the adapter.
+///
+/// The grandchild also owns the last reference to the packet socket:
+/// closing an `AF_PACKET` socket waits for an RCU grace period
+/// (`synchronize_net`, 5-20 ms), which would otherwise be most of a start.
+fn announce_in_background(
+    link: &crate::net::LinkInfo,
+    ip: IpAddr,
+    plan: AnnouncePlan,
+) -> Result<(), KernelError> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let op = crate::net::KernelOp::Announce;
+    let target = || Some(format!("{} ({ip})", link.name));
+    let os_err = |t: Option<String>| KernelError::from_io(op, t, &std::io::Error::last_os_error());
+    let frames = crate::net::linux::packet::announcement_frames(link.mac, ip);
+    let addrs: Vec<libc::sockaddr_ll> =
+        frames.iter().map(|f| frame_addr(link.ifindex, f)).collect();
+    // SAFETY: plain socket(2); protocol 0, so nothing is ever queued on it.
+    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(os_err(target()));
+    }
+    // SAFETY: raw is a fresh descriptor we own.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = sock.as_raw_fd();
+    let send_round = || -> bool {
+        frames.iter().zip(&addrs).all(|(f, a)| {
+            // SAFETY: f and a are valid for the lengths given.
+            unsafe {
+                libc::sendto(
+                    fd,
+                    f.as_ptr().cast(),
+                    f.len(),
+                    0,
+                    (a as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+                ) >= 0
+            }
+        })
+    };
+    // The first round, before the action returns; its error is 6016.
+    if !send_round() {
+        return Err(os_err(target()));
+    }
     // SAFETY: fork(2) in a single-threaded process (checked by the caller):
     // the children may use the allocator and open sockets; they leave with
     // _exit, never returning into the agent.
     let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return;
-    }
     if pid == 0 {
+        // SAFETY: raw system calls in the forked children.
         unsafe {
             if libc::fork() != 0 {
                 libc::_exit(0);
             }
             libc::setsid();
-            libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+            if fd > 0 {
+                libc::syscall(libc::SYS_close_range, 0u32, (fd - 1) as u32, 0u32);
+            }
+            libc::syscall(libc::SYS_close_range, (fd + 1) as u32, u32::MAX, 0u32);
         }
-        for _ in 0..rounds {
-            std::thread::sleep(interval);
+        if plan.count <= 1 {
+            // Outlive the parent's close, so the slow one is ours.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for _ in 1..plan.count {
+            std::thread::sleep(plan.interval);
             let Ok(k) = crate::net::linux::LinuxKernel::open() else {
                 break;
             };
             match k.holders(ip) {
-                Ok(h) if h.contains(adapter) => {}
+                Ok(h) if h.contains(&link.name) => {}
                 _ => break,
             }
-            let one = AnnouncePlan { count: 1, interval };
-            if k.announce(adapter, ip, one).is_err() {
+            drop(k);
+            if !send_round() {
                 break;
             }
         }
         // SAFETY: leave the forked child without running the agent's exit path.
         unsafe { libc::_exit(0) };
     }
-    let mut status = 0;
-    // SAFETY: reaping our own intermediate child.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
-        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-    {}
+    // Our reference goes first (the children hold theirs): a fast close.
+    drop(sock);
+    if pid > 0 {
+        let mut status = 0;
+        // SAFETY: reaping our own intermediate child.
+        while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {}
+    }
+    // A failed fork leaves the first round as the only one.
+    Ok(())
+}
+
+/// The link-layer destination of one Ethernet frame on `ifindex`.
+fn frame_addr(ifindex: u32, frame: &[u8]) -> libc::sockaddr_ll {
+    // SAFETY: an all-zero sockaddr_ll is valid.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    if frame.len() >= 14 {
+        // The EtherType is already in network order in the frame.
+        sll.sll_protocol = u16::from_ne_bytes([frame[12], frame[13]]);
+        sll.sll_addr[..6].copy_from_slice(&frame[..6]);
+    }
+    sll.sll_ifindex = i32::try_from(ifindex).unwrap_or(0);
+    sll.sll_halen = 6;
+    sll
 }
 
 /// The Pacemaker cluster view under Pacemaker, else standalone.
