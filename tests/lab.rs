@@ -290,11 +290,6 @@ fn announce_count_one_sends_one_round_and_zero_sends_none() {
 #[test]
 fn announcement_moves_the_client_neighbour_to_the_backup_mac() {
     let lab = lab();
-    // The client's entries must be old enough to be overridden at once
-    // (ARP ignores updates within `locktime`, 1 s by default).
-    lab.client()
-        .set_sysctl("net/ipv4/neigh/eth0/locktime", "0")
-        .expect("locktime");
     let v4 = add(&lab, Port::APrimary, "198.51.100.10", 24);
     let v6 = add(&lab, Port::APrimary, "2001:db8:1::10", 64);
     assert!(lab.client_reaches(v4).expect("ping"));
@@ -305,7 +300,9 @@ fn announcement_moves_the_client_neighbour_to_the_backup_mac() {
     assert_eq!(lab.client_neighbour(v6).expect("neigh"), Some(primary));
 
     // Move the addresses to the backup adapter and announce them there;
-    // the client sends nothing, it only listens.
+    // the client sends nothing, it only listens. Its entries were updated
+    // by the pings just now, within ARP's 1 s `locktime`: a gratuitous
+    // request (sender IP = target IP) overrides them all the same.
     let a = lab.nl_of(Port::APrimary);
     let eth0 = lab.ifindex_of(Port::APrimary).expect("ifindex");
     a.delete_address(eth0, v4, 24).expect("delete");
