@@ -399,8 +399,12 @@ fn cmd_op(g: &Global, tag: &str, op: Operation) -> Result<Exit, CliError> {
         node: &node,
     };
     let outcome = ops::run(&g.store, &ctx, &tag, op)?;
+    // The adapter that holds the address now (when in service).
     let state = g.store.load_state(&tag).ok();
-    let active = state.as_ref().and_then(|s| s.active_adapter.clone());
+    let active = state
+        .as_ref()
+        .filter(|s| s.in_service)
+        .and_then(|s| s.active_adapter.clone());
     report_outcome(g, &tag, op, &outcome, active.as_ref().map(|a| a.as_str()))?;
     if outcome.success {
         Ok(Exit::Ok)

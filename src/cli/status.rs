@@ -192,6 +192,10 @@ fn write_table(w: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
                     String::new(),
                 ];
             }
+            let check_time = r
+                .last_check
+                .as_deref()
+                .and_then(|t| rfc3339::parse(t).ok().map(super::events::human_time));
             let service = match (r.in_service, r.failed) {
                 (_, true) => "FAILED",
                 (true, false) => "in",
@@ -205,7 +209,7 @@ fn write_table(w: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
                 r.active_adapter.clone(),
                 service.into(),
                 r.carrier.clone(),
-                r.last_check.clone().unwrap_or_else(|| "-".into()),
+                check_time.clone().unwrap_or_else(|| "-".into()),
                 r.last_result
                     .as_ref()
                     .map(|l| {

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use crate::cluster::{ClusterView, Standalone};
-use crate::net::{Kernel, KernelError, KernelOp, LinkState};
+use crate::net::{Kernel, KernelError, LinkState};
 
 /// The Linux kernel seam (netlink + `AF_PACKET`).
 pub fn open_kernel() -> Result<Box<dyn Kernel>, KernelError> {
@@ -50,24 +50,38 @@ pub fn cluster_view(_config_dir: &Path) -> Box<dyn ClusterView> {
     Box::new(Standalone)
 }
 
-#[allow(dead_code)]
-fn not_built() -> KernelError {
-    KernelError::with_message(
-        KernelOp::Open,
-        None,
-        libc::ENOSYS,
-        "the Linux backend (net::linux) is not built into this binary yet",
-    )
-}
-
 mod backend {
     use super::*;
+    use crate::net::linux::LinuxKernel;
+    use crate::net::linux::netlink::Netlink;
 
     pub fn open_kernel() -> Result<Box<dyn Kernel>, KernelError> {
-        Err(not_built())
+        Ok(Box::new(LinuxKernel::open()?))
     }
 
+    /// SPEC §2: carrier, and administratively down counts as disconnected
+    /// (the same rule as `LinuxKernel::link_state`).
     pub fn system_view() -> Result<SystemView, KernelError> {
-        Err(not_built())
+        let nl = Netlink::open()?;
+        let mut view = SystemView::default();
+        let mut names: HashMap<u32, String> = HashMap::new();
+        for l in nl.links()? {
+            let state = if l.admin_up && l.carrier {
+                LinkState::Connected
+            } else {
+                LinkState::Disconnected
+            };
+            names.insert(l.index, l.name.clone());
+            view.links.insert(l.name, state);
+        }
+        for a in nl.addresses(None)? {
+            if let Some(name) = names.get(&a.ifindex) {
+                let holders = view.holders.entry(a.ip).or_default();
+                if !holders.contains(name) {
+                    holders.push(name.clone());
+                }
+            }
+        }
+        Ok(view)
     }
 }
