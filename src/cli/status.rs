@@ -161,7 +161,7 @@ pub fn status(g: &Global) -> Result<Exit, CliError> {
     Ok(if broken { Exit::Invalid } else { Exit::Ok })
 }
 
-fn write_table(w: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
+pub fn write_table(w: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
     if rows.is_empty() {
         return writeln!(w, "no resources defined");
     }
