@@ -257,3 +257,44 @@ fn clear_resets_the_failed_mark() {
     let (out, _) = ok(&env, &["status", "--json"]);
     assert!(out.contains("\"failed\":false"), "{out}");
 }
+
+#[test]
+fn a_replaced_nic_is_reported_by_status_and_show() {
+    let env = Env::new();
+    ok(
+        &env,
+        &[
+            "create",
+            "web",
+            "--address",
+            "198.51.100.14/24",
+            "--adapter",
+            "eth0",
+            "--recovery-adapter",
+            "eth1",
+            "--no-probe",
+        ],
+    );
+    let (out, _) = ok(&env, &["status", "--json"]);
+    assert!(!out.contains("adapter_changed"), "{out}");
+    // "Replace" eth1: same name, another MAC.
+    env.ip(&["link", "set", "dev", "eth1", "address", "02:00:5e:00:53:77"]);
+    let (out, _) = ok(&env, &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let changed = v[0]["adapter_changed"]
+        .as_array()
+        .expect("adapter_changed listed");
+    assert_eq!(changed.len(), 1, "{out}");
+    assert!(
+        changed[0]
+            .as_str()
+            .unwrap()
+            .starts_with("eth1: MAC 02:00:5e:00:53:77 now, "),
+        "{out}"
+    );
+    let (out, _) = ok(&env, &["show", "web"]);
+    assert!(
+        out.contains("not the NIC recorded at definition time (eth1: MAC"),
+        "{out}"
+    );
+}

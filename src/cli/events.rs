@@ -67,7 +67,7 @@ fn print(out: &mut impl Write, json: bool, e: &Event) -> std::io::Result<()> {
 }
 
 fn out_err(e: std::io::Error) -> CliError {
-    CliError::new(Exit::Failed, format!("stdout: {e}"))
+    super::stdout_error(e)
 }
 
 pub fn events(

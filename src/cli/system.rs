@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::cluster::{ClusterView, Standalone};
 use crate::net::{Kernel, KernelError, LinkState};
+use crate::resource::{AdapterIdentity, Mac};
 
 /// The Linux kernel seam (netlink + `AF_PACKET`).
 pub fn open_kernel() -> Result<Box<dyn Kernel>, KernelError> {
@@ -23,6 +24,9 @@ pub struct SystemView {
     pub links: HashMap<String, LinkState>,
     /// Which adapters hold each local address.
     pub holders: HashMap<IpAddr, Vec<String>>,
+    /// Each adapter's ifindex and MAC, to compare with the identity
+    /// recorded at definition time.
+    pub identities: HashMap<String, (u32, Option<Mac>)>,
 }
 
 impl SystemView {
@@ -35,6 +39,28 @@ impl SystemView {
 
     pub fn holders_of(&self, ip: IpAddr) -> &[String] {
         self.holders.get(&ip).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Why `adapter` is not the NIC recorded at definition time (SPEC §1:
+    /// a replaced or renamed NIC is reported clearly), or `None` when it
+    /// is, or when nothing was recorded or it is missing.
+    pub fn identity_change(
+        &self,
+        adapter: &str,
+        recorded: Option<&AdapterIdentity>,
+    ) -> Option<String> {
+        let rec = recorded?;
+        let (index, mac) = self.identities.get(adapter)?;
+        let mut what = Vec::new();
+        if let Some(mac) = mac
+            && *mac != rec.mac
+        {
+            what.push(format!("MAC {} now, {} recorded", mac, rec.mac));
+        }
+        if *index != rec.ifindex {
+            what.push(format!("ifindex {index} now, {} recorded", rec.ifindex));
+        }
+        (!what.is_empty()).then(|| format!("{adapter}: {}", what.join("; ")))
     }
 }
 
@@ -72,6 +98,7 @@ mod backend {
                 LinkState::Disconnected
             };
             names.insert(l.index, l.name.clone());
+            view.identities.insert(l.name.clone(), (l.index, l.mac));
             view.links.insert(l.name, state);
         }
         for a in nl.addresses(None)? {
