@@ -272,6 +272,8 @@ fn tour(lab: &Lab, dir: &Path, stop: &AtomicBool) -> Result<(), CliError> {
     say(&format!(
         "Step 5. Recover: local recovery onto the backup adapter.   (ipkit recover {TAG})"
     ));
+    say("        (recover tries the primary first; its quickCheck fails with 6507, so the");
+    say("        address moves on to the recovery adapter eth1 and is announced there)");
     if !run(Operation::Recover)? {
         return Err(fail("recover", "failed (see the events above)"));
     }
@@ -325,7 +327,7 @@ fn tour(lab: &Lab, dir: &Path, stop: &AtomicBool) -> Result<(), CliError> {
     say(&format!("        address {}", holders_text(&kernel, ip)));
     say("");
     say(&format!(
-        "The event log ({}) now holds every event above as JSON lines;\nwith a real state directory, `ipkit events --json` reads it back.",
+        "Every event above was also appended to {} (JSON lines);\non a real node, `ipkit events --json` reads them back.",
         store.event_log_path().display()
     ));
     Ok(())
