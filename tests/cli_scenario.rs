@@ -298,3 +298,43 @@ fn a_replaced_nic_is_reported_by_status_and_show() {
         "{out}"
     );
 }
+
+#[test]
+fn create_adopts_an_address_on_the_primary_and_says_when_it_cannot_probe() {
+    let env = Env::new();
+    env.ip(&["addr", "add", "198.51.100.15/24", "dev", "eth0"]);
+    let (_, err) = ok(
+        &env,
+        &[
+            "create",
+            "web",
+            "--address",
+            "198.51.100.15/24",
+            "--adapter",
+            "eth0",
+        ],
+    );
+    assert!(
+        err.contains("already on eth0; the resource adopts it"),
+        "{err}"
+    );
+    let (_, err) = ok(&env, &["restore", "web"]);
+    assert_eq!(event_ids(&err), vec![6013, 6001], "{err}");
+
+    env.lab.pull_cable(Port::APrimary).unwrap();
+    env.lab.pull_cable(Port::ABackup).unwrap();
+    let (_, err) = ok(
+        &env,
+        &[
+            "create",
+            "other",
+            "--address",
+            "198.51.100.16/24",
+            "--adapter",
+            "eth0",
+            "--recovery-adapter",
+            "eth1",
+        ],
+    );
+    assert!(err.contains("the in-use probe could not run"), "{err}");
+}

@@ -516,6 +516,25 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
     }
     let kernel = system::open_kernel().map_err(|e| CliError::kernel(&e))?;
     let def = create::check_system(&*kernel, def, !req.no_probe)?;
+    // Say what the checks could not do.
+    let ip = def.address.ip();
+    if kernel.holders(ip).is_ok_and(|h| !h.is_empty()) {
+        eprintln!(
+            "ipkit: note: {ip} is already on {}; the resource adopts it (restore keeps it there)",
+            def.adapter
+        );
+    } else if !req.no_probe {
+        let cabled = [Some(&def.adapter), def.recovery_adapter.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|a| kernel.link_state(a).is_ok_and(|l| l.is_connected()));
+        if !cabled {
+            eprintln!(
+                "ipkit: note: no adapter of {} has its cable in, so the in-use probe could not run",
+                def.tag
+            );
+        }
+    }
     // Everything checked: write.
     g.store.create_definition(&def)?;
     let sinks = crate::log::standard_sinks(g.state_dir(), true);
