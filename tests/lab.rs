@@ -478,3 +478,24 @@ fn announce_rounds_outlive_the_process() {
     assert!(cap.wait_for_count(FrameKind::ArpReply, ip, 3, WAIT));
     assert_eq!(cap.count(FrameKind::ArpRequest, ip), 3);
 }
+
+#[test]
+fn ipv4_only_lab_disables_ipv6() {
+    let mut cfg = LabConfig::unique();
+    cfg.ipv6 = false;
+    let lab = Lab::build(cfg).expect("build lab");
+    assert!(!lab.ipv6());
+    for ns in [lab.switch(), lab.node_a(), lab.node_b(), lab.client()] {
+        assert_eq!(
+            ns.sysctl("net/ipv6/conf/all/disable_ipv6").expect("sysctl"),
+            "1"
+        );
+    }
+    let v6 = lab
+        .nl_of(Port::Client)
+        .addresses(Some(ipkit::net::linux::netlink::Family::V6))
+        .expect("dump");
+    assert!(v6.is_empty(), "{v6:?}");
+    let ip = add(&lab, Port::B, "198.51.100.20", 24);
+    assert!(lab.client_reaches(ip).expect("ping"));
+}

@@ -677,6 +677,35 @@ impl Netlink {
         Ok(out)
     }
 
+    /// Add (or replace) a permanent neighbour entry: test and lab set-up
+    /// (e.g. a stale entry left by a previous owner of an address).
+    pub fn add_neighbour(&self, ifindex: u32, ip: IpAddr, mac: Mac) -> Result<(), KernelError> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.ifindex = ifindex;
+        msg.header.state = netlink_packet_route::neighbour::NeighbourState::Permanent;
+        let dst = match ip {
+            IpAddr::V4(a) => {
+                msg.header.family = AddressFamily::Inet;
+                NeighbourAddress::Inet(a)
+            }
+            IpAddr::V6(a) => {
+                msg.header.family = AddressFamily::Inet6;
+                NeighbourAddress::Inet6(a)
+            }
+        };
+        msg.attributes.push(NeighbourAttribute::Destination(dst));
+        msg.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
+        self.ack(
+            RouteNetlinkMessage::NewNeighbour(msg),
+            NLM_F_CREATE | netlink_packet_core::NLM_F_REPLACE,
+        )
+        .map_err(ke(
+            KernelOp::ManageLink,
+            format_args!("neighbour {ip} ifindex {ifindex}"),
+        ))
+    }
+
     /// Delete every neighbour entry for `ip`, on every interface (SPEC §2
     /// `arp -d`). Returns how many were deleted.
     pub fn delete_neighbours(&self, ip: IpAddr) -> Result<usize, KernelError> {
@@ -1064,28 +1093,6 @@ mod tests {
         Some((bcast, flags))
     }
 
-    /// Add a permanent neighbour entry (test set-up only).
-    fn add_neigh(nl: &Netlink, ifindex: u32, ip: IpAddr, mac: [u8; 6]) {
-        let mut msg = NeighbourMessage::default();
-        msg.header.ifindex = ifindex;
-        msg.header.state = netlink_packet_route::neighbour::NeighbourState::Permanent;
-        let dst = match ip {
-            IpAddr::V4(a) => {
-                msg.header.family = AddressFamily::Inet;
-                NeighbourAddress::Inet(a)
-            }
-            IpAddr::V6(a) => {
-                msg.header.family = AddressFamily::Inet6;
-                NeighbourAddress::Inet6(a)
-            }
-        };
-        msg.attributes.push(NeighbourAttribute::Destination(dst));
-        msg.attributes
-            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
-        nl.ack(RouteNetlinkMessage::NewNeighbour(msg), NLM_F_CREATE)
-            .expect("add neighbour");
-    }
-
     #[test]
     fn link_lookup_reports_index_mac_flags_and_carrier() {
         in_netns(|| {
@@ -1226,10 +1233,14 @@ mod tests {
             let vip = v4("198.51.100.20");
             let other = v4("198.51.100.21");
             let vip6: IpAddr = "2001:db8::20".parse().expect("v6");
-            add_neigh(&nl, ia, vip, [2, 0, 0, 0, 0, 1]);
-            add_neigh(&nl, ib, vip, [2, 0, 0, 0, 0, 2]);
-            add_neigh(&nl, ia, other, [2, 0, 0, 0, 0, 3]);
-            add_neigh(&nl, ia, vip6, [2, 0, 0, 0, 0, 4]);
+            nl.add_neighbour(ia, vip, Mac([2, 0, 0, 0, 0, 1]))
+                .expect("neigh");
+            nl.add_neighbour(ib, vip, Mac([2, 0, 0, 0, 0, 2]))
+                .expect("neigh");
+            nl.add_neighbour(ia, other, Mac([2, 0, 0, 0, 0, 3]))
+                .expect("neigh");
+            nl.add_neighbour(ia, vip6, Mac([2, 0, 0, 0, 0, 4]))
+                .expect("neigh");
             let n = nl.neighbours(None).expect("dump");
             let e = n
                 .iter()
