@@ -215,6 +215,33 @@ impl Lab {
                 self.nl_of(port).set_up(adapter, true),
             )?;
         }
+        // Retry neighbour resolution after 100 ms instead of 1 s: a first
+        // ARP request / NS can be missed by a peer whose address is only
+        // milliseconds old (IPv6 joins the solicited-node group from a
+        // kernel worker after the add returns). Per device: a namespace
+        // has no neigh/default sysctls.
+        for (ns, adapters) in [
+            (&self.node_a, &["eth0", "eth1"][..]),
+            (&self.node_b, &["eth0"][..]),
+            (&self.client, &["eth0"][..]),
+        ] {
+            let mut settings = Vec::new();
+            for a in adapters {
+                settings.push((format!("net/ipv4/neigh/{a}/retrans_time_ms"), "100"));
+                if self.ipv6 {
+                    settings.push((format!("net/ipv6/neigh/{a}/retrans_time_ms"), "100"));
+                }
+            }
+            write_sysctls(ns, &settings)?;
+        }
+        // Until the kernel's link watcher has processed a carrier change,
+        // a device drops what it is given to send: wait for every end (and
+        // the bridge) to be operationally up, so the first ARP / NS of a
+        // test is not lost (which would cost a 1 s retransmission).
+        for port in Port::ALL {
+            self.wait_port_up(port)?;
+        }
+        wait_operstate(sw, BRIDGE, true)?;
         let eth0 = self
             .client_nl
             .link_by_name(Port::Client.adapter())
@@ -282,20 +309,32 @@ impl Lab {
         &self.switch_nl
     }
 
-    /// Switch-side veth down: the node adapter loses carrier.
+    /// Switch-side veth down: the node adapter loses carrier. Returns once
+    /// the kernel has processed the change (the node adapter's operstate
+    /// is no longer up), so what follows sees a settled link.
     pub fn pull_cable(&self, port: Port) -> io::Result<()> {
         self.switch_nl
             .set_up(port.switch_side(), false)
             .map_err(io_err)
+            .map_err(context(format!("pull cable {port}")))?;
+        wait_operstate(self.nl_of(port), port.adapter(), false)
             .map_err(context(format!("pull cable {port}")))
     }
 
-    /// Switch-side veth up again.
+    /// Switch-side veth up again. Returns once both ends are
+    /// operationally up (frames sent before that could be dropped).
     pub fn plug_cable(&self, port: Port) -> io::Result<()> {
         self.switch_nl
             .set_up(port.switch_side(), true)
             .map_err(io_err)
+            .map_err(context(format!("plug cable {port}")))?;
+        self.wait_port_up(port)
             .map_err(context(format!("plug cable {port}")))
+    }
+
+    fn wait_port_up(&self, port: Port) -> io::Result<()> {
+        wait_operstate(&self.switch_nl, port.switch_side(), true)?;
+        wait_operstate(self.nl_of(port), port.adapter(), true)
     }
 
     /// Hot-unplug: delete the veth pair (the node adapter disappears).
@@ -379,6 +418,35 @@ impl Lab {
     }
 }
 
+/// How long the lab waits for the kernel to settle a link change.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Waits (polling, at most [`SETTLE_TIMEOUT`]) until `name`'s RFC 2863
+/// operstate is up (6) or, with `up` false, anything else.
+fn wait_operstate(nl: &Netlink, name: &str, up: bool) -> io::Result<()> {
+    const IF_OPER_UP: u8 = 6;
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let link = nl.link_by_name(name).map_err(io_err)?.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("link {name} is gone"))
+        })?;
+        if (link.operstate == IF_OPER_UP) == up {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "link {name} did not become {} within {SETTLE_TIMEOUT:?} (operstate {})",
+                    if up { "up" } else { "down" },
+                    link.operstate
+                ),
+            ));
+        }
+        thread::sleep(Duration::from_micros(500));
+    }
+}
+
 /// Sysctls for a lab namespace, written from a thread inside it.
 fn prepare_sysctls(ns: &NetNs, ipv6: bool, client: bool) -> io::Result<()> {
     let mut settings: Vec<(&str, &str)> = vec![
@@ -411,9 +479,15 @@ fn prepare_sysctls(ns: &NetNs, ipv6: bool, client: bool) -> io::Result<()> {
         // Lets the in-process ping socket of client_reaches work as root.
         settings.push(("net/ipv4/ping_group_range", "0 2147483647"));
     }
+    write_sysctls(ns, &settings)
+}
+
+/// Writes sysctls (`key` relative to /proc/sys) from a thread inside `ns`.
+fn write_sysctls<K: AsRef<str> + Sync>(ns: &NetNs, settings: &[(K, &str)]) -> io::Result<()> {
     let name = ns.name().unwrap_or("?").to_owned();
     ns.run(|| -> io::Result<()> {
         for (key, value) in settings {
+            let key = key.as_ref();
             let path = format!("/proc/sys/{key}");
             std::fs::write(&path, value).map_err(context(format!("write {path} in {name}")))?;
         }
@@ -822,6 +896,14 @@ mod tests {
         let other = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 11));
         assert_eq!(kind_of(&gratuitous_arp_request(mac, a4), other), None);
         assert_eq!(kind_of(&unsolicited_na(mac, v6), v4), None);
+    }
+
+    #[test]
+    fn lab_and_capture_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Lab>();
+        shareable::<Capture>();
+        shareable::<NetNs>();
     }
 
     #[test]
