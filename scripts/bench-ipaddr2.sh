@@ -32,6 +32,7 @@ ipaddr2=/usr/lib/ocf/resource.d/heartbeat/IPaddr2
 ns=ipkbench$$
 tmp=$(mktemp -d /tmp/ipkit-bench.XXXXXX)
 cleanup() {
+  set +e
   for n in node peer sw; do ip netns del "$ns-$n" 2>/dev/null || true; done
   type pm_down >/dev/null 2>&1 && pm_down
   rm -rf "$tmp" "${shm:-}"

@@ -7,7 +7,8 @@
 # namespace (eth0, eth1) and a "peer" one (198.51.100.1/24) joined by a
 # bridge in a "switch" one; a private mount namespace puts the agent at
 # /usr/lib/ocf/resource.d/ipkit/vip (the documented install path) without
-# touching the host's /usr. Addresses: 198.51.100.0/24 only. The trap removes
+# touching the host's /usr. Addresses: 198.51.100.0/24 (ocf-tester and IPv4
+# checks) and 2001:db8:1::/64 (one IPv6 check). The trap removes
 # everything, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,6 +20,7 @@ ns=ipkocf$$
 tmp=$(mktemp -d /tmp/ipkit-ocf.XXXXXX)
 created_dir=0
 cleanup() {
+  set +e
   for n in node node2 peer sw; do ip netns del "$ns-$n" 2>/dev/null || true; done
   [ "$created_dir" = 1 ] && rmdir /usr/lib/ocf/resource.d/ipkit 2>/dev/null
   rm -rf "$tmp"
@@ -143,6 +145,17 @@ if ip -n "$ns-node" -o addr show | grep -q 198.51.100.60; then
 else
   ok "stop removed the address"
 fi
+
+# IPv6: the same agent, an address from 2001:db8::/32.
+v6=(OCF_RESOURCE_INSTANCE=vip6 OCF_RESKEY_ip=2001:db8:1::50/64 OCF_RESKEY_nic=eth0 OCF_RESKEY_probe_timeout=0)
+ip -n "$ns-sw" link set neth0 up
+ip -n "$ns-sw" link set neth1 up
+action=start run_rc 0 "IPv6 start" "${v6[@]}"
+ip -n "$ns-node" -o addr show dev eth0 | grep -q ' 2001:db8:1::50/64 ' \
+  && ok "IPv6: 2001:db8:1::50/64 is on eth0" || bad "IPv6: not on eth0"
+action=monitor run_rc 0 "IPv6 monitor" "${v6[@]}"
+action=stop run_rc 0 "IPv6 stop" "${v6[@]}"
+action=monitor run_rc 7 "IPv6 monitor after stop" "${v6[@]}"
 
 # A move: stop here, start at once on another node (whose in-use probe
 # listens 300 ms). The stopped node's remaining background announcements

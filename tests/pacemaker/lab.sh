@@ -181,13 +181,18 @@ pm_cluster() {
     pm_x "$n" setsid -f env PCMK_logfile=/var/log/pacemaker/pacemaker.log PCMK_logfacility=none \
       PCMK_debug=no /usr/sbin/pacemakerd </dev/null >>"$PM_LAB/nodes/${PM_NAME[$n]}/pacemakerd.out" 2>&1
   done
+  local ok= s1 s2
   for i in $(seq 240); do
-    pm_x n1 crm_mon -1 2>/dev/null | grep -q 'Online: \[ node1 node2 \]' \
-      && pm_x n2 crm_mon -1 2>/dev/null | grep -q 'Current DC: node' && break
+    s1=$(pm_x n1 crm_mon -1 2>/dev/null)
+    s2=$(pm_x n2 crm_mon -1 2>/dev/null)
+    if grep -q 'Online: \[ node1 node2 \]' <<<"$s1" && grep -q 'Online: \[ node1 node2 \]' <<<"$s2" \
+      && grep -q 'Current DC: node' <<<"$s1" && grep -q 'Current DC: node' <<<"$s2"; then
+      ok=1
+      break
+    fi
     sleep 0.25
   done
-  pm_x n1 crm_mon -1 2>/dev/null | grep -q 'Online: \[ node1 node2 \]' \
-    || pm_die "pacemaker: both nodes did not come online"
+  [ -n "$ok" ] || pm_die "pacemaker: both nodes did not come online: $s1"
   pm_log "pacemaker: both nodes online"
   pm_x n1 crm_attribute -t rsc_defaults -n resource-stickiness -v 100 >/dev/null
 }
@@ -228,6 +233,7 @@ pm_up() {
 }
 
 pm_down() {
+  set +e
   local n p i
   [ -n "$PM_LAB" ] && [ -d "$PM_LAB/state" ] || return 0
   for n in n1 n2; do
