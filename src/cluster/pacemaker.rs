@@ -391,6 +391,16 @@ mod tests {
     }
 
     #[test]
+    fn no_cluster_is_an_error_not_a_hang() {
+        // No cluster runs where the unit tests run: crm_mon is missing or
+        // cannot connect. Either way the view reports an error (deepCheck's
+        // 7006 warning) within its bound.
+        let view = Pacemaker::new("node1".to_owned()).with_timeout(Duration::from_secs(10));
+        let e = view.standby_nodes(&def()).unwrap_err();
+        assert!(e.0.contains("crm_mon"), "{e}");
+    }
+
+    #[test]
     fn link_values() {
         assert_eq!(link_value("1"), Some(LinkState::Connected));
         assert_eq!(link_value("0"), Some(LinkState::Disconnected));

@@ -85,6 +85,18 @@ else
   bad "1: vip not on node1 eth0 / not reached (where: $(pm_vip_where | xargs))"
   exit 1
 fi
+# A reloadable parameter changes through reload-agent, without a restart.
+stops_before=$(agent_log node1 | grep -c 'vip_stop_0')
+pm_x n1 crm_resource -r vip -p arp_count -v 3 >/dev/null
+if pm_wait 30 eval "agent_log node1 | grep -q 'vip_reload-agent_0'"; then
+  ok "reload-agent ran for a changed arp_count"
+else
+  bad "no reload-agent after arp_count changed"
+fi
+[ "$(agent_log node1 | grep -c 'vip_stop_0')" = "$stops_before" ] && pm_vip_is n1 eth0 \
+  && ok "reload-agent: no stop, the vip stayed on node1 eth0" \
+  || bad "reload-agent: the resource was restarted or moved ($(pm_vip_where | xargs))"
+
 # Let both ethmonitor clones publish before anything is pulled.
 pm_wait 30 eval '[ "$(pm_attr node2 ethmonitor-eth0)" = 1 ] && [ "$(pm_attr node1 ethmonitor-eth0)" = 1 ]' \
   || bad "ethmonitor attributes were not published"
