@@ -504,3 +504,317 @@ fn ipv4_only_lab_disables_ipv6() {
     let ip = add(&lab, Port::B, "198.51.100.20", 24);
     assert!(lab.client_reaches(ip).expect("ping"));
 }
+
+// ---------------------------------------------------------------------------
+// The announcer registry: background rounds end with the address
+// ---------------------------------------------------------------------------
+
+use ipkit::net::Kernel;
+use ipkit::net::linux::LinuxKernel;
+use ipkit::resource::{AdapterName, Mac};
+
+/// A long schedule, so that "no further frames" means something: ten
+/// rounds 100 ms apart.
+const LONG: AnnouncePlan = AnnouncePlan {
+    count: 10,
+    interval: Duration::from_millis(100),
+};
+
+/// Twice the whole schedule: how long "no further frames" waits.
+const QUIET: Duration = Duration::from_secs(2);
+
+fn adapter(port: Port) -> AdapterName {
+    AdapterName::new(port.adapter()).expect("adapter name")
+}
+
+/// Announcement frames about `ip` among `frames` that the node sent with
+/// Ethernet source `mac`.
+fn announcements_in(frames: &[ipkit::lab::Frame], ip: IpAddr, mac: Mac) -> usize {
+    frames
+        .iter()
+        .filter(|f| f.from_node)
+        .filter(|f| {
+            matches!(
+                ipkit::lab::kind_of(&f.bytes, ip),
+                Some(
+                    FrameKind::ArpRequest | FrameKind::ArpReply | FrameKind::NeighbourAdvertisement
+                )
+            )
+        })
+        .filter(|f| packet::EthernetFrame::parse(&f.bytes).is_ok_and(|e| e.source() == mac))
+        .count()
+}
+
+/// Sends one gratuitous ARP for `marker` on `port` and waits until the
+/// capture has it. A frame the node sent before (through the same veth)
+/// was delivered to the capture socket before this one, so counting after
+/// the marker counts everything sent before it.
+fn mark(lab: &Lab, cap: &ipkit::lab::Capture, port: Port, marker: &str) {
+    let marker: IpAddr = marker.parse().expect("marker ip");
+    let before = cap.count(FrameKind::ArpReply, marker);
+    announce_on(lab, port, marker, 1, 0);
+    assert!(
+        cap.wait_for_count(FrameKind::ArpReply, marker, before + 1, WAIT),
+        "the marker frame never showed up"
+    );
+}
+
+/// After announce on eth0 and then delete_address (both through
+/// LinuxKernel), no further frame about the address leaves eth0.
+#[test]
+fn delete_address_ends_the_background_rounds() {
+    let lab = lab();
+    let ip = add(&lab, Port::APrimary, "198.51.100.10", 24);
+    let addr = Address::new(ip, 24).expect("address");
+    let mac = lab.mac_of(Port::APrimary).expect("mac");
+    let cap = lab.capture(Port::APrimary).expect("capture");
+    let eth0 = adapter(Port::APrimary);
+    let k = lab
+        .node_a()
+        .run(LinuxKernel::open)
+        .expect("run")
+        .expect("open");
+    lab.node_a()
+        .run(|| k.announce(&eth0, ip, LONG))
+        .expect("run")
+        .expect("announce");
+    // The background sender is running: a second round came.
+    assert!(cap.wait_for_count(FrameKind::ArpReply, ip, 2, WAIT));
+    lab.node_a()
+        .run(|| k.delete_address(&eth0, &addr))
+        .expect("run")
+        .expect("delete");
+    mark(&lab, &cap, Port::APrimary, "198.51.100.99");
+    let sent = announcements_in(&cap.all(), ip, mac);
+    assert!(
+        sent < 2 * LONG.count as usize,
+        "all rounds went out already"
+    );
+    let more = cap.wait_until(QUIET, |f| announcements_in(f, ip, mac) > sent);
+    assert!(
+        !more,
+        "{} announcement frames after the delete",
+        announcements_in(&cap.all(), ip, mac) - sent
+    );
+    assert!(zombie_children().is_empty(), "{:?}", zombie_children());
+}
+
+/// A new announcement of the same address on another adapter stops the
+/// first adapter's rounds; its own rounds all go out.
+#[test]
+fn announce_on_another_adapter_stops_the_old_rounds() {
+    let lab = lab();
+    let ip = add(&lab, Port::APrimary, "198.51.100.10", 24);
+    let primary = lab.mac_of(Port::APrimary).expect("mac");
+    let backup = lab.mac_of(Port::ABackup).expect("mac");
+    let cap = lab.capture(Port::APrimary).expect("capture");
+    let backup_cap = lab.capture(Port::ABackup).expect("capture");
+    let k = lab
+        .node_a()
+        .run(LinuxKernel::open)
+        .expect("run")
+        .expect("open");
+    lab.node_a()
+        .run(|| k.announce(&adapter(Port::APrimary), ip, LONG))
+        .expect("run")
+        .expect("announce on eth0");
+    assert!(cap.wait_for_count(FrameKind::ArpReply, ip, 2, WAIT));
+    lab.node_a()
+        .run(|| k.announce(&adapter(Port::ABackup), ip, LONG))
+        .expect("run")
+        .expect("announce on eth1");
+    mark(&lab, &cap, Port::APrimary, "198.51.100.99");
+    let sent = announcements_in(&cap.all(), ip, primary);
+    assert!(
+        sent < 2 * LONG.count as usize,
+        "all rounds went out already"
+    );
+    let more = cap.wait_until(QUIET, |f| announcements_in(f, ip, primary) > sent);
+    assert!(!more, "eth0's rounds went on after eth1 announced");
+    // eth1's ten rounds (request + reply each) all went out.
+    assert!(backup_cap.wait_until(WAIT, |f| {
+        announcements_in(f, ip, backup) >= 2 * LONG.count as usize
+    }));
+}
+
+/// The rounds outlive the process that started them, and another process
+/// (here: this one, after the child exited) stops them by deleting the
+/// address, as a Pacemaker stop does after the start's process is gone.
+#[test]
+fn rounds_outlive_their_process_and_another_process_stops_them() {
+    const ROLE: &str = "IPKIT_LAB_ANNOUNCER";
+    if std::env::var_os(ROLE).is_some() {
+        let k = LinuxKernel::open().expect("open");
+        k.announce(
+            &adapter(Port::APrimary),
+            "198.51.100.10".parse().expect("ip"),
+            LONG,
+        )
+        .expect("announce");
+        return;
+    }
+    let lab = lab();
+    let ip = add(&lab, Port::APrimary, "198.51.100.10", 24);
+    let addr = Address::new(ip, 24).expect("address");
+    let mac = lab.mac_of(Port::APrimary).expect("mac");
+    let cap = lab.capture(Port::APrimary).expect("capture");
+    let exe = std::env::current_exe().expect("test binary");
+    let out = lab
+        .node_a()
+        .run(|| {
+            std::process::Command::new(exe)
+                .args([
+                    "--exact",
+                    "rounds_outlive_their_process_and_another_process_stops_them",
+                    "--test-threads=1",
+                ])
+                .env(ROLE, "1")
+                .output()
+        })
+        .expect("run")
+        .expect("spawn child");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The announcing process has exited; its rounds go on.
+    assert!(cap.wait_for_count(FrameKind::ArpReply, ip, 3, WAIT));
+    let k = lab
+        .node_a()
+        .run(LinuxKernel::open)
+        .expect("run")
+        .expect("open");
+    lab.node_a()
+        .run(|| k.delete_address(&adapter(Port::APrimary), &addr))
+        .expect("run")
+        .expect("delete");
+    mark(&lab, &cap, Port::APrimary, "198.51.100.99");
+    let sent = announcements_in(&cap.all(), ip, mac);
+    assert!(
+        sent < 2 * LONG.count as usize,
+        "all rounds went out already"
+    );
+    let more = cap.wait_until(QUIET, |f| announcements_in(f, ip, mac) > sent);
+    assert!(
+        !more,
+        "rounds went on after another process deleted the address"
+    );
+}
+
+/// A local recovery right after a restore (the restore's rounds still
+/// running) leaves the client on the backup adapter's MAC: the old rounds
+/// on eth0 end when recover deletes the address there, so they cannot
+/// re-announce eth0's MAC once its cable is back.
+#[test]
+fn recover_right_after_restore_leaves_the_client_on_the_backup() {
+    use ipkit::cluster::Standalone;
+    use ipkit::events::Recorder;
+    use ipkit::ops::{self, Ctx, SystemClock};
+    use ipkit::resource::{Definition, Operation, RuntimeState, Tag};
+
+    let lab = lab();
+    let address: Address = "198.51.100.10/24".parse().expect("address");
+    let ip = address.ip();
+    let mut def = Definition::new(
+        Tag::new("vip").expect("tag"),
+        address,
+        adapter(Port::APrimary),
+        Some(adapter(Port::ABackup)),
+    )
+    .expect("definition");
+    def.tunables.announce_count = LONG.count;
+    def.tunables.announce_interval = LONG.interval;
+    def.tunables.probe_timeout = Duration::ZERO;
+    let mut state = RuntimeState::default();
+    let k = lab
+        .node_a()
+        .run(LinuxKernel::open)
+        .expect("run")
+        .expect("open");
+    let mut run = |op: Operation| {
+        let rec = Recorder::new();
+        let ctx = Ctx {
+            kernel: &k,
+            cluster: &Standalone,
+            events: &rec,
+            clock: &SystemClock,
+            node: "node-a",
+        };
+        lab.node_a()
+            .run(|| ops::run_loaded(&ctx, &def, &mut state, op))
+            .expect("run")
+    };
+    let primary = lab.mac_of(Port::APrimary).expect("mac");
+    let backup = lab.mac_of(Port::ABackup).expect("mac");
+
+    assert!(run(Operation::Restore).success, "restore");
+    // The client talks to the address: it has an entry with the primary's
+    // MAC (announcements update entries, they do not create them).
+    assert!(lab.client_reaches(ip).expect("ping"));
+    assert_eq!(lab.client_neighbour(ip).expect("neigh"), Some(primary));
+    let client_cap = lab.capture(Port::Client).expect("capture");
+    // Cable out, recover onto eth1, cable back in: all while the
+    // restore's rounds on eth0 would still be going.
+    lab.pull_cable(Port::APrimary).expect("pull");
+    assert!(run(Operation::Recover).success, "recover");
+    lab.plug_cable(Port::APrimary).expect("plug");
+    // (A capture on a port ends when its cable is pulled: a new one.)
+    let cap = lab.capture(Port::APrimary).expect("capture");
+    assert!(
+        client_cap.wait_until(WAIT, |_| {
+            lab.client_neighbour(ip).ok().flatten() == Some(backup)
+        }),
+        "the client never moved to the backup MAC"
+    );
+    mark(&lab, &cap, Port::APrimary, "198.51.100.99");
+    let sent = announcements_in(&cap.all(), ip, primary);
+    // For twice the restore's whole schedule: no eth0 announcement, and
+    // the client stays on the backup.
+    let flipped = cap.wait_until(QUIET, |f| {
+        announcements_in(f, ip, primary) > sent
+            || lab.client_neighbour(ip).ok().flatten() != Some(backup)
+    });
+    assert!(
+        !flipped,
+        "eth0 announced again ({} frames) or the client left the backup: {:?}",
+        announcements_in(&cap.all(), ip, primary) - sent,
+        lab.client_neighbour(ip)
+    );
+}
+
+/// LinuxKernel keeps its packet sockets: repeated announcements and
+/// probes reuse them, and a kept probe socket neither misses a claim nor
+/// reports one from a frame queued while it was idle.
+#[test]
+fn kept_probe_socket_is_reused_and_drained() {
+    let lab = lab();
+    let k = lab
+        .node_a()
+        .run(LinuxKernel::open)
+        .expect("run")
+        .expect("open");
+    let eth0 = adapter(Port::APrimary);
+    let client = lab.mac_of(Port::Client).expect("mac");
+    let free: IpAddr = "198.51.100.77".parse().expect("ip");
+    let probe = |ip: IpAddr| {
+        lab.node_a()
+            .run(|| k.probe(&eth0, ip, Duration::from_millis(300)))
+            .expect("run")
+            .expect("probe")
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            probe(IpAddr::V4(CLIENT_V4)),
+            ProbeResult::InUse { mac: client }
+        );
+        // B announces `free` while A is not probing: A's kept socket must
+        // not hold on to that frame for the next probe.
+        announce_on(&lab, Port::B, free, 1, 0);
+        assert_eq!(probe(free), ProbeResult::Free);
+    }
+    assert_eq!(
+        probe(IpAddr::V6(CLIENT_V6)),
+        ProbeResult::InUse { mac: client }
+    );
+}

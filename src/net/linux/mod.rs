@@ -1,8 +1,9 @@
 //! The Linux implementation of the kernel seam: netlink and `AF_PACKET`.
 //!
 //! [`LinuxKernel`] works in the network namespace of the thread that opened
-//! it (its netlink socket is bound there); announcements and probes open
-//! their packet sockets per call, so they must also run in that namespace.
+//! it (its netlink socket is bound there); it keeps the packet sockets of
+//! its announcements and probes open ([`packet::Sockets`]), so it must be
+//! used in that namespace only.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use netlink::{Family, LinkRecord, Netlink};
 #[derive(Debug)]
 pub struct LinuxKernel {
     nl: Netlink,
+    sockets: packet::Sockets,
 }
 
 impl LinuxKernel {
@@ -28,6 +30,7 @@ impl LinuxKernel {
     pub fn open() -> Result<Self, KernelError> {
         Ok(Self {
             nl: Netlink::open()?,
+            sockets: packet::Sockets::new(),
         })
     }
 
@@ -119,9 +122,14 @@ impl Kernel for LinuxKernel {
     /// Deletes `addr`'s IP from `adapter` with whatever prefix length it
     /// has there (the kernel matches on the prefix, and the address may
     /// have been added by hand with another one).
+    ///
+    /// First stops the address's background announcement rounds (whoever
+    /// started them in this namespace): an address being deleted or moved
+    /// must not be announced again from here.
     fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError> {
         let l = self.require_link(KernelOp::DeleteAddress, adapter)?;
         let ip = addr.ip();
+        packet::stop_announcing(ip);
         let present = self.nl.addresses(Some(Family::of(ip)))?;
         for a in present
             .iter()
@@ -149,10 +157,12 @@ impl Kernel for LinuxKernel {
     ) -> Result<(), KernelError> {
         let l = self.require_link(KernelOp::Announce, adapter)?;
         let mac = l.mac.unwrap_or_default();
-        packet::announce(l.index, mac, ip, plan).map_err(|mut e| {
-            e.target = Some(format!("{ip} on {adapter}"));
-            e
-        })
+        self.sockets
+            .announce(l.index, mac, ip, plan)
+            .map_err(|mut e| {
+                e.target = Some(format!("{ip} on {adapter}"));
+                e
+            })
     }
 
     fn probe(
@@ -163,9 +173,11 @@ impl Kernel for LinuxKernel {
     ) -> Result<ProbeResult, KernelError> {
         let l = self.require_link(KernelOp::Probe, adapter)?;
         let mac = l.mac.unwrap_or_default();
-        packet::probe(l.index, mac, ip, timeout).map_err(|mut e| {
-            e.target = Some(format!("{ip} on {adapter}"));
-            e
-        })
+        self.sockets
+            .probe(l.index, mac, ip, timeout)
+            .map_err(|mut e| {
+                e.target = Some(format!("{ip} on {adapter}"));
+                e
+            })
     }
 }

@@ -9,12 +9,17 @@
 //! - pure logic: [`claimant`] (does a frame claim the address?) and the
 //!   [`Prober`] state machine (when to send, how long to wait), testable
 //!   without a socket or a clock;
-//! - I/O: [`announce`] and [`probe`] over an `AF_PACKET` socket.
+//! - I/O: [`announce`] and [`probe`] over `AF_PACKET` sockets ([`Sockets`]
+//!   keeps them open across calls), and the announcer registry
+//!   ([`stop_announcing`]): at most one background sender per address and
+//!   network namespace, stopped when the address is deleted or announced
+//!   again.
 
 use std::io;
 use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::net::{AnnouncePlan, KernelError, KernelOp, ProbeResult};
@@ -701,7 +706,7 @@ impl Prober {
 }
 
 // ---------------------------------------------------------------------------
-// I/O: AF_PACKET socket
+// I/O: AF_PACKET sockets
 // ---------------------------------------------------------------------------
 
 const PACKET_OUTGOING: u8 = 4;
@@ -724,53 +729,183 @@ fn link_addr(ifindex: u32, ethertype: u16, dst: Mac) -> libc::sockaddr_ll {
     sll
 }
 
-/// A raw `AF_PACKET` socket on one interface.
-struct PacketSocket {
-    fd: OwnedFd,
-    ifindex: u32,
+/// The link-layer destination of `frame` on `ifindex`.
+fn frame_addr(ifindex: u32, frame: &[u8]) -> io::Result<libc::sockaddr_ll> {
+    let eth =
+        EthernetFrame::parse(frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    Ok(link_addr(ifindex, eth.ethertype(), eth.destination()))
 }
 
-impl PacketSocket {
-    /// Opens a socket; with `listen`, binds it to `ifindex` for `ethertype`
-    /// (protocol 0 at creation, so nothing from other interfaces is queued
-    /// before the bind). Without, it only sends.
-    fn open(ifindex: u32, listen: Option<u16>) -> io::Result<Self> {
-        if ifindex == 0 || i32::try_from(ifindex).is_err() {
-            return Err(io::Error::from_raw_os_error(libc::ENODEV));
-        }
-        // SAFETY: plain socket(2) call.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: raw is a fresh fd we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        if let Some(ethertype) = listen {
-            let sll = link_addr(ifindex, ethertype, ZERO_MAC);
-            // SAFETY: sll is a valid sockaddr_ll of the given size.
-            let rc = unsafe {
-                libc::bind(
-                    fd.as_raw_fd(),
-                    (&sll as *const libc::sockaddr_ll).cast(),
-                    mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-                )
-            };
-            if rc < 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        Ok(Self { fd, ifindex })
+fn check_ifindex(ifindex: u32) -> io::Result<()> {
+    if ifindex == 0 || i32::try_from(ifindex).is_err() {
+        return Err(io::Error::from_raw_os_error(libc::ENODEV));
     }
+    Ok(())
+}
 
-    fn send(&self, frame: &[u8]) -> io::Result<()> {
-        let eth = EthernetFrame::parse(frame)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let sll = link_addr(self.ifindex, eth.ethertype(), eth.destination());
-        let rc = send_raw(self.fd.as_raw_fd(), frame, &sll);
+/// A raw `AF_PACKET` socket with protocol 0: it receives nothing until it
+/// is bound, and can send on any interface.
+fn open_packet_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call.
+    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: raw is a fresh fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn send_frame(fd: RawFd, ifindex: u32, frame: &[u8]) -> io::Result<()> {
+    let sll = frame_addr(ifindex, frame)?;
+    if send_raw(fd, frame, &sll) < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// sendto(2) on a prepared address; async-signal-safe (used after fork).
+fn send_raw(fd: RawFd, frame: &[u8], sll: &libc::sockaddr_ll) -> isize {
+    // SAFETY: frame and sll are valid for their lengths.
+    unsafe {
+        libc::sendto(
+            fd,
+            frame.as_ptr().cast(),
+            frame.len(),
+            0,
+            (sll as *const libc::sockaddr_ll).cast(),
+            mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    }
+}
+
+fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: value is valid for size_of::<T>() bytes.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (value as *const T).cast(),
+            mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A packet socket bound to one interface and EtherType, kept between
+/// probes. While idle it carries a socket filter that drops everything,
+/// so nothing is queued (or even cloned) for it.
+#[derive(Debug)]
+struct Listener {
+    fd: OwnedFd,
+    ifindex: u32,
+    ethertype: u16,
+}
+
+impl Listener {
+    /// Created with protocol 0, so nothing from other interfaces is
+    /// queued before the bind.
+    fn open(ifindex: u32, ethertype: u16) -> io::Result<Self> {
+        let fd = open_packet_socket()?;
+        let sll = link_addr(ifindex, ethertype, ZERO_MAC);
+        // SAFETY: sll is a valid sockaddr_ll of the given size.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(())
+        Ok(Self {
+            fd,
+            ifindex,
+            ethertype,
+        })
+    }
+
+    /// Still bound to its interface (the kernel unbinds a packet socket
+    /// whose interface is unregistered: its ifindex becomes -1), with any
+    /// pending error (ENETDOWN after a down/up) cleared.
+    fn usable(&self) -> bool {
+        // SAFETY: zeroed sockaddr_ll is valid; sizes match the buffers.
+        let mut sll: libc::sockaddr_ll = unsafe { mem::zeroed() };
+        let mut len = mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        let rc = unsafe {
+            libc::getsockname(
+                self.fd.as_raw_fd(),
+                (&mut sll as *mut libc::sockaddr_ll).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 || sll.sll_ifindex != self.ifindex as i32 {
+            return false;
+        }
+        let mut err: libc::c_int = 0;
+        let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: err is a c_int of the given size; reading SO_ERROR clears it.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        rc == 0
+    }
+
+    /// Idle: attach a filter that accepts nothing. Listening: detach it.
+    fn set_idle(&self, idle: bool) -> io::Result<()> {
+        let fd = self.fd.as_raw_fd();
+        if idle {
+            let mut drop_all = [libc::sock_filter {
+                code: (libc::BPF_RET | libc::BPF_K) as u16,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            }];
+            let prog = libc::sock_fprog {
+                len: 1,
+                filter: drop_all.as_mut_ptr(),
+            };
+            setsockopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)
+        } else {
+            match setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_DETACH_FILTER,
+                &0 as &libc::c_int,
+            ) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+                r => r,
+            }
+        }
+    }
+
+    /// Throws away frames queued before the filter went on.
+    fn drain(&self) {
+        let mut buf = [0u8; 64];
+        for _ in 0..4096 {
+            // SAFETY: buf is valid for its length.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+                )
+            };
+            if n < 0 {
+                break;
+            }
+        }
     }
 
     /// Waits at most `timeout` for one incoming frame (outgoing copies are
@@ -822,18 +957,165 @@ impl PacketSocket {
     }
 }
 
-/// sendto(2) on a prepared address; async-signal-safe (used after fork).
-fn send_raw(fd: RawFd, frame: &[u8], sll: &libc::sockaddr_ll) -> isize {
-    // SAFETY: frame and sll are valid for their lengths.
-    unsafe {
-        libc::sendto(
-            fd,
-            frame.as_ptr().cast(),
-            frame.len(),
-            0,
-            (sll as *const libc::sockaddr_ll).cast(),
-            mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
+/// Packet sockets kept open across [`Sockets::announce`] and
+/// [`Sockets::probe`] calls, for the network namespace they were opened in
+/// (a [`LinuxKernel`](super::LinuxKernel) owns one).
+///
+/// Why keep them: closing an `AF_PACKET` socket waits for an RCU grace
+/// period (`packet_release` calls `synchronize_net()`, 5-20 ms), whoever
+/// holds the last reference pays it, and a process's exit counts. So one
+/// send socket (protocol 0, receives nothing) serves every announcement,
+/// and one listening socket per (interface, EtherType) serves the probes;
+/// and every background sender inherits all of them, so that when a
+/// short-lived process (the command line, the OCF agent) exits, its close
+/// is not the last one: the sender pays at its own exit, off everyone's
+/// path. A long-lived process (the daemon) never closes them.
+#[derive(Debug, Default)]
+pub struct Sockets {
+    cache: Mutex<Cache>,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    send: Option<OwnedFd>,
+    listeners: Vec<Listener>,
+}
+
+impl Sockets {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many packet sockets are open (for tests).
+    pub fn open_count(&self) -> usize {
+        let c = self.lock();
+        usize::from(c.send.is_some()) + c.listeners.len()
+    }
+
+    /// [`announce`] over the kept sockets.
+    pub fn announce(
+        &self,
+        ifindex: u32,
+        mac: Mac,
+        ip: IpAddr,
+        plan: AnnouncePlan,
+    ) -> Result<(), KernelError> {
+        let op = KernelOp::Announce;
+        check_ip(op, ifindex, ip)?;
+        let err = |e: &io::Error| KernelError::from_io(op, target(ifindex, ip), e);
+        // Whatever announced this address before (from any adapter, any
+        // process of this network namespace) is stopped, and gone, before
+        // the first frame of this announcement.
+        let ctl = claim(ip).ok().flatten();
+        if plan.count == 0 {
+            return Ok(());
+        }
+        check_ifindex(ifindex).map_err(|e| err(&e))?;
+        let mut cache = self.lock();
+        let send = match &cache.send {
+            Some(fd) => fd.as_raw_fd(),
+            None => {
+                let fd = open_packet_socket().map_err(|e| err(&e))?;
+                let raw = fd.as_raw_fd();
+                cache.send = Some(fd);
+                raw
+            }
+        };
+        let frames = announcement_frames(mac, ip);
+        for f in &frames {
+            send_frame(send, ifindex, f).map_err(|e| err(&e))?;
+        }
+        // Without the name (still held by a sender that did not stop in
+        // time), no background rounds: no sender may run unregistered.
+        if plan.count > 1
+            && let Some(ctl) = ctl
+        {
+            let mut keep: Vec<RawFd> = vec![send, ctl.as_raw_fd()];
+            keep.extend(cache.listeners.iter().map(|l| l.fd.as_raw_fd()));
+            let rounds = Rounds {
+                send,
+                ctl: ctl.as_raw_fd(),
+                keep,
+                ifindex,
+                frames: &frames,
+                count: plan.count - 1,
+                interval: plan.interval,
+            };
+            background_rounds(&rounds).map_err(|e| err(&e))?;
+        }
+        Ok(())
+    }
+
+    /// [`probe`] over the kept sockets.
+    pub fn probe(
+        &self,
+        ifindex: u32,
+        mac: Mac,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<ProbeResult, KernelError> {
+        let op = KernelOp::Probe;
+        check_ip(op, ifindex, ip)?;
+        if timeout.is_zero() {
+            return Ok(ProbeResult::Free);
+        }
+        let err = |e: &io::Error| KernelError::from_io(op, target(ifindex, ip), e);
+        check_ifindex(ifindex).map_err(|e| err(&e))?;
+        let listener = self
+            .take_listener(ifindex, ethertype_of(ip))
+            .map_err(|e| err(&e))?;
+        let r = run_probe(&listener, mac, ip, timeout);
+        // Back into the cache, idle; one that cannot be made idle is
+        // closed instead (rare: it pays the grace period here).
+        if listener.set_idle(true).is_ok() {
+            self.lock().listeners.push(listener);
+        }
+        r.map_err(|e| err(&e))
+    }
+
+    /// A listening socket for (ifindex, ethertype): the kept one, drained
+    /// and listening again, or a new one.
+    fn take_listener(&self, ifindex: u32, ethertype: u16) -> io::Result<Listener> {
+        let kept = {
+            let mut c = self.lock();
+            c.listeners
+                .iter()
+                .position(|l| l.ifindex == ifindex && l.ethertype == ethertype)
+                .map(|i| c.listeners.swap_remove(i))
+        };
+        // One whose interface is gone is dropped (paying one grace
+        // period, once per vanished interface).
+        if let Some(l) = kept
+            && l.usable()
+        {
+            l.drain();
+            l.set_idle(false)?;
+            return Ok(l);
+        }
+        Listener::open(ifindex, ethertype)
+    }
+}
+
+fn run_probe(sock: &Listener, mac: Mac, ip: IpAddr, timeout: Duration) -> io::Result<ProbeResult> {
+    let frame = probe_frame(mac, ip);
+    let mut prober = Prober::new(ip, mac, Instant::now(), timeout);
+    let mut buf = [0u8; 2048];
+    loop {
+        match prober.poll(Instant::now()) {
+            ProbeStep::Send => send_frame(sock.fd.as_raw_fd(), sock.ifindex, &frame)?,
+            ProbeStep::Wait(d) => {
+                if let Some(n) = sock.recv(&mut buf, d)?
+                    && let Some(r) = prober.on_frame(&buf[..n])
+                {
+                    return Ok(r);
+                }
+            }
+            ProbeStep::Done(r) => return Ok(r),
+        }
     }
 }
 
@@ -854,61 +1136,149 @@ fn check_ip(op: KernelOp, ifindex: u32, ip: IpAddr) -> Result<(), KernelError> {
 }
 
 // ---------------------------------------------------------------------------
+// The announcer registry
+// ---------------------------------------------------------------------------
+
+/// The abstract `AF_UNIX` name (leading NUL) that the background sender of
+/// `ip`'s announcements holds. Abstract names belong to a network
+/// namespace, exactly the scope of an address, and vanish with the last
+/// descriptor of the socket: nothing on disk to clean up after a crash.
+pub fn announcer_name(ip: IpAddr) -> Vec<u8> {
+    format!("\0ipkit/announce/{ip}").into_bytes()
+}
+
+/// How long a claim waits for the previous sender to exit.
+pub const CLAIM_PATIENCE: Duration = Duration::from_millis(50);
+
+fn unix_addr(name: &[u8]) -> (libc::sockaddr_un, libc::socklen_t) {
+    // SAFETY: sockaddr_un is plain old data; all-zero is valid.
+    let mut sun: libc::sockaddr_un = unsafe { mem::zeroed() };
+    sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let n = name.len().min(sun.sun_path.len());
+    for (d, s) in sun.sun_path.iter_mut().zip(&name[..n]) {
+        *d = *s as libc::c_char;
+    }
+    let len = mem::size_of::<libc::sa_family_t>() + n;
+    (sun, len as libc::socklen_t)
+}
+
+fn unix_dgram() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call.
+    let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: raw is a fresh fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Binds `ip`'s announcer name, after asking whoever holds it to stop and
+/// waiting (at most [`CLAIM_PATIENCE`]) until it has exited. `Ok(None)` if
+/// the name is still held then.
+fn claim(ip: IpAddr) -> io::Result<Option<OwnedFd>> {
+    let (sun, len) = unix_addr(&announcer_name(ip));
+    let addr = (&sun as *const libc::sockaddr_un).cast::<libc::sockaddr>();
+    let sock = unix_dgram()?;
+    // The sender checks who asks it to stop.
+    setsockopt(
+        sock.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_PASSCRED,
+        &1 as &libc::c_int,
+    )?;
+    let deadline = Instant::now() + CLAIM_PATIENCE;
+    let mut asker: Option<OwnedFd> = None;
+    loop {
+        // SAFETY: addr points to a sockaddr_un valid for len bytes.
+        if unsafe { libc::bind(sock.as_raw_fd(), addr, len) } == 0 {
+            return Ok(Some(sock));
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EADDRINUSE) {
+            return Err(e);
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        let a = match &asker {
+            Some(a) => a.as_raw_fd(),
+            None => asker.insert(unix_dgram()?).as_raw_fd(),
+        };
+        // SAFETY: a valid message and address. Errors are fine: the holder
+        // may have just gone (ECONNREFUSED), or have a full queue.
+        unsafe {
+            libc::sendto(a, b"stop".as_ptr().cast(), 4, libc::MSG_DONTWAIT, addr, len);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Stops the background announcement rounds of `ip` in this network
+/// namespace, whichever adapter and process they came from, and returns
+/// once their sender has exited (or after [`CLAIM_PATIENCE`]): no
+/// announcement of `ip` leaves this node after it returns. Called before
+/// the address is deleted, so that its last owner never announces it once
+/// it is gone (a Pacemaker move would fail the new node's in-use probe; a
+/// local recovery would see the old adapter's MAC re-announced).
+pub fn stop_announcing(ip: IpAddr) {
+    // Claiming the name stops the holder; dropping it frees the name.
+    let _ = claim(ip);
+}
+
+// ---------------------------------------------------------------------------
 // announce
 // ---------------------------------------------------------------------------
 
 /// First round synchronously; the remaining rounds continue in the background
-/// (a double-forked child that only calls sendto/nanosleep/_exit, so they go on
-/// after a command-line process exits, and leave no zombie).
+/// (a double-forked child that only calls ppoll/recvmsg/sendto/_exit, so they
+/// go on after a command-line process exits, and leave no zombie).
 ///
 /// A round is a gratuitous ARP request and reply (IPv4) or one unsolicited
-/// NA (IPv6). `plan.count` 0 sends nothing; 1 does not fork.
+/// NA (IPv6). Any earlier background rounds for `ip` in this network
+/// namespace are stopped first (see [`stop_announcing`]); `plan.count` 0
+/// then sends nothing; 1 does not fork.
+///
+/// One-shot: opens and closes its own packet socket. A long-lived caller
+/// keeps a [`Sockets`] instead.
 pub fn announce(ifindex: u32, mac: Mac, ip: IpAddr, plan: AnnouncePlan) -> Result<(), KernelError> {
-    let op = KernelOp::Announce;
-    check_ip(op, ifindex, ip)?;
-    if plan.count == 0 {
-        return Ok(());
-    }
-    let err = |e: &io::Error| KernelError::from_io(op, target(ifindex, ip), e);
-    let sock = PacketSocket::open(ifindex, None).map_err(|e| err(&e))?;
-    let frames = announcement_frames(mac, ip);
-    for f in &frames {
-        sock.send(f).map_err(|e| err(&e))?;
-    }
-    if plan.count > 1 {
-        background_rounds(&sock, &frames, plan.count - 1, plan.interval).map_err(|e| err(&e))?;
-    }
-    Ok(())
+    Sockets::new().announce(ifindex, mac, ip, plan)
 }
 
-/// Forks twice; the grandchild sleeps `interval`, sends `frames`, `rounds`
-/// times, then `_exit`s. It is reparented to init (no zombie); the
-/// intermediate child is reaped here.
-fn background_rounds(
-    sock: &PacketSocket,
-    frames: &[Vec<u8>],
-    rounds: u32,
+/// What the background sender needs, prepared before the fork.
+struct Rounds<'a> {
+    send: RawFd,
+    ctl: RawFd,
+    /// Descriptors the sender keeps open (all others are closed).
+    keep: Vec<RawFd>,
+    ifindex: u32,
+    frames: &'a [Vec<u8>],
+    count: u32,
     interval: Duration,
-) -> io::Result<()> {
+}
+
+/// Forks twice; the grandchild waits `interval` on the control socket,
+/// sends `frames`, `count` times, then `_exit`s; a datagram from root or
+/// our own user on the control socket ends it at once. It is reparented to
+/// init (no zombie); the intermediate child is reaped here.
+fn background_rounds(r: &Rounds<'_>) -> io::Result<()> {
     // Everything the grandchild touches is prepared before fork: it must not
     // allocate or lock (the parent may be multi-threaded).
-    let fd = sock.fd.as_raw_fd();
-    let addrs: Vec<libc::sockaddr_ll> = frames
+    let addrs: Vec<libc::sockaddr_ll> = r
+        .frames
         .iter()
-        .map(|f| {
-            let eth =
-                EthernetFrame::parse(f).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e));
-            eth.map(|eth| link_addr(sock.ifindex, eth.ethertype(), eth.destination()))
-        })
+        .map(|f| frame_addr(r.ifindex, f))
         .collect::<io::Result<_>>()?;
-    let pause = libc::timespec {
-        tv_sec: interval.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-        tv_nsec: libc::c_long::from(interval.subsec_nanos() as i32),
-    };
+    let mut keep: Vec<libc::c_uint> = r.keep.iter().map(|&fd| fd as libc::c_uint).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let interval_ns = i64::try_from(r.interval.as_nanos()).unwrap_or(i64::MAX);
+    // SAFETY: getuid(2) cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let (send, ctl, frames, count) = (r.send, r.ctl, r.frames, r.count);
 
     // SAFETY: fork(2); the children below only call async-signal-safe
-    // functions (fork, setsid, close_range/close, nanosleep, sendto,
-    // _exit) on memory prepared before the fork.
+    // functions (fork, setsid, close_range/close, clock_gettime, ppoll,
+    // recvmsg, sendto, _exit) on memory prepared before the fork.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(io::Error::last_os_error());
@@ -923,11 +1293,13 @@ fn background_rounds(
             // Own session: a terminal hang-up or Ctrl-C after the command
             // has exited does not cut the announcements short.
             libc::setsid();
-            close_all_but(fd);
-            for _ in 0..rounds {
-                sleep_full(&pause);
+            close_all_but(&keep);
+            for _ in 0..count {
+                if stop_requested_within(ctl, interval_ns, uid) {
+                    libc::_exit(0);
+                }
                 for (f, a) in frames.iter().zip(&addrs) {
-                    send_raw(fd, f, a);
+                    send_raw(send, f, a);
                 }
             }
             libc::_exit(0);
@@ -952,21 +1324,36 @@ fn background_rounds(
     Ok(())
 }
 
-/// Closes every descriptor but `keep` (stdio included, so a caller reading
-/// our output through a pipe sees EOF when the command exits).
+/// The ranges `(first, last)` of descriptors not in `keep` (sorted,
+/// deduplicated), up to `u32::MAX`: what the sender closes. No allocation
+/// (it runs after fork).
+fn closable(keep: &[libc::c_uint]) -> impl Iterator<Item = (libc::c_uint, libc::c_uint)> + '_ {
+    let starts = std::iter::once(Some(0)).chain(keep.iter().map(|k| k.checked_add(1)));
+    let ends = keep
+        .iter()
+        .map(|k| k.checked_sub(1))
+        .chain(std::iter::once(Some(libc::c_uint::MAX)));
+    starts.zip(ends).filter_map(|(from, to)| match (from, to) {
+        (Some(from), Some(to)) if to >= from => Some((from, to)),
+        _ => None,
+    })
+}
+
+/// Closes every descriptor not in `keep` (sorted, deduplicated), stdio
+/// included, so a caller reading our output through a pipe sees EOF when
+/// the command exits.
 ///
 /// # Safety
 /// Only for the forked sender: async-signal-safe system calls only.
-unsafe fn close_all_but(keep: RawFd) {
-    let keep = keep as libc::c_uint;
-    // SAFETY: raw close_range(2) system calls.
-    let ok = unsafe {
-        (keep == 0 || libc::syscall(libc::SYS_close_range, 0u32, keep - 1, 0u32) == 0)
-            && libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0u32) == 0
-    };
+unsafe fn close_all_but(keep: &[libc::c_uint]) {
+    let mut ok = true;
+    for (from, to) in closable(keep) {
+        // SAFETY: raw close_range(2) system call.
+        ok &= unsafe { libc::syscall(libc::SYS_close_range, from, to, 0u32) } == 0;
+    }
     if !ok {
         for fd in 0..1024 {
-            if fd != keep as RawFd {
+            if !keep.contains(&(fd as libc::c_uint)) {
                 // SAFETY: closing descriptors in the forked sender.
                 unsafe { libc::close(fd) };
             }
@@ -974,17 +1361,93 @@ unsafe fn close_all_but(keep: RawFd) {
     }
 }
 
-/// nanosleep(2) for the whole duration, resuming after signals.
-fn sleep_full(pause: &libc::timespec) {
-    let mut req = *pause;
-    let mut rem = libc::timespec {
+/// CLOCK_MONOTONIC in nanoseconds; async-signal-safe.
+fn monotonic_ns() -> i64 {
+    let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: valid timespecs.
-    while unsafe { libc::nanosleep(&req, &mut rem) } != 0 {
-        req = rem;
+    // SAFETY: valid timespec; clock_gettime is async-signal-safe.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec)
+}
+
+/// Waits `ns` nanoseconds on `ctl`; true as soon as a datagram from root
+/// or `uid` arrives there (anyone else's is read and ignored).
+/// Async-signal-safe: clock_gettime, ppoll, recvmsg.
+fn stop_requested_within(ctl: RawFd, ns: i64, uid: libc::uid_t) -> bool {
+    let deadline = monotonic_ns().saturating_add(ns);
+    loop {
+        let left = deadline - monotonic_ns();
+        if left <= 0 {
+            return false;
+        }
+        let ts = libc::timespec {
+            tv_sec: (left / 1_000_000_000) as libc::time_t,
+            tv_nsec: (left % 1_000_000_000) as libc::c_long,
+        };
+        let mut pfd = libc::pollfd {
+            fd: ctl,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd and timespec.
+        let rc = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+        if rc == 0 {
+            continue;
+        }
+        if rc < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            // Cannot wait on the control socket: stop rather than risk
+            // announcing an address that may have moved.
+            return true;
+        }
+        if pfd.revents & libc::POLLIN == 0 {
+            return true;
+        }
+        if stop_sender_allowed(ctl, uid) {
+            return true;
+        }
     }
+}
+
+/// Reads one datagram from `ctl`; true if it came from root or `uid`
+/// (its SCM_CREDENTIALS, which SO_PASSCRED makes the kernel attach).
+fn stop_sender_allowed(ctl: RawFd, uid: libc::uid_t) -> bool {
+    let mut data = [0u8; 16];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // Room for one ucred control message, aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    // SAFETY: msghdr is plain old data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = mem::size_of_val(&control) as _;
+    // SAFETY: msg points to valid buffers; recvmsg is async-signal-safe.
+    let n = unsafe { libc::recvmsg(ctl, &mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return false;
+    }
+    // SAFETY: walking the control messages the kernel wrote into `control`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_CREDENTIALS {
+                let cred: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                return cred.uid == 0 || cred.uid == uid;
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    false
 }
 
 // ---------------------------------------------------------------------------
@@ -994,35 +1457,16 @@ fn sleep_full(pause: &libc::timespec) {
 /// RFC 5227 ARP probe (sender IP 0.0.0.0) / DAD NS from :: to the
 /// solicited-node group; listens for an answer or announcement from a MAC
 /// that is not `mac`. timeout 0 = Free without sending.
+///
+/// One-shot: opens and closes its own packet socket. A long-lived caller
+/// keeps a [`Sockets`] instead.
 pub fn probe(
     ifindex: u32,
     mac: Mac,
     ip: IpAddr,
     timeout: Duration,
 ) -> Result<ProbeResult, KernelError> {
-    let op = KernelOp::Probe;
-    check_ip(op, ifindex, ip)?;
-    if timeout.is_zero() {
-        return Ok(ProbeResult::Free);
-    }
-    let err = |e: &io::Error| KernelError::from_io(op, target(ifindex, ip), e);
-    let sock = PacketSocket::open(ifindex, Some(ethertype_of(ip))).map_err(|e| err(&e))?;
-    let frame = probe_frame(mac, ip);
-    let mut prober = Prober::new(ip, mac, Instant::now(), timeout);
-    let mut buf = [0u8; 2048];
-    loop {
-        match prober.poll(Instant::now()) {
-            ProbeStep::Send => sock.send(&frame).map_err(|e| err(&e))?,
-            ProbeStep::Wait(d) => {
-                if let Some(n) = sock.recv(&mut buf, d).map_err(|e| err(&e))?
-                    && let Some(r) = prober.on_frame(&buf[..n])
-                {
-                    return Ok(r);
-                }
-            }
-            ProbeStep::Done(r) => return Ok(r),
-        }
-    }
+    Sockets::new().probe(ifindex, mac, ip, timeout)
 }
 
 #[cfg(test)]
@@ -1446,6 +1890,40 @@ mod tests {
         let r = ProbeResult::InUse { mac: OTHER };
         assert_eq!(p.on_frame(&unsolicited_na(OTHER, V6)), Some(r));
         assert_eq!(p.poll(t0 + Duration::from_millis(1)), ProbeStep::Done(r));
+    }
+
+    // --- the announcer registry and the sender's descriptors ------------------
+
+    #[test]
+    fn announcer_names_are_abstract_per_address_and_fit() {
+        let v4 = announcer_name(IpAddr::V4(V4));
+        assert_eq!(v4, b"\0ipkit/announce/198.51.100.10".to_vec());
+        let v6 = announcer_name(IpAddr::V6(V6));
+        assert_eq!(v6, b"\0ipkit/announce/2001:db8:1::10".to_vec());
+        let longest: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+            .parse()
+            .expect("ip");
+        let name = announcer_name(longest);
+        // SAFETY: all-zero sockaddr_un is valid.
+        let room = unsafe { mem::zeroed::<libc::sockaddr_un>() }.sun_path.len();
+        assert!(name.len() <= room, "{} > {room}", name.len());
+        let (sun, len) = unix_addr(&name);
+        assert_eq!(
+            len as usize,
+            mem::size_of::<libc::sa_family_t>() + name.len()
+        );
+        assert_eq!(sun.sun_path[0], 0, "abstract: leading NUL");
+    }
+
+    #[test]
+    fn closable_ranges_skip_exactly_the_kept_descriptors() {
+        let all = |keep: &[u32]| closable(keep).collect::<Vec<_>>();
+        assert_eq!(all(&[]), vec![(0, u32::MAX)]);
+        assert_eq!(all(&[0]), vec![(1, u32::MAX)]);
+        assert_eq!(all(&[3]), vec![(0, 2), (4, u32::MAX)]);
+        assert_eq!(all(&[3, 4, 7]), vec![(0, 2), (5, 6), (8, u32::MAX)]);
+        assert_eq!(all(&[0, 1, 2]), vec![(3, u32::MAX)]);
+        assert_eq!(all(&[5, u32::MAX]), vec![(0, 4), (6, u32::MAX - 1)]);
     }
 
     // --- argument errors keep an errno ----------------------------------------
