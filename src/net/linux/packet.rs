@@ -1188,7 +1188,7 @@ fn claim(ip: IpAddr) -> io::Result<Option<OwnedFd>> {
     )?;
     let deadline = Instant::now() + CLAIM_PATIENCE;
     let mut asker: Option<OwnedFd> = None;
-    loop {
+    for attempt in 0u32.. {
         // SAFETY: addr points to a sockaddr_un valid for len bytes.
         if unsafe { libc::bind(sock.as_raw_fd(), addr, len) } == 0 {
             return Ok(Some(sock));
@@ -1209,8 +1209,16 @@ fn claim(ip: IpAddr) -> io::Result<Option<OwnedFd>> {
         unsafe {
             libc::sendto(a, b"stop".as_ptr().cast(), 4, libc::MSG_DONTWAIT, addr, len);
         }
-        std::thread::sleep(Duration::from_micros(200));
+        // The sender exits within tens of microseconds of the request:
+        // yield to it first (a sleep rounds up to the 50 us timer slack),
+        // then poll more gently.
+        if attempt < 64 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(100));
+        }
     }
+    Ok(None)
 }
 
 /// Stops the background announcement rounds of `ip` in this network
