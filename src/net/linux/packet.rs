@@ -969,21 +969,81 @@ impl Listener {
 /// and every background sender inherits all of them, so that when a
 /// short-lived process (the command line, the OCF agent) exits, its close
 /// is not the last one: the sender pays at its own exit, off everyone's
-/// path. A long-lived process (the daemon) never closes them.
+/// path. A long-lived process (the daemon) never closes them. When the
+/// `Sockets` is dropped with no running sender holding them all, a
+/// detached closer child takes a reference first and lets go only once
+/// ours are closed: the grace period is the closer's (costs one fork).
 #[derive(Debug, Default)]
 pub struct Sockets {
     cache: Mutex<Cache>,
+    /// One-shot use ([`announce`], [`probe`]): plain close on drop.
+    one_shot: bool,
 }
 
 #[derive(Debug, Default)]
 struct Cache {
     send: Option<OwnedFd>,
     listeners: Vec<Listener>,
+    /// Until when (at least) a background sender holds every socket above.
+    held_until: Option<Instant>,
+}
+
+impl Cache {
+    fn fds(&self) -> Vec<RawFd> {
+        self.send
+            .iter()
+            .map(|fd| fd.as_raw_fd())
+            .chain(self.listeners.iter().map(|l| l.fd.as_raw_fd()))
+            .collect()
+    }
+}
+
+/// Closing the kept sockets: unless a running background sender holds
+/// them all (and outlives us by a margin), a detached closer child takes a
+/// reference first, so that this close is never the last one and the
+/// grace period is paid by the closer, not by the caller.
+impl Drop for Sockets {
+    fn drop(&mut self) {
+        let cache = self.cache.get_mut().unwrap_or_else(|p| p.into_inner());
+        let fds = cache.fds();
+        if fds.is_empty() || self.one_shot {
+            return;
+        }
+        let margin = Duration::from_millis(100);
+        if cache
+            .held_until
+            .is_some_and(|t| Instant::now() + margin < t)
+        {
+            return;
+        }
+        let mut pipe = [0; 2];
+        // SAFETY: pipe has room for two descriptors.
+        if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return;
+        }
+        // SAFETY: fresh descriptors we own.
+        let (rx, tx) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+        // If the fork fails, the close below simply pays.
+        let _ = spawn_closer(&fds, rx.as_raw_fd());
+        drop(rx);
+        // Ours first (cheap, the closer still holds them) ...
+        drop(cache.send.take());
+        cache.listeners.clear();
+        // ... then the closer may go.
+        drop(tx);
+    }
 }
 
 impl Sockets {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn one_shot() -> Self {
+        Self {
+            cache: Mutex::default(),
+            one_shot: true,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -1022,6 +1082,7 @@ impl Sockets {
                 let fd = open_packet_socket().map_err(|e| err(&e))?;
                 let raw = fd.as_raw_fd();
                 cache.send = Some(fd);
+                cache.held_until = None;
                 raw
             }
         };
@@ -1045,7 +1106,9 @@ impl Sockets {
                 count: plan.count - 1,
                 interval: plan.interval,
             };
+            let started = Instant::now();
             background_rounds(&rounds).map_err(|e| err(&e))?;
+            cache.held_until = Some(started + plan.interval * (plan.count - 1));
         }
         Ok(())
     }
@@ -1096,7 +1159,10 @@ impl Sockets {
             l.set_idle(false)?;
             return Ok(l);
         }
-        Listener::open(ifindex, ethertype)
+        let l = Listener::open(ifindex, ethertype)?;
+        // No running sender holds this one.
+        self.lock().held_until = None;
+        Ok(l)
     }
 }
 
@@ -1249,7 +1315,7 @@ pub fn stop_announcing(ip: IpAddr) {
 /// One-shot: opens and closes its own packet socket. A long-lived caller
 /// keeps a [`Sockets`] instead.
 pub fn announce(ifindex: u32, mac: Mac, ip: IpAddr, plan: AnnouncePlan) -> Result<(), KernelError> {
-    Sockets::new().announce(ifindex, mac, ip, plan)
+    Sockets::one_shot().announce(ifindex, mac, ip, plan)
 }
 
 /// What the background sender needs, prepared before the fork.
@@ -1276,42 +1342,53 @@ fn background_rounds(r: &Rounds<'_>) -> io::Result<()> {
         .iter()
         .map(|f| frame_addr(r.ifindex, f))
         .collect::<io::Result<_>>()?;
-    let mut keep: Vec<libc::c_uint> = r.keep.iter().map(|&fd| fd as libc::c_uint).collect();
-    keep.sort_unstable();
-    keep.dedup();
     let interval_ns = i64::try_from(r.interval.as_nanos()).unwrap_or(i64::MAX);
     // SAFETY: getuid(2) cannot fail.
     let uid = unsafe { libc::getuid() };
     let (send, ctl, frames, count) = (r.send, r.ctl, r.frames, r.count);
+    spawn_detached(&r.keep, || {
+        for _ in 0..count {
+            if stop_requested_within(ctl, interval_ns, uid) {
+                return;
+            }
+            for (f, a) in frames.iter().zip(&addrs) {
+                send_raw(send, f, a);
+            }
+        }
+    })
+}
 
-    // SAFETY: fork(2); the children below only call async-signal-safe
-    // functions (fork, setsid, close_range/close, clock_gettime, ppoll,
-    // recvmsg, sendto, _exit) on memory prepared before the fork.
+/// Forks twice; the grandchild, in its own session (a terminal hang-up or
+/// Ctrl-C after the command has exited does not reach it) and with every
+/// descriptor but `keep` closed, runs `body` and `_exit`s. It is
+/// reparented to init (no zombie); the intermediate child is reaped here.
+///
+/// `body` runs after fork in a possibly multi-threaded process: it must
+/// only make async-signal-safe calls on memory prepared before (no
+/// allocation, no locks).
+fn spawn_detached(keep: &[RawFd], body: impl FnOnce()) -> io::Result<()> {
+    let mut keep: Vec<libc::c_uint> = keep.iter().map(|&fd| fd as libc::c_uint).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    // SAFETY: fork(2); the children only call async-signal-safe functions
+    // (fork, setsid, close_range/close, and what `body` calls), then _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(io::Error::last_os_error());
     }
     if pid == 0 {
-        // Intermediate child: fork the sender and exit at once.
+        // Intermediate child: fork the worker and exit at once.
         unsafe {
-            let sender = libc::fork();
-            if sender != 0 {
-                libc::_exit(if sender < 0 { 1 } else { 0 });
+            let worker = libc::fork();
+            if worker != 0 {
+                libc::_exit(if worker < 0 { 1 } else { 0 });
             }
-            // Own session: a terminal hang-up or Ctrl-C after the command
-            // has exited does not cut the announcements short.
             libc::setsid();
             close_all_but(&keep);
-            for _ in 0..count {
-                if stop_requested_within(ctl, interval_ns, uid) {
-                    libc::_exit(0);
-                }
-                for (f, a) in frames.iter().zip(&addrs) {
-                    send_raw(send, f, a);
-                }
-            }
-            libc::_exit(0);
         }
+        body();
+        // SAFETY: leave the child without running the parent's exit path.
+        unsafe { libc::_exit(0) };
     }
     let mut status = 0;
     loop {
@@ -1330,6 +1407,42 @@ fn background_rounds(r: &Rounds<'_>) -> io::Result<()> {
         return Err(io::Error::from_raw_os_error(libc::EAGAIN));
     }
     Ok(())
+}
+
+/// How long the closer (see [`Sockets`]'s `Drop`) waits at most for the
+/// parent to close its copies.
+const CLOSER_PATIENCE_NS: i64 = 10_000_000_000;
+
+/// Hands `fds` to a detached child that keeps them until `hangup` (the
+/// read end of a pipe) reports that the parent closed the write end, so
+/// that the parent's close of `fds` is not the last one.
+fn spawn_closer(fds: &[RawFd], hangup: RawFd) -> io::Result<()> {
+    let mut keep = fds.to_vec();
+    keep.push(hangup);
+    spawn_detached(&keep, || {
+        let deadline = monotonic_ns().saturating_add(CLOSER_PATIENCE_NS);
+        loop {
+            let left = deadline - monotonic_ns();
+            if left <= 0 {
+                return;
+            }
+            let ts = libc::timespec {
+                tv_sec: (left / 1_000_000_000) as libc::time_t,
+                tv_nsec: (left % 1_000_000_000) as libc::c_long,
+            };
+            let mut pfd = libc::pollfd {
+                fd: hangup,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd and timespec.
+            let rc = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+            if rc > 0 || (rc < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR))
+            {
+                return;
+            }
+        }
+    })
 }
 
 /// The ranges `(first, last)` of descriptors not in `keep` (sorted,
@@ -1474,7 +1587,7 @@ pub fn probe(
     ip: IpAddr,
     timeout: Duration,
 ) -> Result<ProbeResult, KernelError> {
-    Sockets::new().probe(ifindex, mac, ip, timeout)
+    Sockets::one_shot().probe(ifindex, mac, ip, timeout)
 }
 
 #[cfg(test)]
