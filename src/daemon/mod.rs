@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+pub mod policy;
+
 /// What `ipkit daemon` is started with.
 #[derive(Debug, Clone)]
 pub struct DaemonOptions {
