@@ -2,7 +2,11 @@
 
 use std::path::PathBuf;
 
+pub mod api;
+pub mod config;
+pub mod notify;
 pub mod policy;
+pub mod status;
 
 /// What `ipkit daemon` is started with.
 #[derive(Debug, Clone)]
