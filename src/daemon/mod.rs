@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 pub mod api;
 pub mod config;
+pub mod hook;
 pub mod notify;
 pub mod policy;
 pub mod status;
