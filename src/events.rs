@@ -124,8 +124,8 @@ pub enum Kind {
     OnFailureRan { status: String },
     /// 7107: the failed mark was cleared by an operator.
     FailedCleared,
-    /// 7201: resource defined.
-    ResourceCreated,
+    /// 7201: resource defined (on its primary adapter `nic`).
+    ResourceCreated { nic: AdapterName },
     /// 7202: resource deleted.
     ResourceDeleted,
 }
@@ -348,7 +348,7 @@ impl Kind {
             NetlinkOverrun => 7105,
             OnFailureRan { .. } => 7106,
             FailedCleared => 7107,
-            ResourceCreated => 7201,
+            ResourceCreated { .. } => 7201,
             ResourceDeleted => 7202,
         }
     }
@@ -388,7 +388,8 @@ impl Kind {
             | InUseOnWire { nic, .. }
             | HeldByOtherAdapter { nic }
             | ProbeFailed { nic, .. }
-            | AdapterReplaced { nic, .. } => Some(nic),
+            | AdapterReplaced { nic, .. }
+            | ResourceCreated { nic } => Some(nic),
             _ => None,
         }
     }
@@ -427,7 +428,8 @@ impl Kind {
             StillActive { nic }
             | CableDisconnected { nic }
             | NotOnAdapter { nic }
-            | HeldByOtherAdapter { nic } => vars.push(("nic", nic.to_string())),
+            | HeldByOtherAdapter { nic }
+            | ResourceCreated { nic } => vars.push(("nic", nic.to_string())),
             CableNotConnected { cmd, nic } => {
                 vars.push(("cmd", cmd.name().to_owned()));
                 vars.push(("nic", nic.to_string()));
@@ -911,6 +913,16 @@ mod tests {
         for (n, _, _) in EXTRA_CATALOG {
             assert!(!(6000..7000).contains(n), "{n} must lie outside 6000-6999");
         }
+    }
+
+    #[test]
+    fn e7201_names_the_adapter() {
+        let (id, _, t) = text(Kind::ResourceCreated { nic: nic("eth0") });
+        assert_eq!(id, 7201);
+        assert_eq!(
+            t,
+            "Resource vip for IP address 198.51.100.10 created on network adapter eth0."
+        );
     }
 
     #[test]

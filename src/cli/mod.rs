@@ -1,8 +1,645 @@
-//! The ipkit command line.
+//! The ipkit command line (SPEC §6, issue 4).
+//!
+//! `main` parses with clap, runs one command and maps the result to the
+//! documented exit statuses ([`Exit`]). The commands live in their own
+//! files: [`create`] (validation), [`status`] (list, show, status),
+//! [`events`] (reading the event log back), [`demo`] (the throwaway lab).
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::events::{Event, EventSink, Kind};
+use crate::net::KernelError;
+use crate::ops::{self, Ctx, Outcome, SystemClock};
+use crate::resource::{InvalidInput, Operation, Tag};
+use crate::store::{Store, StoreError};
+
+pub mod caps;
+pub mod create;
+pub mod demo;
+pub mod events;
+pub mod status;
+pub mod system;
+
+/// The exit statuses of every `ipkit` command (README "Exit statuses").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// The command succeeded.
+    Ok = 0,
+    /// The operation ran and failed as the spec defines failure.
+    Failed = 1,
+    /// Invalid input or configuration; nothing was changed.
+    Invalid = 2,
+    /// Missing privilege (CAP_NET_ADMIN / CAP_NET_RAW, or file access).
+    Privilege = 3,
+    /// The resource is busy: its lock was not free within lock_timeout.
+    Busy = 4,
+    /// No resource has that tag.
+    UnknownTag = 5,
+}
+
+const EXIT_HELP: &str = "\
+Exit status:
+  0  success
+  1  the operation failed (per the spec: e.g. quickcheck found the cable out, 6507)
+  2  invalid input or configuration (the message names the field); nothing was changed
+  3  missing privilege (needs CAP_NET_ADMIN / CAP_NET_RAW, or write access to the directories)
+  4  resource busy: another operation held its lock for longer than lock_timeout
+  5  unknown tag: no such resource is defined
+
+Environment: IPKIT_CONFIG_DIR, IPKIT_STATE_DIR (see --config-dir, --state-dir).";
+
+/// A command's failure: the exit status and the message for stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Self {
+            exit,
+            message: message.into(),
+        }
+    }
+
+    /// A kernel error outside an operation: EPERM/EACCES is a missing
+    /// privilege (3), anything else a failure (1). The errno is kept.
+    pub fn kernel(e: &KernelError) -> Self {
+        if e.is_permission() {
+            Self::new(
+                Exit::Privilege,
+                format!("{e}: needs CAP_NET_ADMIN (and CAP_NET_RAW); run as root"),
+            )
+        } else {
+            Self::new(Exit::Failed, e.to_string())
+        }
+    }
+}
+
+impl From<InvalidInput> for CliError {
+    fn from(e: InvalidInput) -> Self {
+        Self::new(Exit::Invalid, e.to_string())
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        let exit = match &e {
+            StoreError::UnknownTag(_) => Exit::UnknownTag,
+            StoreError::Exists(_) | StoreError::Corrupt { .. } => Exit::Invalid,
+            StoreError::Busy { .. } => Exit::Busy,
+            StoreError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                return Self::new(
+                    Exit::Privilege,
+                    format!(
+                        "{e}: needs write access to the config and state directories (run as root)"
+                    ),
+                );
+            }
+            StoreError::Io { .. } => Exit::Failed,
+        };
+        Self::new(exit, e.to_string())
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ipkit",
+    version,
+    about = "Keep a switchable (virtual) IP address alive as an HA cluster resource",
+    long_about = "ipkit keeps a switchable (virtual) IP address alive as a high-availability \
+cluster resource on Linux, following the LifeKeeper IP Recovery Kit: define a resource, \
+then restore, remove, quickCheck, deepCheck and recover it. Try `ipkit demo` (as root).",
+    after_help = EXIT_HELP
+)]
+pub struct Cli {
+    /// Where resource definitions live (TOML, one file per resource).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "IPKIT_CONFIG_DIR",
+        default_value = "/etc/ipkit"
+    )]
+    pub config_dir: PathBuf,
+    /// Where runtime state, locks and the event log live.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "IPKIT_STATE_DIR",
+        default_value = "/var/lib/ipkit"
+    )]
+    pub state_dir: PathBuf,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+/// `create`: see README "Configuration" for every tunable.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The resource's tag (default: ip-<address>).
+    pub tag: Option<String>,
+    /// The protected address with its prefix length, e.g. 198.51.100.10/24.
+    #[arg(long, value_name = "ADDR/PREFIX")]
+    pub address: String,
+    /// The primary network adapter.
+    #[arg(long, value_name = "IF")]
+    pub adapter: String,
+    /// The local recovery adapter (on this node).
+    #[arg(long, value_name = "IF")]
+    pub recovery_adapter: Option<String>,
+    /// Local recovery on or off (default on).
+    #[arg(long, value_name = "on|off")]
+    pub local_recovery: Option<OnOff>,
+    /// How long restore listens for another owner of the address; 0 = no probe (default 200).
+    #[arg(long, value_name = "MS")]
+    pub probe_timeout: Option<u64>,
+    /// Gratuitous ARP / unsolicited NA rounds after an add (default 5).
+    #[arg(long, value_name = "N")]
+    pub announce_count: Option<u32>,
+    /// Pause between announcement rounds (default 200).
+    #[arg(long, value_name = "MS")]
+    pub announce_interval: Option<u64>,
+    /// Re-announce every MS while in service; 0 = off (default 0).
+    #[arg(long, value_name = "MS")]
+    pub announce_refresh: Option<u64>,
+    /// The daemon's quickCheck interval (default 5000).
+    #[arg(long, value_name = "MS")]
+    pub quick_check_interval: Option<u64>,
+    /// The daemon's deepCheck interval (default 60000).
+    #[arg(long, value_name = "MS")]
+    pub deep_check_interval: Option<u64>,
+    /// How long a link must stay down before quickCheck fails on it (default 0).
+    #[arg(long, value_name = "MS")]
+    pub link_debounce: Option<u64>,
+    /// Local recoveries allowed per restart window before the resource is failed (default 3).
+    #[arg(long, value_name = "N")]
+    pub restart_threshold: Option<u32>,
+    /// The restart window (default 900000 = 15 min).
+    #[arg(long, value_name = "MS")]
+    pub restart_window: Option<u64>,
+    /// How long an operation waits for another one on the same resource (default 30000).
+    #[arg(long, value_name = "MS")]
+    pub lock_timeout: Option<u64>,
+    /// Add the address without a prefix route.
+    #[arg(long)]
+    pub noprefixroute: bool,
+    /// The daemon brings the resource up by itself and keeps it up.
+    #[arg(long)]
+    pub hold_in_service: bool,
+    /// Skip the create-time check that nobody answers for the address on
+    /// the wire (restore's own probe is set by --probe-timeout).
+    #[arg(long)]
+    pub no_probe: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Define a resource (validates everything before writing anything).
+    Create(Box<CreateArgs>),
+    /// Delete a resource's definition and state (refused while in service unless --force).
+    Delete {
+        tag: String,
+        /// Delete even while the resource is in service; the address stays
+        /// where it is, unprotected.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the defined resources.
+    List,
+    /// Show one resource: definition, runtime state, last results.
+    Show { tag: String },
+    /// Every resource at a glance (never waits for a lock).
+    Status,
+    /// Bring the address up (SPEC §4 restore).
+    Restore { tag: String },
+    /// Take the address down (SPEC §4 remove).
+    Remove { tag: String },
+    /// Is the address on its active adapter, with the cable in? (SPEC §4 quickCheck)
+    #[command(name = "quickcheck", visible_alias = "quickCheck")]
+    QuickCheck { tag: String },
+    /// Are the standby nodes' cables in? (SPEC §4 deepCheck)
+    #[command(name = "deepcheck", visible_alias = "deepCheck")]
+    DeepCheck { tag: String },
+    /// Local recovery: move the address back to the primary or onto the recovery adapter.
+    Recover { tag: String },
+    /// Clear the failed mark the daemon sets past the restart threshold.
+    Clear { tag: String },
+    /// Read the event log (oldest first).
+    Events {
+        /// Only events of this resource.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Keep printing new events as they arrive (across log rotation).
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only the last N events (before following).
+        #[arg(long, short = 'n', value_name = "N")]
+        last: Option<usize>,
+    },
+    /// A guided tour in a throwaway namespace lab (root; never touches host interfaces).
+    Demo,
+    /// Run an OCF resource-agent action (start, stop, monitor, meta-data, ...).
+    Ocf { action: String },
+    /// Run the event-driven monitoring daemon.
+    Daemon,
+    /// Print the man page (or write one per command into --out-dir).
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+}
+
+/// The global options every command gets.
+pub struct Global {
+    pub store: Store,
+    pub json: bool,
+}
+
+impl Global {
+    pub fn config_dir(&self) -> &Path {
+        self.store.config_dir()
+    }
+    pub fn state_dir(&self) -> &Path {
+        self.store.state_dir()
+    }
+}
+
 pub fn main() -> ExitCode {
-    eprintln!("ipkit: the command line is not built yet");
-    ExitCode::from(2)
+    let cli = Cli::parse();
+    ExitCode::from(run(cli) as u8)
+}
+
+/// Run one parsed command line; prints errors and returns the exit status.
+pub fn run(cli: Cli) -> Exit {
+    let g = Global {
+        store: Store::new(&cli.config_dir, &cli.state_dir),
+        json: cli.json,
+    };
+    let result = match cli.command {
+        Command::Create(a) => cmd_create(&g, *a),
+        Command::Delete { tag, force } => cmd_delete(&g, &tag, force),
+        Command::List => status::list(&g),
+        Command::Show { tag } => status::show(&g, &tag),
+        Command::Status => status::status(&g),
+        Command::Restore { tag } => cmd_op(&g, &tag, Operation::Restore),
+        Command::Remove { tag } => cmd_op(&g, &tag, Operation::Remove),
+        Command::QuickCheck { tag } => cmd_op(&g, &tag, Operation::QuickCheck),
+        Command::DeepCheck { tag } => cmd_op(&g, &tag, Operation::DeepCheck),
+        Command::Recover { tag } => cmd_op(&g, &tag, Operation::Recover),
+        Command::Clear { tag } => cmd_clear(&g, &tag),
+        Command::Events { tag, follow, last } => events::events(&g, tag.as_deref(), follow, last),
+        Command::Demo => demo::demo(),
+        Command::Ocf { action } => return exit_from_code(crate::ocf::run_action(&action)),
+        Command::Daemon => {
+            return exit_from_code(crate::daemon::main(crate::daemon::DaemonOptions {
+                config_dir: cli.config_dir,
+                state_dir: cli.state_dir,
+            }));
+        }
+        Command::Man { out_dir } => cmd_man(out_dir.as_deref()),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "ipkit", &mut std::io::stdout());
+            Ok(Exit::Ok)
+        }
+    };
+    match result {
+        Ok(exit) => exit,
+        Err(e) => {
+            eprintln!("ipkit: {}", e.message);
+            e.exit
+        }
+    }
+}
+
+/// OCF and daemon statuses pass through unchanged (they have their own
+/// meanings; see docs/pacemaker.md and docs/daemon.md).
+fn exit_from_code(code: u8) -> Exit {
+    // The Exit enum only names the CLI's statuses; others are carried by
+    // exiting directly.
+    match code {
+        0 => Exit::Ok,
+        1 => Exit::Failed,
+        2 => Exit::Invalid,
+        3 => Exit::Privilege,
+        4 => Exit::Busy,
+        5 => Exit::UnknownTag,
+        other => std::process::exit(i32::from(other)),
+    }
+}
+
+pub fn parse_tag(tag: &str) -> Result<Tag, CliError> {
+    Ok(Tag::new(tag)?)
+}
+
+/// Which capabilities each operation needs to change the system.
+fn needed_caps(op: Operation) -> &'static [u32] {
+    match op {
+        Operation::Restore | Operation::Recover => &[caps::CAP_NET_ADMIN, caps::CAP_NET_RAW],
+        Operation::Remove => &[caps::CAP_NET_ADMIN],
+        _ => &[],
+    }
+}
+
+/// Refuse (exit 3) before anything changes when a capability is missing.
+pub fn require_caps(what: &str, wanted: &[u32]) -> Result<(), CliError> {
+    let missing = caps::missing(wanted);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = missing.iter().map(|c| caps::name(*c)).collect();
+    Err(CliError::new(
+        Exit::Privilege,
+        format!(
+            "{what} needs {} to change network addresses; run it as root (nothing was changed)",
+            names.join(" and ")
+        ),
+    ))
+}
+
+fn node() -> String {
+    crate::node_name()
+}
+
+fn cmd_op(g: &Global, tag: &str, op: Operation) -> Result<Exit, CliError> {
+    let tag = parse_tag(tag)?;
+    // Unknown tag (5) and a broken definition (2) come before privilege.
+    g.store.load_definition(&tag)?;
+    require_caps(op.name(), needed_caps(op))?;
+    let kernel = system::open_kernel().map_err(|e| CliError::kernel(&e))?;
+    let cluster = system::cluster_view(g.config_dir());
+    let sinks = crate::log::standard_sinks(g.state_dir(), true);
+    let node = node();
+    let ctx = Ctx {
+        kernel: &*kernel,
+        cluster: &*cluster,
+        events: &sinks,
+        clock: &SystemClock,
+        node: &node,
+    };
+    let outcome = ops::run(&g.store, &ctx, &tag, op)?;
+    let state = g.store.load_state(&tag).ok();
+    let active = state.as_ref().and_then(|s| s.active_adapter.clone());
+    report_outcome(g, &tag, op, &outcome, active.as_ref().map(|a| a.as_str()))?;
+    if outcome.success {
+        Ok(Exit::Ok)
+    } else if outcome.needs_privilege() {
+        let err = outcome
+            .error
+            .as_ref()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        Err(CliError::new(
+            Exit::Privilege,
+            format!(
+                "{op} of {tag} failed: {err}: needs CAP_NET_ADMIN (and CAP_NET_RAW); run as root"
+            ),
+        ))
+    } else {
+        Ok(Exit::Failed)
+    }
+}
+
+fn report_outcome(
+    g: &Global,
+    tag: &Tag,
+    op: Operation,
+    out: &Outcome,
+    active: Option<&str>,
+) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    let r = if g.json {
+        let v = serde_json::json!({
+            "tag": tag.as_str(),
+            "operation": op,
+            "success": out.success,
+            "event": out.event,
+            "error": out.error.as_ref().map(|e| e.to_string()),
+            "errno": out.error.as_ref().map(|e| e.errno),
+            "active_adapter": active,
+        });
+        writeln!(stdout, "{v}")
+    } else if out.success {
+        match active {
+            Some(a) => writeln!(stdout, "{op} {tag}: success (active adapter {a})"),
+            None => writeln!(stdout, "{op} {tag}: success"),
+        }
+    } else {
+        match out.event {
+            Some(ev) => writeln!(stdout, "{op} {tag}: FAILED (event {ev})"),
+            None => writeln!(stdout, "{op} {tag}: FAILED"),
+        }
+    };
+    r.map_err(|e| CliError::new(Exit::Failed, format!("stdout: {e}")))
+}
+
+fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
+    let req = create::Request {
+        tag: a.tag,
+        address: a.address,
+        adapter: a.adapter,
+        recovery_adapter: a.recovery_adapter,
+        local_recovery: a.local_recovery.map(|v| v == OnOff::On),
+        hold_in_service: a.hold_in_service,
+        probe_timeout_ms: a.probe_timeout,
+        announce_count: a.announce_count,
+        announce_interval_ms: a.announce_interval,
+        announce_refresh_ms: a.announce_refresh,
+        quick_check_interval_ms: a.quick_check_interval,
+        deep_check_interval_ms: a.deep_check_interval,
+        link_debounce_ms: a.link_debounce,
+        restart_threshold: a.restart_threshold,
+        restart_window_ms: a.restart_window,
+        lock_timeout_ms: a.lock_timeout,
+        noprefixroute: a.noprefixroute,
+        no_probe: a.no_probe,
+    };
+    // 1. Syntax.
+    let def = create::parse(&req)?;
+    // 2. The store.
+    create::check_store(&g.store, &def)?;
+    // 3. The system (the probe needs CAP_NET_RAW).
+    if !req.no_probe {
+        require_caps(
+            "create (its in-use probe; or pass --no-probe)",
+            &[caps::CAP_NET_RAW],
+        )?;
+    }
+    let kernel = system::open_kernel().map_err(|e| CliError::kernel(&e))?;
+    let def = create::check_system(&*kernel, def, !req.no_probe)?;
+    // Everything checked: write.
+    g.store.create_definition(&def)?;
+    let sinks = crate::log::standard_sinks(g.state_dir(), true);
+    sinks.emit(&Event::about(
+        &def,
+        Operation::Create,
+        &node(),
+        &Kind::ResourceCreated {
+            nic: def.adapter.clone(),
+        },
+        std::time::SystemTime::now(),
+    ));
+    let mut stdout = std::io::stdout().lock();
+    let r = if g.json {
+        writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string(&def).unwrap_or_else(|_| "{}".into())
+        )
+    } else {
+        writeln!(
+            stdout,
+            "created {} ({} on {}) in {}",
+            def.tag,
+            def.address,
+            def.adapter,
+            g.store.definition_path(&def.tag).display()
+        )
+    };
+    r.map_err(|e| CliError::new(Exit::Failed, format!("stdout: {e}")))?;
+    Ok(Exit::Ok)
+}
+
+fn cmd_delete(g: &Global, tag: &str, force: bool) -> Result<Exit, CliError> {
+    let tag = parse_tag(tag)?;
+    let def = g.store.load_definition(&tag)?;
+    let _lock = g.store.lock(&tag, def.tunables.lock_timeout)?;
+    let state = g.store.load_state(&tag)?;
+    if state.in_service && !force {
+        return Err(CliError::new(
+            Exit::Invalid,
+            format!(
+                "invalid tag: {tag} is in service ({} on {}); run `ipkit remove {tag}` first, or `ipkit delete --force {tag}` to delete it and leave the address unprotected",
+                def.address,
+                state.active_adapter(&def)
+            ),
+        ));
+    }
+    g.store.delete_definition(&tag)?;
+    let sinks = crate::log::standard_sinks(g.state_dir(), true);
+    sinks.emit(&Event::about(
+        &def,
+        Operation::Delete,
+        &node(),
+        &Kind::ResourceDeleted,
+        std::time::SystemTime::now(),
+    ));
+    if state.in_service {
+        eprintln!(
+            "ipkit: warning: {} stays on {}, no longer protected",
+            def.address,
+            state.active_adapter(&def)
+        );
+    }
+    if !g.json {
+        println!("deleted {tag}");
+    } else {
+        println!(
+            "{}",
+            serde_json::json!({"tag": tag.as_str(), "deleted": true})
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+fn cmd_clear(g: &Global, tag: &str) -> Result<Exit, CliError> {
+    let tag = parse_tag(tag)?;
+    let def = g.store.load_definition(&tag)?;
+    let _lock = g.store.lock(&tag, def.tunables.lock_timeout)?;
+    let mut state = g.store.load_state(&tag)?;
+    let was = state.failed;
+    state.failed = false;
+    g.store.save_state(&tag, &state)?;
+    if was {
+        let mut ev = Event::about(
+            &def,
+            Operation::Daemon,
+            &node(),
+            &Kind::FailedCleared,
+            std::time::SystemTime::now(),
+        );
+        ev.operation = None;
+        crate::log::standard_sinks(g.state_dir(), true).emit(&ev);
+    }
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({"tag": tag.as_str(), "was_failed": was})
+        );
+    } else if was {
+        println!("cleared the failed mark of {tag}");
+    } else {
+        println!("{tag} was not marked failed");
+    }
+    Ok(Exit::Ok)
+}
+
+fn cmd_man(out_dir: Option<&Path>) -> Result<Exit, CliError> {
+    let cmd = Cli::command();
+    match out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .and_then(|()| clap_mangen::generate_to(cmd, dir))
+                .map_err(|e| CliError::new(Exit::Failed, format!("{}: {e}", dir.display())))?;
+        }
+        None => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut out)
+                .map_err(|e| CliError::new(Exit::Failed, e.to_string()))?;
+            std::io::stdout()
+                .write_all(&out)
+                .map_err(|e| CliError::new(Exit::Failed, format!("stdout: {e}")))?;
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn lifekeeper_spellings_are_aliases() {
+        for spelling in ["quickCheck", "quickcheck"] {
+            let c = Cli::try_parse_from(["ipkit", spelling, "vip"]).unwrap();
+            assert!(matches!(c.command, Command::QuickCheck { .. }));
+        }
+        let c = Cli::try_parse_from(["ipkit", "deepCheck", "vip"]).unwrap();
+        assert!(matches!(c.command, Command::DeepCheck { .. }));
+    }
+
+    #[test]
+    fn help_documents_exit_statuses() {
+        let help = Cli::command().render_help().to_string();
+        for line in ["0  success", "3  missing privilege", "5  unknown tag"] {
+            assert!(help.contains(line), "{help}");
+        }
+    }
 }

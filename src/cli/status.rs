@@ -1,0 +1,447 @@
+//! `list`, `show TAG` and `status` (issue 4 point 3). They read the store
+//! without taking any lock (every write to it is atomic, so a read sees the
+//! old or the new file), and the system through one link dump and one
+//! address dump for all resources together: a status never waits behind a
+//! slow restore, and costs the same two netlink requests for 1 or 1,000
+//! resources.
+
+use std::io::Write;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::resource::{Definition, LastResult, Operation, RuntimeState, rfc3339};
+
+use super::system::{self, SystemView};
+use super::{CliError, Exit, Global, parse_tag};
+
+/// One row of `status` (and its `--json` object).
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub tag: String,
+    /// `ADDR/PREFIX`.
+    pub address: String,
+    pub adapter: String,
+    pub recovery_adapter: Option<String>,
+    pub local_recovery: bool,
+    pub active_adapter: String,
+    pub in_service: bool,
+    /// Marked failed by the daemon past the restart threshold.
+    pub failed: bool,
+    /// Cable of the active adapter: connected / disconnected / missing /
+    /// unknown (the system could not be read).
+    pub carrier: String,
+    /// The adapters that hold the address right now (`null` if unknown).
+    pub held_by: Option<Vec<String>>,
+    /// When the last quickCheck or deepCheck ran (RFC 3339).
+    pub last_check: Option<String>,
+    /// The most recent operation's result.
+    pub last_result: Option<LastOut>,
+    /// A definition or state file that could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastOut {
+    pub operation: Operation,
+    pub success: bool,
+    pub time: String,
+    pub event: Option<u16>,
+}
+
+fn latest<'a>(state: &'a RuntimeState, ops: &[Operation]) -> Option<(Operation, &'a LastResult)> {
+    state
+        .last
+        .iter()
+        .filter(|(op, _)| ops.is_empty() || ops.contains(op))
+        .max_by_key(|(_, r)| r.time)
+        .map(|(op, r)| (*op, r))
+}
+
+/// Build a row from what was read (pure: tested without a system).
+pub fn row(def: &Definition, state: &RuntimeState, view: Option<&SystemView>) -> Row {
+    let active = state.active_adapter(def).to_string();
+    let check = latest(state, &[Operation::QuickCheck, Operation::DeepCheck]);
+    let last = latest(state, &[]);
+    Row {
+        tag: def.tag.to_string(),
+        address: def.address.to_string(),
+        adapter: def.adapter.to_string(),
+        recovery_adapter: def.recovery_adapter.as_ref().map(|a| a.to_string()),
+        local_recovery: def.local_recovery,
+        carrier: view
+            .map(|v| v.link_state(&active).to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        held_by: view.map(|v| v.holders_of(def.address.ip()).to_vec()),
+        active_adapter: active,
+        in_service: state.in_service,
+        failed: state.failed,
+        last_check: check.map(|(_, r)| rfc3339::format(r.time)),
+        last_result: last.map(|(op, r)| LastOut {
+            operation: op,
+            success: r.success,
+            time: rfc3339::format(r.time),
+            event: r.event,
+        }),
+        error: None,
+    }
+}
+
+fn broken_row(tag: &str, err: String) -> Row {
+    Row {
+        tag: tag.to_owned(),
+        address: String::new(),
+        adapter: String::new(),
+        recovery_adapter: None,
+        local_recovery: false,
+        active_adapter: String::new(),
+        in_service: false,
+        failed: false,
+        carrier: "unknown".into(),
+        held_by: None,
+        last_check: None,
+        last_result: None,
+        error: Some(err),
+    }
+}
+
+fn out_err(e: std::io::Error) -> CliError {
+    CliError::new(Exit::Failed, format!("stdout: {e}"))
+}
+
+/// Every resource's row; `Exit::Invalid` if a file could not be read (the
+/// row says which).
+pub fn rows(g: &Global, view: Option<&SystemView>) -> Result<(Vec<Row>, bool), CliError> {
+    let tags = g.store.list_tags()?;
+    let mut out = Vec::with_capacity(tags.len());
+    let mut broken = false;
+    for tag in tags {
+        let def = match g.store.load_definition(&tag) {
+            Ok(d) => d,
+            Err(e) => {
+                broken = true;
+                out.push(broken_row(tag.as_str(), e.to_string()));
+                continue;
+            }
+        };
+        let state = match g.store.load_state(&tag) {
+            Ok(s) => s,
+            Err(e) => {
+                broken = true;
+                let mut r = row(&def, &RuntimeState::default(), view);
+                r.error = Some(e.to_string());
+                out.push(r);
+                continue;
+            }
+        };
+        out.push(row(&def, &state, view));
+    }
+    Ok((out, broken))
+}
+
+pub fn status(g: &Global) -> Result<Exit, CliError> {
+    let view = match system::system_view() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!("ipkit: cannot read links and addresses ({e}); carrier shows as unknown");
+            None
+        }
+    };
+    let (rows, broken) = rows(g, view.as_ref())?;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    if g.json {
+        serde_json::to_writer(&mut stdout, &rows)
+            .map_err(|e| CliError::new(Exit::Failed, e.to_string()))?;
+        writeln!(stdout).map_err(out_err)?;
+    } else {
+        write_table(&mut stdout, &rows).map_err(out_err)?;
+    }
+    stdout.flush().map_err(out_err)?;
+    Ok(if broken { Exit::Invalid } else { Exit::Ok })
+}
+
+fn write_table(w: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
+    if rows.is_empty() {
+        return writeln!(w, "no resources defined");
+    }
+    let head = [
+        "TAG",
+        "ADDRESS",
+        "ADAPTER",
+        "RECOVERY",
+        "ACTIVE",
+        "SERVICE",
+        "CARRIER",
+        "LAST CHECK",
+        "LAST RESULT",
+    ];
+    let cells: Vec<[String; 9]> = rows
+        .iter()
+        .map(|r| {
+            if let Some(e) = &r.error {
+                return [
+                    r.tag.clone(),
+                    format!("error: {e}"),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ];
+            }
+            let service = match (r.in_service, r.failed) {
+                (_, true) => "FAILED",
+                (true, false) => "in",
+                (false, false) => "out",
+            };
+            [
+                r.tag.clone(),
+                r.address.clone(),
+                r.adapter.clone(),
+                r.recovery_adapter.clone().unwrap_or_else(|| "-".into()),
+                r.active_adapter.clone(),
+                service.into(),
+                r.carrier.clone(),
+                r.last_check.clone().unwrap_or_else(|| "-".into()),
+                r.last_result
+                    .as_ref()
+                    .map(|l| {
+                        let mut s = format!(
+                            "{} {}",
+                            l.operation.name(),
+                            if l.success { "ok" } else { "FAILED" }
+                        );
+                        if let Some(ev) = l.event {
+                            s.push_str(&format!(" ({ev})"));
+                        }
+                        s
+                    })
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let mut width = head.map(str::len);
+    for c in &cells {
+        for (i, s) in c.iter().enumerate() {
+            width[i] = width[i].max(s.len());
+        }
+    }
+    let line = |w: &mut dyn Write, c: &[&str]| -> std::io::Result<()> {
+        let mut s = String::new();
+        for (i, cell) in c.iter().enumerate() {
+            if i + 1 == c.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  ", w = width[i]));
+            }
+        }
+        writeln!(w, "{}", s.trim_end())
+    };
+    line(w, &head)?;
+    for c in &cells {
+        let refs: Vec<&str> = c.iter().map(String::as_str).collect();
+        line(w, &refs)?;
+    }
+    Ok(())
+}
+
+pub fn list(g: &Global) -> Result<Exit, CliError> {
+    let tags = g.store.list_tags()?;
+    let mut defs = Vec::new();
+    let mut broken = false;
+    for t in &tags {
+        match g.store.load_definition(t) {
+            Ok(d) => defs.push(d),
+            Err(e) => {
+                broken = true;
+                eprintln!("ipkit: {e}");
+            }
+        }
+    }
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    if g.json {
+        serde_json::to_writer(&mut stdout, &defs)
+            .map_err(|e| CliError::new(Exit::Failed, e.to_string()))?;
+        writeln!(stdout).map_err(out_err)?;
+    } else {
+        for d in &defs {
+            let rec = d
+                .recovery_adapter
+                .as_ref()
+                .map(|r| format!(" (recovery {r})"))
+                .unwrap_or_default();
+            writeln!(stdout, "{}  {}  {}{rec}", d.tag, d.address, d.adapter).map_err(out_err)?;
+        }
+    }
+    stdout.flush().map_err(out_err)?;
+    Ok(if broken { Exit::Invalid } else { Exit::Ok })
+}
+
+pub fn show(g: &Global, tag: &str) -> Result<Exit, CliError> {
+    let tag = parse_tag(tag)?;
+    let def = g.store.load_definition(&tag)?;
+    let state = g.store.load_state(&tag)?;
+    let view = system::system_view().ok();
+    let r = row(&def, &state, view.as_ref());
+    let mut stdout = std::io::stdout().lock();
+    if g.json {
+        let v = serde_json::json!({
+            "definition": def,
+            "definition_file": g.store.definition_path(&tag),
+            "state": state,
+            "status": r,
+        });
+        writeln!(stdout, "{v}").map_err(out_err)?;
+        return Ok(Exit::Ok);
+    }
+    let t = &def.tunables;
+    let ms = |d: std::time::Duration| d.as_millis();
+    let text = format!(
+        "tag:                  {}\n\
+         address:              {} (id {})\n\
+         adapter:              {}{}\n\
+         recovery_adapter:     {}{}\n\
+         local_recovery:       {}\n\
+         hold_in_service:      {}\n\
+         probe_timeout:        {} ms\n\
+         announce:             {} x {} ms, refresh {} ms\n\
+         check intervals:      quick {} ms, deep {} ms\n\
+         link_debounce:        {} ms\n\
+         restart_threshold:    {} in {} ms\n\
+         lock_timeout:         {} ms\n\
+         noprefixroute:        {}\n\
+         definition file:      {}\n\
+         active_adapter:       {}\n\
+         in_service:           {}{}\n\
+         carrier:              {}\n\
+         held by:              {}\n",
+        def.tag,
+        def.address,
+        def.id(),
+        def.adapter,
+        def.adapter_identity
+            .as_ref()
+            .map(|i| format!(" (recorded MAC {}, ifindex {})", i.mac, i.ifindex))
+            .unwrap_or_default(),
+        def.recovery_adapter
+            .as_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "-".into()),
+        def.recovery_adapter_identity
+            .as_ref()
+            .map(|i| format!(" (recorded MAC {}, ifindex {})", i.mac, i.ifindex))
+            .unwrap_or_default(),
+        if def.local_recovery { "on" } else { "off" },
+        def.hold_in_service,
+        ms(t.probe_timeout),
+        t.announce_count,
+        ms(t.announce_interval),
+        ms(t.announce_refresh),
+        ms(t.quick_check_interval),
+        ms(t.deep_check_interval),
+        ms(t.link_debounce),
+        t.restart_threshold,
+        ms(t.restart_window),
+        ms(t.lock_timeout),
+        t.noprefixroute,
+        g.store.definition_path(&tag).display(),
+        r.active_adapter,
+        r.in_service,
+        if r.failed {
+            " (FAILED: `ipkit clear` after fixing)"
+        } else {
+            ""
+        },
+        r.carrier,
+        r.held_by
+            .as_ref()
+            .map(|h| if h.is_empty() {
+                "nobody".to_owned()
+            } else {
+                h.join(", ")
+            })
+            .unwrap_or_else(|| "unknown".into()),
+    );
+    stdout.write_all(text.as_bytes()).map_err(out_err)?;
+    for (op, res) in &state.last {
+        writeln!(
+            stdout,
+            "last {:<12}      {} at {}{}",
+            op.name(),
+            if res.success { "ok" } else { "FAILED" },
+            rfc3339::format(res.time),
+            res.event
+                .map(|e| format!(" (event {e})"))
+                .unwrap_or_default()
+        )
+        .map_err(out_err)?;
+    }
+    Ok(Exit::Ok)
+}
+
+#[allow(dead_code)]
+fn _assert_send(_: SystemTime) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::LinkState;
+    use crate::resource::{AdapterName, Tag};
+    use std::time::Duration;
+
+    fn def() -> Definition {
+        Definition::new(
+            Tag::new("vip").unwrap(),
+            "198.51.100.10/24".parse().unwrap(),
+            AdapterName::new("eth0").unwrap(),
+            Some(AdapterName::new("eth1").unwrap()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn row_uses_the_active_adapter_and_latest_results() {
+        let d = def();
+        let mut st = RuntimeState {
+            active_adapter: Some(AdapterName::new("eth1").unwrap()),
+            in_service: true,
+            ..Default::default()
+        };
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        st.record(Operation::QuickCheck, false, Some(6507), t0);
+        st.record(Operation::Recover, true, None, t0 + Duration::from_secs(1));
+        let mut view = SystemView::default();
+        view.links.insert("eth0".into(), LinkState::Disconnected);
+        view.links.insert("eth1".into(), LinkState::Connected);
+        view.holders.insert(d.address.ip(), vec!["eth1".to_owned()]);
+        let r = row(&d, &st, Some(&view));
+        assert_eq!(r.active_adapter, "eth1");
+        assert_eq!(r.carrier, "connected");
+        assert_eq!(r.held_by, Some(vec!["eth1".to_owned()]));
+        assert_eq!(r.last_check.as_deref(), Some("1970-01-01T00:01:40Z"));
+        let last = r.last_result.unwrap();
+        assert_eq!(last.operation, Operation::Recover);
+        assert!(last.success);
+        let r = row(&d, &RuntimeState::default(), None);
+        assert_eq!(r.carrier, "unknown");
+        assert_eq!(r.active_adapter, "eth0");
+        let json = serde_json::to_value(&r).unwrap();
+        for k in [
+            "tag",
+            "address",
+            "adapter",
+            "recovery_adapter",
+            "active_adapter",
+            "in_service",
+            "carrier",
+            "last_check",
+            "last_result",
+        ] {
+            assert!(json.get(k).is_some(), "{k} missing in {json}");
+        }
+        assert_eq!(json["address"], "198.51.100.10/24");
+    }
+}
