@@ -448,6 +448,10 @@ impl Policy {
                         None if !r.def.local_recovery => {
                             r.fail_owed = Some(FailReason::LocalRecoveryOff)
                         }
+                        // The check ran without recover although one is
+                        // allowed now (the mark was cleared meanwhile):
+                        // check again, with recover.
+                        None if r.recovery_allowed(now) => r.want_check_now(),
                         None => r.fail_owed = Some(r.threshold_reason()),
                     }
                 }
@@ -839,6 +843,28 @@ mod tests {
         );
         up(&mut p, later + 2, "eth0");
         assert_eq!(down(&mut p, later + 3, "eth0"), event_check("vip", true));
+    }
+
+    #[test]
+    fn a_check_without_recover_after_a_clear_is_retried_with_recover() {
+        // E.g. the timer's look at a failed mark that was just cleared.
+        let mut p2 = running(def("vip", "198.51.100.10/24", 0));
+        let a = p2.handle(6_000, Input::Tick);
+        assert_eq!(
+            a[0].job,
+            Job::Check {
+                trigger: Trigger::Timer,
+                recover: true
+            }
+        );
+        let a = p2.handle(
+            6_001,
+            Input::Done {
+                tag: tag("vip"),
+                report: checked(false, None, "eth0"),
+            },
+        );
+        assert_eq!(a, event_check("vip", true));
     }
 
     #[test]
