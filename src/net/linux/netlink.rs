@@ -395,7 +395,8 @@ impl Netlink {
         message.serialize(wbuf);
 
         let start = out.len();
-        let mut last = NlError::Errno(libc::EINTR);
+        // Interrupted every time: "try again" (EAGAIN) unless ENOBUFS said more.
+        let mut last = NlError::Errno(libc::EAGAIN);
         for _ in 0..DUMP_ATTEMPTS {
             out.truncate(start);
             *seq = seq.wrapping_add(1).max(1);
@@ -409,7 +410,7 @@ impl Netlink {
             }
             match self.read_reply(*seq, rbuf, out, &mut parse) {
                 Ok(true) => return Ok(()),
-                Ok(false) => last = NlError::Errno(libc::EINTR),
+                Ok(false) => last = NlError::Errno(libc::EAGAIN),
                 Err(NlError::Errno(libc::ENOBUFS)) if kind == Kind::Dump => {
                     last = NlError::Errno(libc::ENOBUFS);
                 }
