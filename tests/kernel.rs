@@ -60,6 +60,16 @@ impl<'a> Resource<'a> {
         // still more than one so the background rounds are exercised.
         def.tunables.announce_count = 3;
         def.tunables.announce_interval = Duration::from_millis(50);
+        if v6 {
+            // The lab turns IPv6 DAD off everywhere; turn it back on for
+            // node A's adapters so that `holders` proves the address ipkit
+            // adds is usable at once (IFA_F_NODAD), never tentative.
+            for nic in ["eth0", "eth1"] {
+                lab.node_a()
+                    .set_sysctl(&format!("net/ipv6/conf/{nic}/accept_dad"), "1")
+                    .expect("accept_dad");
+            }
+        }
         Self {
             lab,
             def,
