@@ -899,6 +899,14 @@ mod tests {
     }
 
     #[test]
+    fn lab_and_capture_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Lab>();
+        shareable::<Capture>();
+        shareable::<NetNs>();
+    }
+
+    #[test]
     fn unique_prefixes_differ_and_fit() {
         let a = LabConfig::unique();
         let b = LabConfig::unique();

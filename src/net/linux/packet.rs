@@ -739,13 +739,7 @@ impl PacketSocket {
             return Err(io::Error::from_raw_os_error(libc::ENODEV));
         }
         // SAFETY: plain socket(2) call.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            )
-        };
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -913,8 +907,8 @@ fn background_rounds(
     };
 
     // SAFETY: fork(2); the children below only call async-signal-safe
-    // functions (fork, close_range/close, nanosleep, sendto, _exit) on
-    // memory prepared before the fork.
+    // functions (fork, setsid, close_range/close, nanosleep, sendto,
+    // _exit) on memory prepared before the fork.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(io::Error::last_os_error());
@@ -926,6 +920,9 @@ fn background_rounds(
             if sender != 0 {
                 libc::_exit(if sender < 0 { 1 } else { 0 });
             }
+            // Own session: a terminal hang-up or Ctrl-C after the command
+            // has exited does not cut the announcements short.
+            libc::setsid();
             close_all_but(fd);
             for _ in 0..rounds {
                 sleep_full(&pause);
