@@ -63,6 +63,10 @@ pub enum KernelOp {
     Announce,
     Probe,
     Open,
+    /// Creating, changing or deleting an interface (lab, demo, tests).
+    ManageLink,
+    /// Reading the netlink event monitor.
+    Monitor,
 }
 
 impl KernelOp {
@@ -76,6 +80,8 @@ impl KernelOp {
             KernelOp::Announce => "announce",
             KernelOp::Probe => "probe",
             KernelOp::Open => "open socket",
+            KernelOp::ManageLink => "manage link",
+            KernelOp::Monitor => "read netlink events",
         }
     }
 }

@@ -1,4 +1,171 @@
 //! The Linux implementation of the kernel seam: netlink and `AF_PACKET`.
+//!
+//! [`LinuxKernel`] works in the network namespace of the thread that opened
+//! it (its netlink socket is bound there); announcements and probes open
+//! their packet sockets per call, so they must also run in that namespace.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::net::{
+    AddOptions, AnnouncePlan, Kernel, KernelError, KernelOp, LinkInfo, LinkState, ProbeResult,
+};
+use crate::resource::{AdapterName, Address};
 
 pub mod netlink;
 pub mod packet;
+
+use netlink::{Family, LinkRecord, Netlink};
+
+/// The real kernel, over one netlink socket.
+#[derive(Debug)]
+pub struct LinuxKernel {
+    nl: Netlink,
+}
+
+impl LinuxKernel {
+    /// Open in the calling thread's network namespace.
+    pub fn open() -> Result<Self, KernelError> {
+        Ok(Self {
+            nl: Netlink::open()?,
+        })
+    }
+
+    /// The netlink handle underneath, for callers that need more than the
+    /// [`Kernel`] seam (the daemon's initial state, the lab).
+    pub fn netlink(&self) -> &Netlink {
+        &self.nl
+    }
+
+    fn require_link(&self, op: KernelOp, adapter: &AdapterName) -> Result<LinkRecord, KernelError> {
+        match self.nl.link_by_name(adapter.as_str()) {
+            Ok(Some(l)) => Ok(l),
+            Ok(None) => Err(KernelError::new(
+                op,
+                Some(adapter.to_string()),
+                libc::ENODEV,
+            )),
+            Err(mut e) => {
+                e.op = op;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// SPEC §2: carrier of the adapter; administratively down counts as
+/// disconnected.
+fn state_of(l: &LinkRecord) -> LinkState {
+    if l.admin_up && l.carrier {
+        LinkState::Connected
+    } else {
+        LinkState::Disconnected
+    }
+}
+
+impl Kernel for LinuxKernel {
+    fn link(&self, adapter: &AdapterName) -> Result<LinkInfo, KernelError> {
+        let l = self.require_link(KernelOp::GetLink, adapter)?;
+        Ok(LinkInfo {
+            name: adapter.clone(),
+            ifindex: l.index,
+            mac: l.mac.unwrap_or_default(),
+            state: state_of(&l),
+        })
+    }
+
+    fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
+        let addrs = self.nl.addresses(Some(Family::of(ip)))?;
+        let mut indices: Vec<u32> = Vec::new();
+        for a in addrs.iter().filter(|a| a.ip == ip) {
+            if !indices.contains(&a.ifindex) {
+                indices.push(a.ifindex);
+            }
+        }
+        let mut out = Vec::with_capacity(indices.len());
+        for index in indices {
+            // An interface that vanished since the dump holds nothing.
+            let Some(l) = self.nl.link_by_index(index)? else {
+                continue;
+            };
+            let name = AdapterName::new(&l.name).map_err(|e| {
+                KernelError::with_message(
+                    KernelOp::DumpAddresses,
+                    Some(format!("ifindex {index}")),
+                    libc::EINVAL,
+                    e.to_string(),
+                )
+            })?;
+            out.push(name);
+        }
+        Ok(out)
+    }
+
+    fn add_address(
+        &self,
+        adapter: &AdapterName,
+        addr: &Address,
+        opts: AddOptions,
+    ) -> Result<(), KernelError> {
+        let l = self.require_link(KernelOp::AddAddress, adapter)?;
+        self.nl
+            .add_address(l.index, addr, opts.noprefixroute)
+            .map_err(|mut e| {
+                e.target = Some(format!("{addr} on {adapter}"));
+                e
+            })
+    }
+
+    /// Deletes `addr`'s IP from `adapter` with whatever prefix length it
+    /// has there (the kernel matches on the prefix, and the address may
+    /// have been added by hand with another one).
+    fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError> {
+        let l = self.require_link(KernelOp::DeleteAddress, adapter)?;
+        let ip = addr.ip();
+        let present = self.nl.addresses(Some(Family::of(ip)))?;
+        for a in present
+            .iter()
+            .filter(|a| a.ifindex == l.index && a.ip == ip)
+        {
+            self.nl
+                .delete_address(l.index, ip, a.prefix)
+                .map_err(|mut e| {
+                    e.target = Some(format!("{ip}/{} on {adapter}", a.prefix));
+                    e
+                })?;
+        }
+        Ok(())
+    }
+
+    fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
+        self.nl.delete_neighbours(ip).map(|_| ())
+    }
+
+    fn announce(
+        &self,
+        adapter: &AdapterName,
+        ip: IpAddr,
+        plan: AnnouncePlan,
+    ) -> Result<(), KernelError> {
+        let l = self.require_link(KernelOp::Announce, adapter)?;
+        let mac = l.mac.unwrap_or_default();
+        packet::announce(l.index, mac, ip, plan).map_err(|mut e| {
+            e.target = Some(format!("{ip} on {adapter}"));
+            e
+        })
+    }
+
+    fn probe(
+        &self,
+        adapter: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<ProbeResult, KernelError> {
+        let l = self.require_link(KernelOp::Probe, adapter)?;
+        let mac = l.mac.unwrap_or_default();
+        packet::probe(l.index, mac, ip, timeout).map_err(|mut e| {
+            e.target = Some(format!("{ip} on {adapter}"));
+            e
+        })
+    }
+}

@@ -1,0 +1,626 @@
+//! The five operations against the real kernel (issue 3, point 5), IPv4 and
+//! IPv6 each, in a throwaway lab of network namespaces (needs root).
+//!
+//! Every operation runs through `ipkit::ops` with a `LinuxKernel` opened on
+//! a thread inside node A's namespace. Events are recorded and checked in
+//! order; frames are counted on the switch ports; the client's neighbour
+//! table shows what the LAN believes.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipkit::cluster::Standalone;
+use ipkit::events::Recorder;
+use ipkit::lab::{FrameKind, Lab, LabConfig, Port};
+use ipkit::net::linux::LinuxKernel;
+use ipkit::net::linux::netlink::{Family, Monitor, NetEvent};
+use ipkit::net::linux::packet::{EthernetFrame, NdKind};
+use ipkit::ops::{self, Ctx, Outcome, SystemClock};
+use ipkit::resource::{AdapterName, Address, Definition, Mac, Operation, RuntimeState, Tag};
+
+const ETH_P_ARP: u16 = 0x0806;
+
+/// How long to wait for something that happens within milliseconds on a
+/// healthy machine (a bound against hanging, not a speed assertion).
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// The two address families, with a switchable address on the lab's LAN.
+fn vip(v6: bool) -> Address {
+    let text = if v6 {
+        "2001:db8:1::10/64"
+    } else {
+        "198.51.100.10/24"
+    };
+    text.parse().expect("test address")
+}
+
+fn adapter(name: &str) -> AdapterName {
+    AdapterName::new(name).expect("adapter name")
+}
+
+/// A resource on node A: primary eth0, recovery adapter eth1, and its
+/// runtime state, run against the real kernel in node A's namespace.
+struct Resource<'a> {
+    lab: &'a Lab,
+    def: Definition,
+    state: RuntimeState,
+}
+
+impl<'a> Resource<'a> {
+    fn new(lab: &'a Lab, v6: bool) -> Self {
+        let address = vip(v6);
+        let mut def = Definition::new(
+            Tag::new("vip").expect("tag"),
+            address,
+            adapter("eth0"),
+            Some(adapter("eth1")),
+        )
+        .expect("definition");
+        // Short announcement rounds keep the tests quick; the count is
+        // still more than one so the background rounds are exercised.
+        def.tunables.announce_count = 3;
+        def.tunables.announce_interval = Duration::from_millis(50);
+        if v6 {
+            // The lab turns IPv6 DAD off everywhere; turn it back on for
+            // node A's adapters so that `holders` proves the address ipkit
+            // adds is usable at once (IFA_F_NODAD), never tentative.
+            for nic in ["eth0", "eth1"] {
+                lab.node_a()
+                    .set_sysctl(&format!("net/ipv6/conf/{nic}/accept_dad"), "1")
+                    .expect("accept_dad");
+            }
+        }
+        Self {
+            lab,
+            def,
+            state: RuntimeState::default(),
+        }
+    }
+
+    fn ip(&self) -> IpAddr {
+        self.def.address.ip()
+    }
+
+    /// Run `op` in node A's namespace; the outcome and the event numbers in
+    /// the order they were emitted.
+    fn run(&mut self, op: Operation) -> (Outcome, Vec<u16>) {
+        let def = &self.def;
+        let state = &mut self.state;
+        self.lab
+            .node_a()
+            .run(|| {
+                let kernel = LinuxKernel::open().expect("open LinuxKernel in node A");
+                let rec = Recorder::new();
+                let ctx = Ctx {
+                    kernel: &kernel,
+                    cluster: &Standalone,
+                    events: &rec,
+                    clock: &SystemClock,
+                    node: "node-a",
+                };
+                let out = ops::run_loaded(&ctx, def, state, op);
+                (out, rec.take().into_iter().map(|e| e.id).collect())
+            })
+            .expect("run in node A")
+    }
+
+    /// The adapters of node A that hold the address.
+    fn holders(&self) -> Vec<String> {
+        let nl = self.lab.nl_of(Port::APrimary);
+        let ip = self.ip();
+        let mut out = Vec::new();
+        for a in nl.addresses(Some(Family::of(ip))).expect("dump") {
+            if a.ip == ip {
+                assert!(!a.tentative && !a.dadfailed, "{a:?} is not usable");
+                let l = nl.link_by_index(a.ifindex).expect("link").expect("exists");
+                out.push(l.name);
+            }
+        }
+        out
+    }
+
+    fn active(&self) -> &str {
+        self.state.active_adapter(&self.def).as_str()
+    }
+}
+
+/// The catalog numbers (6000–6999) of `ids`, in order.
+fn catalog(ids: &[u16]) -> Vec<u16> {
+    ids.iter()
+        .copied()
+        .filter(|i| (6000..7000).contains(i))
+        .collect()
+}
+
+fn lab(v6: bool) -> Lab {
+    let mut cfg = LabConfig::unique();
+    cfg.ipv6 = v6;
+    Lab::build(cfg).expect("build lab")
+}
+
+/// The announcement kinds of a family: both ARP forms, or the NA.
+fn announcement_kinds(v6: bool) -> &'static [FrameKind] {
+    if v6 {
+        &[FrameKind::NeighbourAdvertisement]
+    } else {
+        &[FrameKind::ArpRequest, FrameKind::ArpReply]
+    }
+}
+
+// ---------------------------------------------------------------------------
+// restore on the primary; announcements on the wire; quickCheck passes
+// ---------------------------------------------------------------------------
+
+fn restore_puts_address_on_primary_and_announces(v6: bool) {
+    let lab = lab(v6);
+    let mut r = Resource::new(&lab, v6);
+    let ip = r.ip();
+    let count = r.def.tunables.announce_count as usize;
+    let cap = lab.capture(Port::APrimary).expect("capture");
+    let backup_cap = lab.capture(Port::ABackup).expect("capture");
+
+    let (out, ids) = r.run(Operation::Restore);
+    assert!(out.success, "restore failed: {out:?} {ids:?}");
+    assert_eq!(catalog(&ids), vec![6013, 6001]);
+    assert_eq!(r.holders(), vec!["eth0"]);
+    assert_eq!(r.active(), "eth0");
+    assert!(r.state.in_service);
+
+    // Each announcement form, `count` times, from the primary's MAC.
+    for kind in announcement_kinds(v6) {
+        assert!(
+            cap.wait_for_count(*kind, ip, count, PATIENCE),
+            "{kind:?}: saw {} of {count}",
+            cap.count(*kind, ip)
+        );
+    }
+    // ... and no more than that: give a further round four intervals to
+    // show up (none may).
+    let interval = r.def.tunables.announce_interval;
+    let kinds = announcement_kinds(v6);
+    let more = cap.wait_until(interval * 4, |frames| {
+        frames
+            .iter()
+            .filter(|f| f.from_node)
+            .filter(|f| ipkit::lab::kind_of(&f.bytes, ip).is_some_and(|k| kinds.contains(&k)))
+            .count()
+            > count * kinds.len()
+    });
+    assert!(!more, "more than {count} announcement rounds");
+    let primary_mac = lab.mac_of(Port::APrimary).expect("mac");
+    let frames = cap.stop().expect("stop");
+    for f in frames.iter().filter(|f| f.from_node) {
+        if ipkit::lab::kind_of(&f.bytes, ip).is_some_and(|k| announcement_kinds(v6).contains(&k)) {
+            let eth = EthernetFrame::parse(&f.bytes).expect("frame");
+            assert_eq!(eth.source(), primary_mac, "announced from the primary");
+        }
+    }
+    // Nothing was announced on the backup adapter.
+    for kind in announcement_kinds(v6) {
+        assert_eq!(backup_cap.count(*kind, ip), 0, "{kind:?} on the backup");
+    }
+
+    let (out, ids) = r.run(Operation::QuickCheck);
+    assert!(out.success, "quickCheck failed: {out:?} {ids:?}");
+    assert_eq!(catalog(&ids), Vec::<u16>::new());
+
+    // The LAN can use the address.
+    assert!(
+        lab.client_reaches(ip).expect("ping"),
+        "client cannot reach {ip}"
+    );
+    assert_eq!(lab.client_neighbour(ip).expect("neigh"), Some(primary_mac));
+}
+
+#[test]
+fn restore_puts_address_on_primary_and_announces_v4() {
+    restore_puts_address_on_primary_and_announces(false);
+}
+
+#[test]
+fn restore_puts_address_on_primary_and_announces_v6() {
+    restore_puts_address_on_primary_and_announces(true);
+}
+
+// ---------------------------------------------------------------------------
+// quickCheck: 6507 on a pulled cable, 6508 when the address moved by hand
+// ---------------------------------------------------------------------------
+
+fn quick_check_detects_cable_and_misplaced_address(v6: bool) {
+    let lab = lab(v6);
+    let mut r = Resource::new(&lab, v6);
+    let (out, ids) = r.run(Operation::Restore);
+    assert!(out.success, "restore: {ids:?}");
+
+    lab.pull_cable(Port::APrimary).expect("pull");
+    let (out, ids) = r.run(Operation::QuickCheck);
+    assert!(!out.success);
+    assert_eq!(out.event, Some(6507));
+    assert_eq!(catalog(&ids), vec![6507]);
+
+    // Cable back; the address moved by hand to the backup adapter.
+    lab.plug_cable(Port::APrimary).expect("plug");
+    let (out, _) = r.run(Operation::QuickCheck);
+    assert!(out.success, "plugged again: quickCheck passes");
+    let nl = lab.nl_of(Port::APrimary);
+    let ia = lab.ifindex_of(Port::APrimary).expect("eth0");
+    let ib = lab.ifindex_of(Port::ABackup).expect("eth1");
+    let a = r.def.address;
+    nl.delete_address(ia, a.ip(), a.prefix())
+        .expect("delete by hand");
+    nl.add_address(ib, &a, false).expect("add by hand");
+    assert_eq!(r.holders(), vec!["eth1"]);
+
+    let (out, ids) = r.run(Operation::QuickCheck);
+    assert!(!out.success);
+    assert_eq!(out.event, Some(6508));
+    assert_eq!(catalog(&ids), vec![6508]);
+}
+
+#[test]
+fn quick_check_detects_cable_and_misplaced_address_v4() {
+    quick_check_detects_cable_and_misplaced_address(false);
+}
+
+#[test]
+fn quick_check_detects_cable_and_misplaced_address_v6() {
+    quick_check_detects_cable_and_misplaced_address(true);
+}
+
+// ---------------------------------------------------------------------------
+// recover with the primary's cable pulled; the client follows the
+// announcement without sending anything
+// ---------------------------------------------------------------------------
+
+/// Did the client ask for the address (ARP request / neighbour
+/// solicitation of its own)?
+fn client_resolution_frames(frames: &[ipkit::lab::Frame]) -> usize {
+    frames
+        .iter()
+        .filter(|f| f.from_node)
+        .filter(|f| {
+            let Ok(eth) = EthernetFrame::parse(&f.bytes) else {
+                return false;
+            };
+            if eth.ethertype() == ETH_P_ARP {
+                return true;
+            }
+            eth.ipv6()
+                .ok()
+                .and_then(|p| p.nd().ok())
+                .is_some_and(|nd| nd.kind() == NdKind::Solicitation)
+        })
+        .count()
+}
+
+fn recover_moves_to_backup_and_client_follows(v6: bool) {
+    let lab = lab(v6);
+    let mut r = Resource::new(&lab, v6);
+    let ip = r.ip();
+    let (out, ids) = r.run(Operation::Restore);
+    assert!(out.success, "restore: {ids:?}");
+
+    // The client talks to the address: it now has a neighbour entry with
+    // the primary adapter's MAC.
+    assert!(lab.client_reaches(ip).expect("ping"));
+    let primary = lab.mac_of(Port::APrimary).expect("mac");
+    let backup = lab.mac_of(Port::ABackup).expect("mac");
+    assert_ne!(primary, backup);
+    assert_eq!(lab.client_neighbour(ip).expect("neigh"), Some(primary));
+
+    lab.pull_cable(Port::APrimary).expect("pull");
+    let client_cap = lab.capture(Port::Client).expect("capture");
+    let (out, ids) = r.run(Operation::Recover);
+    assert!(out.success, "recover: {out:?} {ids:?}");
+    let c = catalog(&ids);
+    assert_eq!(c.first(), Some(&6605));
+    assert_eq!(c.last(), Some(&6603));
+    assert_eq!(r.holders(), vec!["eth1"]);
+    assert_eq!(r.active(), "eth1");
+
+    // The client's existing entry moves to the backup's MAC ...
+    let moved = client_cap.wait_until(PATIENCE, |_| {
+        lab.client_neighbour(ip).ok().flatten() == Some(backup)
+    });
+    let frames = client_cap.stop().expect("stop");
+    assert!(
+        moved,
+        "client still has {:?}",
+        lab.client_neighbour(ip).expect("neigh")
+    );
+    // ... through the announcement alone: the client asked nothing, and
+    // the announcement did reach it (the capture sees both directions).
+    assert_eq!(
+        client_resolution_frames(&frames),
+        0,
+        "the client sent ARP/NS"
+    );
+    let reached = frames
+        .iter()
+        .filter(|f| !f.from_node)
+        .filter(|f| {
+            ipkit::lab::kind_of(&f.bytes, ip).is_some_and(|k| announcement_kinds(v6).contains(&k))
+        })
+        .count();
+    assert!(reached > 0, "no announcement reached the client");
+
+    let (out, ids) = r.run(Operation::QuickCheck);
+    assert!(out.success, "quickCheck on the backup: {ids:?}");
+}
+
+#[test]
+fn recover_moves_to_backup_and_client_follows_v4() {
+    recover_moves_to_backup_and_client_follows(false);
+}
+
+#[test]
+fn recover_moves_to_backup_and_client_follows_v6() {
+    recover_moves_to_backup_and_client_follows(true);
+}
+
+// ---------------------------------------------------------------------------
+// restore with the primary's cable pulled, local recovery on and off
+// ---------------------------------------------------------------------------
+
+fn restore_with_cable_pulled(v6: bool) {
+    // Local recovery on: the address lands on the backup adapter.
+    let lab_on = lab(v6);
+    let mut r = Resource::new(&lab_on, v6);
+    lab_on.pull_cable(Port::APrimary).expect("pull");
+    let (out, ids) = r.run(Operation::Restore);
+    assert!(out.success, "restore: {out:?} {ids:?}");
+    let c = catalog(&ids);
+    assert_eq!(c.first(), Some(&6013));
+    assert_eq!(c.get(1), Some(&6019), "{c:?}");
+    assert_eq!(c.last(), Some(&6001));
+    assert_eq!(r.holders(), vec!["eth1"]);
+    assert_eq!(r.active(), "eth1");
+    drop(lab_on);
+
+    // Local recovery off: 6019, 6008, 6002 and no address anywhere.
+    let lab_off = lab(v6);
+    let mut r = Resource::new(&lab_off, v6);
+    r.def.local_recovery = false;
+    lab_off.pull_cable(Port::APrimary).expect("pull");
+    let (out, ids) = r.run(Operation::Restore);
+    assert!(!out.success);
+    assert_eq!(catalog(&ids), vec![6013, 6019, 6008, 6002]);
+    assert_eq!(r.holders(), Vec::<String>::new());
+    assert!(!r.state.in_service);
+}
+
+#[test]
+fn restore_with_cable_pulled_v4() {
+    restore_with_cable_pulled(false);
+}
+
+#[test]
+fn restore_with_cable_pulled_v6() {
+    restore_with_cable_pulled(true);
+}
+
+// ---------------------------------------------------------------------------
+// the client already holds the address: restore fails, A never adds it
+// ---------------------------------------------------------------------------
+
+fn restore_fails_when_address_in_use_on_the_wire(v6: bool) {
+    let lab = lab(v6);
+    let mut r = Resource::new(&lab, v6);
+    let ip = r.ip();
+    let client_if = lab.ifindex_of(Port::Client).expect("client eth0");
+    lab.nl_of(Port::Client)
+        .add_address(client_if, &r.def.address, false)
+        .expect("client takes the address");
+
+    // Watch node A's addresses for the whole restore.
+    let mut monitor = lab
+        .node_a()
+        .run(Monitor::open)
+        .expect("run")
+        .expect("monitor");
+    let (out, ids) = r.run(Operation::Restore);
+    assert!(!out.success, "restore succeeded: {ids:?}");
+    assert_eq!(out.event, Some(6002));
+    let c = catalog(&ids);
+    assert_eq!(c.first(), Some(&6013));
+    assert_eq!(c.last(), Some(&6002));
+    assert_eq!(r.holders(), Vec::<String>::new());
+    // Never added, not even for a moment.
+    let events = monitor.recv(Some(Duration::ZERO)).expect("recv");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, NetEvent::AddressAdded(a) if a.ip == ip)),
+        "node A added the address: {events:?}"
+    );
+    assert!(!events.contains(&NetEvent::Overrun));
+    // The client keeps it.
+    assert!(
+        lab.nl_of(Port::Client)
+            .addresses(Some(Family::of(ip)))
+            .expect("dump")
+            .iter()
+            .any(|a| a.ip == ip)
+    );
+}
+
+#[test]
+fn restore_fails_when_address_in_use_on_the_wire_v4() {
+    restore_fails_when_address_in_use_on_the_wire(false);
+}
+
+#[test]
+fn restore_fails_when_address_in_use_on_the_wire_v6() {
+    restore_fails_when_address_in_use_on_the_wire(true);
+}
+
+// ---------------------------------------------------------------------------
+// remove: no address, no neighbour entry; twice
+// ---------------------------------------------------------------------------
+
+fn remove_leaves_nothing_and_is_idempotent(v6: bool) {
+    let lab = lab(v6);
+    let mut r = Resource::new(&lab, v6);
+    let ip = r.ip();
+    let (out, ids) = r.run(Operation::Restore);
+    assert!(out.success, "restore: {ids:?}");
+
+    // A stale neighbour entry for the address on node A (as left by a
+    // previous owner).
+    let nl = lab.nl_of(Port::APrimary);
+    let ib = lab.ifindex_of(Port::ABackup).expect("eth1");
+    nl.add_neighbour(ib, ip, Mac([0x02, 0, 0, 0, 0x99, 0x01]))
+        .expect("seed neighbour");
+    let has_neigh = || {
+        nl.neighbours(Some(Family::of(ip)))
+            .expect("dump")
+            .iter()
+            .any(|n| n.ip == ip)
+    };
+    assert!(has_neigh());
+
+    let (out, ids) = r.run(Operation::Remove);
+    assert!(out.success, "remove: {out:?} {ids:?}");
+    assert_eq!(catalog(&ids), vec![6101]);
+    assert_eq!(r.holders(), Vec::<String>::new());
+    assert!(!has_neigh(), "neighbour entry left");
+    assert!(!r.state.in_service);
+
+    let (out, ids) = r.run(Operation::Remove);
+    assert!(out.success, "second remove: {ids:?}");
+    assert_eq!(catalog(&ids), vec![6101]);
+}
+
+#[test]
+fn remove_leaves_nothing_and_is_idempotent_v4() {
+    remove_leaves_nothing_and_is_idempotent(false);
+}
+
+#[test]
+fn remove_leaves_nothing_and_is_idempotent_v6() {
+    remove_leaves_nothing_and_is_idempotent(true);
+}
+
+// ---------------------------------------------------------------------------
+// an adapter deleted between operations: clean failures, no panic
+// ---------------------------------------------------------------------------
+
+fn deleted_adapter_fails_cleanly(v6: bool) {
+    let lab = lab(v6);
+    let mut r = Resource::new(&lab, v6);
+    let (out, ids) = r.run(Operation::Restore);
+    assert!(out.success, "restore: {ids:?}");
+
+    lab.delete_adapter(Port::APrimary).expect("hot-unplug eth0");
+
+    // Missing counts as disconnected (SPEC §2).
+    let (out, ids) = r.run(Operation::QuickCheck);
+    assert!(!out.success);
+    assert_eq!(out.event, Some(6507));
+    assert_eq!(catalog(&ids), vec![6507]);
+
+    // Without local recovery, restore fails cleanly on the missing adapter.
+    r.def.local_recovery = false;
+    r.state = RuntimeState::default();
+    let (out, ids) = r.run(Operation::Restore);
+    assert!(!out.success);
+    assert_eq!(out.event, Some(6002));
+    assert_eq!(catalog(&ids), vec![6013, 6019, 6008, 6002]);
+
+    // With it, recover lands on the backup adapter.
+    r.def.local_recovery = true;
+    let (out, ids) = r.run(Operation::Recover);
+    assert!(out.success, "recover: {out:?} {ids:?}");
+    assert_eq!(r.holders(), vec!["eth1"]);
+
+    // And remove of the remains works.
+    let (out, ids) = r.run(Operation::Remove);
+    assert!(out.success, "remove: {ids:?}");
+    assert_eq!(r.holders(), Vec::<String>::new());
+}
+
+#[test]
+fn deleted_adapter_fails_cleanly_v4() {
+    deleted_adapter_fails_cleanly(false);
+}
+
+#[test]
+fn deleted_adapter_fails_cleanly_v6() {
+    deleted_adapter_fails_cleanly(true);
+}
+
+// ---------------------------------------------------------------------------
+// the netlink monitor (the daemon's trigger) sees what the lab does
+// ---------------------------------------------------------------------------
+
+/// Reads `monitor` until an event matches `pred` (at most 20 reads of up
+/// to `PATIENCE`); keeps what came after it in `pending`.
+fn next_matching(
+    monitor: &mut Monitor,
+    pending: &mut Vec<NetEvent>,
+    what: &str,
+    pred: impl Fn(&NetEvent) -> bool,
+) {
+    for _ in 0..20 {
+        if let Some(i) = pending.iter().position(&pred) {
+            pending.drain(..=i);
+            return;
+        }
+        pending.clear();
+        pending.extend(monitor.recv(Some(PATIENCE)).expect("recv"));
+    }
+    panic!("{what}: never seen");
+}
+
+fn monitor_sees_cable_address_and_unplug(v6: bool) {
+    let lab = lab(v6);
+    let mut r = Resource::new(&lab, v6);
+    let ip = r.ip();
+    let eth0 = lab.ifindex_of(Port::APrimary).expect("eth0");
+    let mut m = lab
+        .node_a()
+        .run(Monitor::open)
+        .expect("run")
+        .expect("monitor");
+    let mut pending = Vec::new();
+
+    lab.pull_cable(Port::APrimary).expect("pull");
+    next_matching(
+        &mut m,
+        &mut pending,
+        "carrier lost",
+        |e| matches!(e, NetEvent::Link(l) if l.index == eth0 && !l.carrier),
+    );
+    lab.plug_cable(Port::APrimary).expect("plug");
+    next_matching(
+        &mut m,
+        &mut pending,
+        "carrier back",
+        |e| matches!(e, NetEvent::Link(l) if l.index == eth0 && l.carrier && l.admin_up),
+    );
+    let (out, ids) = r.run(Operation::Restore);
+    assert!(out.success, "restore: {ids:?}");
+    next_matching(
+        &mut m,
+        &mut pending,
+        "address added",
+        |e| matches!(e, NetEvent::AddressAdded(a) if a.ip == ip && a.ifindex == eth0),
+    );
+    lab.delete_adapter(Port::APrimary).expect("unplug");
+    next_matching(
+        &mut m,
+        &mut pending,
+        "adapter removed",
+        |e| matches!(e, NetEvent::LinkRemoved { index, name } if *index == eth0 && name == "eth0"),
+    );
+}
+
+#[test]
+fn monitor_sees_cable_address_and_unplug_v4() {
+    monitor_sees_cable_address_and_unplug(false);
+}
+
+#[test]
+fn monitor_sees_cable_address_and_unplug_v6() {
+    monitor_sees_cable_address_and_unplug(true);
+}
