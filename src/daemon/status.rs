@@ -91,6 +91,7 @@ pub struct Status {
     node: String,
     started: SystemTime,
     inner: Mutex<Inner>,
+    in_flight: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Serialize)]
@@ -222,7 +223,18 @@ impl Status {
             node,
             started: SystemTime::now(),
             inner: Mutex::new(Inner::default()),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// Jobs queued or running (0 = the daemon is idle).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_in_flight(&self, n: usize) {
+        self.in_flight
+            .store(n, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn node(&self) -> &str {
@@ -323,6 +335,13 @@ impl Status {
             "ipkit_daemon_start_time_seconds {:.3}",
             unix_secs(self.started)
         );
+        family(
+            &mut o,
+            "ipkit_daemon_jobs_in_flight",
+            "gauge",
+            "Operations queued or running.",
+        );
+        let _ = writeln!(o, "ipkit_daemon_jobs_in_flight {}", self.in_flight());
         family(
             &mut o,
             "ipkit_resources",
