@@ -12,7 +12,7 @@
 //!    resources: RSS after warm-up and CPU over an idle period.
 //!
 //! Arguments: `--pulls N` (default 60), `--idle-secs S` (default 30),
-//! `--only latency|footprint`.
+//! `--sizes 1,100,1000`, `--only latency|footprint`.
 
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
@@ -48,8 +48,11 @@ fn main() {
     if only.as_deref() != Some("footprint") {
         latency(pulls);
     }
+    let sizes: Vec<usize> = arg("--sizes")
+        .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 100, 1000]);
     if only.as_deref() != Some("latency") {
-        for n in [1, 100, 1000] {
+        for n in sizes {
             footprint(n, idle);
         }
     }

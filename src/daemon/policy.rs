@@ -16,13 +16,17 @@
 //! - one job per resource at a time: anything that happens meanwhile makes
 //!   the resource "dirty", which runs one more quickCheck afterwards.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::IpAddr;
 
 use crate::resource::{AdapterName, Definition, Tag};
 
 /// Milliseconds on the daemon's monotonic clock.
 pub type Ms = u64;
+
+/// Periodic checks are batched on this grid (debounce deadlines are not).
+pub const TIMER_GRID: Ms = 50;
 
 fn ms(d: std::time::Duration) -> Ms {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -175,6 +179,8 @@ struct Res {
     offset: Ms,
     /// The persisted state has been read at least once.
     known: bool,
+    /// The deadline this resource has an entry for in `Policy::timers`.
+    queued: Option<Ms>,
 }
 
 impl Res {
@@ -197,6 +203,7 @@ impl Res {
             },
             offset: quick.saturating_mul(slot) / slots,
             known: false,
+            queued: None,
             in_service: false,
             failed: false,
             active,
@@ -266,13 +273,17 @@ impl Res {
             return Some(0);
         }
         let mut d = self.next_quick;
-        match self.pending {
-            Some(Pending::Now) => return Some(0),
-            Some(Pending::LinkDown(t)) => d = d.min(t),
-            None => {}
-        }
         if self.watching() {
             d = d.min(self.next_deep).min(self.next_refresh);
+        }
+        // Periodic work waits for the next TIMER_GRID tick, so resources
+        // due close together are served in one wake-up.
+        let mut d = d.div_ceil(TIMER_GRID).saturating_mul(TIMER_GRID);
+        match self.pending {
+            Some(Pending::Now) => return Some(0),
+            // A debounce runs out exactly.
+            Some(Pending::LinkDown(t)) => d = d.min(t),
+            None => {}
         }
         Some(d)
     }
@@ -283,6 +294,15 @@ impl Res {
 pub struct Policy {
     res: BTreeMap<Tag, Res>,
     links: HashMap<AdapterName, LinkView>,
+    /// When each resource next wants something (its deadline when it was
+    /// queued; entries that no longer match `Res::queued` are stale and
+    /// skipped). Lets [`Policy::handle`] look only at the resources an
+    /// input touched or whose time came, not at all 1,000 every time.
+    timers: BinaryHeap<Reverse<(Ms, Tag)>>,
+    /// Resources an input may have changed since the last step.
+    touched: Vec<Tag>,
+    /// Look at every resource in the next step.
+    all: bool,
 }
 
 impl Policy {
@@ -313,6 +333,7 @@ impl Policy {
             next.insert(tag, r);
         }
         self.res = next;
+        self.all = true;
         self.step(now)
     }
 
@@ -327,7 +348,7 @@ impl Policy {
 
     /// When `handle(Tick)` next has something to do (None = only on input).
     pub fn next_deadline(&self) -> Option<Ms> {
-        self.res.values().filter_map(Res::deadline).min()
+        self.timers.peek().map(|Reverse((t, _))| *t)
     }
 
     /// Feed one input; get the jobs to start now.
@@ -336,10 +357,11 @@ impl Policy {
             Input::Link { name, connected } => self.on_link(now, name, connected),
             Input::LinkGone { name } => self.on_link(now, name, false),
             Input::AddressRemoved { ip, adapter } => {
-                for r in self.res.values_mut() {
+                for (tag, r) in self.res.iter_mut() {
                     if r.def.address.ip() != ip {
                         continue;
                     }
+                    self.touched.push(tag.clone());
                     // Our own recover moves the address; while a job runs
                     // that is only worth a re-check afterwards.
                     let on_active = adapter.as_ref().is_none_or(|a| *a == r.active);
@@ -349,10 +371,11 @@ impl Policy {
                 }
             }
             Input::AddressAdded { ip, adapter } => {
-                for r in self.res.values_mut() {
+                for (tag, r) in self.res.iter_mut() {
                     if r.def.address.ip() != ip {
                         continue;
                     }
+                    self.touched.push(tag.clone());
                     // Not in service yet: a command-line restore may have
                     // brought it up; a check reads the state again. In
                     // service: on another adapter it is a duplicate.
@@ -363,6 +386,7 @@ impl Policy {
                 }
             }
             Input::Resync => {
+                self.all = true;
                 for r in self.res.values_mut() {
                     if r.in_service || r.busy {
                         r.want_check_now();
@@ -381,10 +405,11 @@ impl Policy {
         if was == Some(connected) {
             return;
         }
-        for r in self.res.values_mut() {
+        for (tag, r) in self.res.iter_mut() {
             if r.active != name {
                 continue;
             }
+            self.touched.push(tag.clone());
             if connected {
                 // Back before the debounce ran out: nothing to do.
                 if matches!(r.pending, Some(Pending::LinkDown(_))) {
@@ -403,6 +428,7 @@ impl Policy {
         let Some(r) = self.res.get_mut(tag) else {
             return;
         };
+        self.touched.push(tag.clone());
         r.busy = false;
         if matches!(
             report,
@@ -485,9 +511,56 @@ impl Policy {
     /// Start whatever is due, at most one job per resource.
     fn step(&mut self, now: Ms) -> Vec<Action> {
         let mut out = Vec::new();
-        for (tag, r) in self.res.iter_mut() {
+        if self.all {
+            self.all = false;
+            self.touched.clear();
+            self.timers.clear();
+            for (tag, r) in self.res.iter_mut() {
+                r.queued = None;
+                out.extend(Self::step_one(now, tag, r));
+                Self::queue(&mut self.timers, tag, r);
+            }
+            return out;
+        }
+        for tag in std::mem::take(&mut self.touched) {
+            if let Some(r) = self.res.get_mut(&tag) {
+                out.extend(Self::step_one(now, &tag, r));
+                Self::queue(&mut self.timers, &tag, r);
+            }
+        }
+        while let Some(Reverse((t, _))) = self.timers.peek()
+            && *t <= now
+        {
+            let Some(Reverse((t, tag))) = self.timers.pop() else {
+                break;
+            };
+            if let Some(r) = self.res.get_mut(&tag)
+                && r.queued == Some(t)
+            {
+                r.queued = None;
+                out.extend(Self::step_one(now, &tag, r));
+                Self::queue(&mut self.timers, &tag, r);
+            }
+        }
+        out
+    }
+
+    /// Make sure the heap has an entry for the resource's current deadline.
+    fn queue(timers: &mut BinaryHeap<Reverse<(Ms, Tag)>>, tag: &Tag, r: &mut Res) {
+        let d = r.deadline();
+        if d != r.queued {
+            r.queued = d;
+            if let Some(d) = d {
+                timers.push(Reverse((d, tag.clone())));
+            }
+        }
+    }
+
+    /// Start what is due for one resource.
+    fn step_one(now: Ms, tag: &Tag, r: &mut Res) -> Option<Action> {
+        {
             if r.busy {
-                continue;
+                return None;
             }
             let job = if let Some(reason) = r.fail_owed.take() {
                 r.pending = None;
@@ -537,15 +610,14 @@ impl Policy {
                     None
                 }
             };
-            if let Some(job) = job {
+            job.map(|job| {
                 r.busy = true;
-                out.push(Action {
+                Action {
                     tag: tag.clone(),
                     job,
-                });
-            }
+                }
+            })
         }
-        out
     }
 }
 
@@ -946,9 +1018,11 @@ mod tests {
         d.tunables.announce_refresh = Duration::from_secs(20);
         let mut p = running(d);
         let vip = tag("vip");
-        // After the first check at 1 ms, the next is due at 5001.
-        assert!(p.handle(5_000, Input::Tick).is_empty());
-        let a = p.handle(5_001, Input::Tick);
+        // After the first check at 1 ms, the next is due at 5001, served
+        // on the timer grid at 5050.
+        assert_eq!(p.next_deadline(), Some(5_050));
+        assert!(p.handle(5_049, Input::Tick).is_empty());
+        let a = p.handle(5_050, Input::Tick);
         assert_eq!(
             a[0].job,
             Job::Check {
@@ -957,7 +1031,7 @@ mod tests {
             }
         );
         p.handle(
-            5_002,
+            5_050,
             Input::Done {
                 tag: vip.clone(),
                 report: checked(true, None, "eth0"),
@@ -965,7 +1039,7 @@ mod tests {
         );
         // One resource: deepCheck first at 30 s (half an interval), refresh at 20 s.
         let mut jobs = Vec::new();
-        let mut now = 5_002;
+        let mut now = 5_050;
         while now < 61_000 {
             now = p.next_deadline().unwrap().max(now);
             for a in p.handle(now, Input::Tick) {
@@ -1073,7 +1147,9 @@ mod tests {
                 },
             },
         );
-        let a = p.handle(10_002, Input::Tick);
+        // 10_002 is due; the timer grid serves it at 10_050.
+        assert!(p.handle(10_049, Input::Tick).is_empty());
+        let a = p.handle(10_050, Input::Tick);
         assert!(matches!(
             a[0].job,
             Job::MarkFailed(FailReason::Threshold { .. })
