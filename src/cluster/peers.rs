@@ -91,6 +91,19 @@ impl PeerCluster {
     }
 }
 
+/// The cluster view a command-line deepCheck should use: the peers of
+/// `<config_dir>/ipkit.toml` when it lists any, else standalone.
+pub fn view_for(
+    config_dir: &std::path::Path,
+) -> Result<Box<dyn ClusterView>, crate::daemon::config::ConfigError> {
+    let cfg = crate::daemon::config::Config::load(config_dir)?;
+    Ok(if cfg.peers.is_empty() {
+        Box::new(super::Standalone)
+    } else {
+        Box::new(PeerCluster::new(cfg.peers))
+    })
+}
+
 impl ClusterView for PeerCluster {
     fn standby_nodes(&self, def: &Definition) -> Result<Vec<StandbyNode>, ClusterError> {
         let mut out = Vec::new();
