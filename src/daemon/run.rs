@@ -25,7 +25,7 @@ use super::config::{Config, OnStop};
 use super::hook;
 use super::policy::{FailReason, Input, Job, Ms, Policy, Report, Trigger};
 use super::status::{AdapterEntry, Status};
-use super::view::{Cache, Quiet, SnapshotKernel};
+use super::view::{Cache, Quiet, Snapshot, SnapshotKernel};
 use crate::cluster::peers::PeerCluster;
 use crate::cluster::{ClusterView, Standalone};
 use crate::events::{Event, EventSink, Kind};
@@ -373,6 +373,7 @@ pub fn spawn(
         api,
         workers: worker_threads,
         in_flight: 0,
+        inline: VecDeque::new(),
     };
     lp.install_links(&links);
     let n = defs.len();
@@ -403,6 +404,8 @@ struct Loop {
     api: Option<Api>,
     workers: Vec<JoinHandle<()>>,
     in_flight: usize,
+    /// Jobs done inline by `dispatch`, to be fed back as `Done`.
+    inline: VecDeque<(Tag, Report)>,
 }
 
 impl Loop {
@@ -414,17 +417,12 @@ impl Loop {
         self.shared
             .status
             .replace_adapters(links.iter().map(adapter_entry).collect());
-        let now = self.now();
         for l in links {
             if let Ok(name) = AdapterName::new(&l.name) {
-                let actions = self.policy.handle(
-                    now,
-                    Input::Link {
-                        name,
-                        connected: l.admin_up && l.carrier,
-                    },
-                );
-                self.dispatch(actions);
+                self.feed(Input::Link {
+                    name,
+                    connected: l.admin_up && l.carrier,
+                });
             }
         }
     }
@@ -435,6 +433,7 @@ impl Loop {
         let now = self.now();
         let actions = self.policy.load(defs, now);
         self.dispatch(actions);
+        self.feed(Input::Tick);
     }
 
     fn dispatch(&mut self, actions: Vec<super::policy::Action>) {
@@ -442,6 +441,18 @@ impl Loop {
             let Some(def) = self.defs.get(&a.tag) else {
                 continue;
             };
+            // A periodic check that a fresh snapshot answers with a pass
+            // costs microseconds: done here, without waking a worker.
+            if let Job::Check {
+                trigger: Trigger::Timer,
+                ..
+            } = a.job
+                && let Some(snap) = self.shared.snapshots.fresh()
+                && let Some(report) = fast_check(&self.shared, &snap, def)
+            {
+                self.inline.push_back((a.tag, report));
+                continue;
+            }
             let urgent = matches!(
                 a.job,
                 Job::Check {
@@ -464,6 +475,10 @@ impl Loop {
         let now = self.now();
         let actions = self.policy.handle(now, input);
         self.dispatch(actions);
+        while let Some((tag, report)) = self.inline.pop_front() {
+            let actions = self.policy.handle(now, Input::Done { tag, report });
+            self.dispatch(actions);
+        }
     }
 
     fn run(mut self) {
@@ -699,6 +714,41 @@ fn worker(sh: &Shared, kernel: &LinuxKernel) {
     }
 }
 
+/// The periodic check of a resource the daemon believes in service,
+/// answered from a snapshot without files or lock: Some only for a pass.
+fn fast_check(sh: &Shared, snap: &Snapshot, def: &Definition) -> Option<Report> {
+    let active = sh.status.watched_active(&def.tag)?;
+    let clock = SystemClock;
+    let sk = SnapshotKernel(snap);
+    let ctx = Ctx {
+        kernel: &sk,
+        cluster: sh.cluster.as_ref(),
+        events: &Quiet,
+        clock: &clock,
+        node: &sh.node,
+    };
+    let mut trial = RuntimeState {
+        active_adapter: Some(active.clone()),
+        in_service: true,
+        ..RuntimeState::default()
+    };
+    if !ops::quick_check(&ctx, &no_debounce(def), &mut trial).success {
+        return None;
+    }
+    let now = clock.now();
+    sh.status.update(&def.tag, |e| {
+        e.quick_checks += 1;
+        e.last_quick = Some((now, true));
+        e.up = Some(true);
+    });
+    Some(Report::Checked {
+        ok: true,
+        recovered: None,
+        active,
+        in_service: true,
+    })
+}
+
 fn no_debounce(def: &Definition) -> Definition {
     let mut d = def.clone();
     d.tunables.link_debounce = Duration::ZERO;
@@ -711,6 +761,15 @@ fn perform(sh: &Shared, kernel: &LinuxKernel, def: &Definition, job: Job) -> Rep
     let clock = SystemClock;
     match job {
         Job::Check { trigger, recover } => {
+            // The periodic check of a resource the daemon believes in
+            // service: one look at the shared snapshot, no files, no lock.
+            // Anything but a pass goes the full way below.
+            if trigger == Trigger::Timer
+                && let Ok(snap) = sh.snapshots.get(kernel.netlink())
+                && let Some(report) = fast_check(sh, &snap, def)
+            {
+                return report;
+            }
             // Most resources are idle: look without the lock first.
             match sh.store.load_state(tag) {
                 Ok(s) if !s.in_service || s.failed => {

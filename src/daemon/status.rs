@@ -270,6 +270,16 @@ impl Status {
         lock(&self.inner).resources.get(tag).cloned()
     }
 
+    /// The active adapter of a resource the daemon believes in service and
+    /// not failed (None otherwise).
+    pub fn watched_active(&self, tag: &Tag) -> Option<AdapterName> {
+        lock(&self.inner)
+            .resources
+            .get(tag)
+            .filter(|e| e.in_service && !e.failed)
+            .map(|e| e.active.clone())
+    }
+
     pub fn set_adapter(&self, a: AdapterEntry) {
         lock(&self.inner).adapters.insert(a.name.clone(), a);
     }

@@ -62,6 +62,12 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// The current snapshot if it is fresh enough; never dumps.
+    pub fn fresh(&self) -> Option<Arc<Snapshot>> {
+        let g = self.snap.lock().unwrap_or_else(|e| e.into_inner());
+        g.as_ref().filter(|s| s.taken.elapsed() <= MAX_AGE).cloned()
+    }
+
     /// A snapshot no older than [`MAX_AGE`].
     pub fn get(&self, nl: &Netlink) -> Result<Arc<Snapshot>, KernelError> {
         let mut g = self.snap.lock().unwrap_or_else(|e| e.into_inner());
