@@ -21,7 +21,7 @@
 //! later events; no event is silently dropped (SPEC §7).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -383,38 +383,74 @@ pub struct BadLine {
 /// Every event in the log, oldest first: `events.jsonl.N` .. `.1`, then
 /// `events.jsonl`. Unparsable lines are returned apart, never hidden.
 pub fn read_all(path: &Path) -> io::Result<(Vec<Event>, Vec<BadLine>)> {
-    let mut files: Vec<PathBuf> = Vec::new();
-    let mut n = 1;
-    while rotated_path(path, n).exists() {
-        files.push(rotated_path(path, n));
-        n += 1;
-    }
-    files.reverse();
-    files.push(path.to_owned());
-    let mut events = Vec::new();
-    let mut bad = Vec::new();
-    for f in files {
-        let file = match File::open(&f) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for (i, line) in BufReader::new(file).lines().enumerate() {
-            let line = line?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<Event>(&line) {
-                Ok(ev) => events.push(ev),
-                Err(e) => bad.push(BadLine {
-                    file: f.clone(),
-                    line: i + 1,
-                    reason: e.to_string(),
-                }),
-            }
+    read_log(path).map(|(events, bad, _)| (events, bad))
+}
+
+fn parse_lines(file: &Path, text: &[u8], events: &mut Vec<Event>, bad: &mut Vec<BadLine>) {
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Event>(line) {
+            Ok(ev) => events.push(ev),
+            Err(e) => bad.push(BadLine {
+                file: file.to_owned(),
+                line: i + 1,
+                reason: e.to_string(),
+            }),
         }
     }
-    Ok((events, bad))
+}
+
+/// [`read_all`], plus a [`Follower`] that continues exactly where the
+/// reading stopped (no event is printed twice or missed between the two).
+pub fn read_log(path: &Path) -> io::Result<(Vec<Event>, Vec<BadLine>, Follower)> {
+    // The live file first: a rotation after this point moves it to .1,
+    // which is then recognised by its inode and not read twice.
+    let mut live = match File::open(path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let live_id = match &live {
+        Some(f) => Some(f.metadata().map(|m| (m.dev(), m.ino()))?),
+        None => None,
+    };
+    let mut rotated: Vec<PathBuf> = Vec::new();
+    let mut n = 1;
+    while let Ok(meta) = fs::metadata(rotated_path(path, n)) {
+        if Some((meta.dev(), meta.ino())) != live_id {
+            rotated.push(rotated_path(path, n));
+        }
+        n += 1;
+    }
+    rotated.reverse();
+    let mut events = Vec::new();
+    let mut bad = Vec::new();
+    for f in rotated {
+        match fs::read(&f) {
+            Ok(bytes) => parse_lines(&f, &bytes, &mut events, &mut bad),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut pending = Vec::new();
+    if let Some(f) = live.as_mut() {
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes)?;
+        // A last line without its newline is still being written: the
+        // follower completes it.
+        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        pending = bytes.split_off(complete);
+        parse_lines(path, &bytes, &mut events, &mut bad);
+    }
+    let follower = Follower {
+        path: path.to_owned(),
+        file: live,
+        ino: live_id,
+        pending,
+    };
+    Ok((events, bad, follower))
 }
 
 /// Tails `events.jsonl` from its current end, across rotations: when the
@@ -683,6 +719,40 @@ mod tests {
         assert!(rotated_path(&path, 2).exists());
         let got: Vec<u16> = f.poll().unwrap().iter().map(|e| e.id).collect();
         assert_eq!(got, vec![6101, 6102, 6605]);
+    }
+
+    #[test]
+    fn read_log_then_follow_misses_nothing_and_repeats_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let sink = JsonLogSink::new(&path);
+        sink.append(&ev(Kind::RestoreStart)).unwrap();
+        // Half a line: a writer in the middle of its write.
+        let line = serde_json::to_vec(&ev(Kind::RestoreSucceeded)).unwrap();
+        let (first, rest) = line.split_at(10);
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(first)
+            .unwrap();
+        let (events, bad, mut f) = read_log(&path).unwrap();
+        assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), vec![6013]);
+        assert!(bad.is_empty(), "{bad:?}");
+        let mut tail = rest.to_vec();
+        tail.push(b'\n');
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&tail)
+            .unwrap();
+        sink.append(&ev(Kind::RemoveSucceeded)).unwrap();
+        assert_eq!(
+            f.poll().unwrap().iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![6001, 6101]
+        );
+        assert!(f.poll().unwrap().is_empty());
     }
 
     #[test]

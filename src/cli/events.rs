@@ -36,9 +36,25 @@ pub fn json_line(e: &Event) -> String {
 pub fn human_line(e: &Event) -> String {
     format!(
         "{} {:<14} {}",
-        rfc3339::format(e.time),
+        human_time(e.time),
         e.tag.as_deref().unwrap_or("-"),
         e.human()
+    )
+}
+
+/// `2026-11-25T09:08:30.678Z`: RFC 3339 in UTC with milliseconds, fixed
+/// width so that columns line up.
+pub fn human_time(t: std::time::SystemTime) -> String {
+    let d = time::OffsetDateTime::from(t);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        d.year(),
+        u8::from(d.month()),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second(),
+        d.millisecond()
     )
 }
 
@@ -51,7 +67,7 @@ fn print(out: &mut impl Write, json: bool, e: &Event) -> std::io::Result<()> {
 }
 
 fn out_err(e: std::io::Error) -> CliError {
-    CliError::new(Exit::Failed, format!("stdout: {e}"))
+    super::stdout_error(e)
 }
 
 pub fn events(
@@ -63,10 +79,10 @@ pub fn events(
     let tag: Option<Tag> = tag.map(parse_tag).transpose()?;
     let path = g.store.event_log_path();
     let keep = |e: &Event| tag.as_ref().is_none_or(|t| e.tag_is(t));
-    // Start following before reading, so nothing falls between the two.
-    let mut follower = follow.then(|| Follower::from_end(&path));
-    let (events, bad) = log::read_all(&path)
+    // The follower continues exactly where the reading stopped.
+    let (events, bad, follower) = log::read_log(&path)
         .map_err(|e| CliError::new(Exit::Failed, format!("{}: {e}", path.display())))?;
+    let mut follower: Option<Follower> = follow.then_some(follower);
     for b in &bad {
         eprintln!(
             "ipkit: {}:{}: not an event, skipped ({})",

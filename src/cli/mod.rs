@@ -53,6 +53,22 @@ Exit status:
 
 Environment: IPKIT_CONFIG_DIR, IPKIT_STATE_DIR (see --config-dir, --state-dir).";
 
+const BROKEN_PIPE: &str = "stdout: reader went away";
+
+/// An error writing the command's output on stdout.
+pub fn stdout_error(e: std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        CliError::new(Exit::Ok, BROKEN_PIPE)
+    } else {
+        CliError::new(Exit::Failed, format!("stdout: {e}"))
+    }
+}
+
+/// Print one line on stdout (no panic when the reader went away).
+pub fn say_out(line: impl std::fmt::Display) -> Result<(), CliError> {
+    writeln!(std::io::stdout().lock(), "{line}").map_err(stdout_error)
+}
+
 /// A command's failure: the exit status and the message for stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CliError {
@@ -170,34 +186,34 @@ pub struct CreateArgs {
     #[arg(long, value_name = "on|off")]
     pub local_recovery: Option<OnOff>,
     /// How long restore listens for another owner of the address; 0 = no probe (default 200).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub probe_timeout: Option<u64>,
     /// Gratuitous ARP / unsolicited NA rounds after an add (default 5).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub announce_count: Option<u32>,
     /// Pause between announcement rounds (default 200).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub announce_interval: Option<u64>,
     /// Re-announce every MS while in service; 0 = off (default 0).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub announce_refresh: Option<u64>,
     /// The daemon's quickCheck interval (default 5000).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub quick_check_interval: Option<u64>,
     /// The daemon's deepCheck interval (default 60000).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub deep_check_interval: Option<u64>,
     /// How long a link must stay down before quickCheck fails on it (default 0).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub link_debounce: Option<u64>,
     /// Local recoveries allowed per restart window before the resource is failed (default 3).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub restart_threshold: Option<u32>,
     /// The restart window (default 900000 = 15 min).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub restart_window: Option<u64>,
     /// How long an operation waits for another one on the same resource (default 30000).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub lock_timeout: Option<u64>,
     /// Add the address without a prefix route.
     #[arg(long)]
@@ -326,6 +342,8 @@ pub fn run(cli: Cli) -> Exit {
     };
     match result {
         Ok(exit) => exit,
+        // A reader that went away (`ipkit events | head`) is not an error.
+        Err(e) if e.message.ends_with(BROKEN_PIPE) => Exit::Ok,
         Err(e) => {
             eprintln!("ipkit: {}", e.message);
             e.exit
@@ -399,9 +417,19 @@ fn cmd_op(g: &Global, tag: &str, op: Operation) -> Result<Exit, CliError> {
         node: &node,
     };
     let outcome = ops::run(&g.store, &ctx, &tag, op)?;
+    // The adapter that holds the address now (when in service).
     let state = g.store.load_state(&tag).ok();
-    let active = state.as_ref().and_then(|s| s.active_adapter.clone());
-    report_outcome(g, &tag, op, &outcome, active.as_ref().map(|a| a.as_str()))?;
+    let active = state
+        .as_ref()
+        .filter(|s| s.in_service)
+        .and_then(|s| s.active_adapter.clone());
+    // The operation has happened: a failure to print its result must not
+    // change the exit status that reports it.
+    if let Err(e) = report_outcome(g, &tag, op, &outcome, active.as_ref().map(|a| a.as_str()))
+        && !e.message.ends_with(BROKEN_PIPE)
+    {
+        eprintln!("ipkit: {}", e.message);
+    }
     if outcome.success {
         Ok(Exit::Ok)
     } else if outcome.needs_privilege() {
@@ -451,7 +479,7 @@ fn report_outcome(
             None => writeln!(stdout, "{op} {tag}: FAILED"),
         }
     };
-    r.map_err(|e| CliError::new(Exit::Failed, format!("stdout: {e}")))
+    r.map_err(stdout_error)
 }
 
 fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
@@ -488,6 +516,25 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
     }
     let kernel = system::open_kernel().map_err(|e| CliError::kernel(&e))?;
     let def = create::check_system(&*kernel, def, !req.no_probe)?;
+    // Say what the checks could not do.
+    let ip = def.address.ip();
+    if kernel.holders(ip).is_ok_and(|h| !h.is_empty()) {
+        eprintln!(
+            "ipkit: note: {ip} is already on {}; the resource adopts it (restore keeps it there)",
+            def.adapter
+        );
+    } else if !req.no_probe {
+        let cabled = [Some(&def.adapter), def.recovery_adapter.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|a| kernel.link_state(a).is_ok_and(|l| l.is_connected()));
+        if !cabled {
+            eprintln!(
+                "ipkit: note: no adapter of {} has its cable in, so the in-use probe could not run",
+                def.tag
+            );
+        }
+    }
     // Everything checked: write.
     g.store.create_definition(&def)?;
     let sinks = crate::log::standard_sinks(g.state_dir(), true);
@@ -517,7 +564,7 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
             g.store.definition_path(&def.tag).display()
         )
     };
-    r.map_err(|e| CliError::new(Exit::Failed, format!("stdout: {e}")))?;
+    r.map_err(stdout_error)?;
     Ok(Exit::Ok)
 }
 
@@ -553,12 +600,9 @@ fn cmd_delete(g: &Global, tag: &str, force: bool) -> Result<Exit, CliError> {
         );
     }
     if !g.json {
-        println!("deleted {tag}");
+        say_out(format!("deleted {tag}"))?;
     } else {
-        println!(
-            "{}",
-            serde_json::json!({"tag": tag.as_str(), "deleted": true})
-        );
+        say_out(serde_json::json!({"tag": tag.as_str(), "deleted": true}))?;
     }
     Ok(Exit::Ok)
 }
@@ -583,14 +627,11 @@ fn cmd_clear(g: &Global, tag: &str) -> Result<Exit, CliError> {
         crate::log::standard_sinks(g.state_dir(), true).emit(&ev);
     }
     if g.json {
-        println!(
-            "{}",
-            serde_json::json!({"tag": tag.as_str(), "was_failed": was})
-        );
+        say_out(serde_json::json!({"tag": tag.as_str(), "was_failed": was}))?;
     } else if was {
-        println!("cleared the failed mark of {tag}");
+        say_out(format!("cleared the failed mark of {tag}"))?;
     } else {
-        println!("{tag} was not marked failed");
+        say_out(format!("{tag} was not marked failed"))?;
     }
     Ok(Exit::Ok)
 }
@@ -608,9 +649,7 @@ fn cmd_man(out_dir: Option<&Path>) -> Result<Exit, CliError> {
             clap_mangen::Man::new(cmd)
                 .render(&mut out)
                 .map_err(|e| CliError::new(Exit::Failed, e.to_string()))?;
-            std::io::stdout()
-                .write_all(&out)
-                .map_err(|e| CliError::new(Exit::Failed, format!("stdout: {e}")))?;
+            std::io::stdout().write_all(&out).map_err(stdout_error)?;
         }
     }
     Ok(Exit::Ok)

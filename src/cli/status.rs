@@ -37,6 +37,10 @@ pub struct Row {
     pub last_check: Option<String>,
     /// The most recent operation's result.
     pub last_result: Option<LastOut>,
+    /// The adapters that are not the NICs recorded at definition time
+    /// (replaced or renamed), e.g. `eth0: MAC .. now, .. recorded`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adapter_changed: Vec<String>,
     /// A definition or state file that could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -84,6 +88,18 @@ pub fn row(def: &Definition, state: &RuntimeState, view: Option<&SystemView>) ->
             time: rfc3339::format(r.time),
             event: r.event,
         }),
+        adapter_changed: view
+            .map(|v| {
+                let mut out = Vec::new();
+                out.extend(v.identity_change(def.adapter.as_str(), def.adapter_identity.as_ref()));
+                if let Some(r) = &def.recovery_adapter {
+                    out.extend(
+                        v.identity_change(r.as_str(), def.recovery_adapter_identity.as_ref()),
+                    );
+                }
+                out
+            })
+            .unwrap_or_default(),
         error: None,
     }
 }
@@ -102,12 +118,13 @@ fn broken_row(tag: &str, err: String) -> Row {
         held_by: None,
         last_check: None,
         last_result: None,
+        adapter_changed: Vec::new(),
         error: Some(err),
     }
 }
 
 fn out_err(e: std::io::Error) -> CliError {
-    CliError::new(Exit::Failed, format!("stdout: {e}"))
+    super::stdout_error(e)
 }
 
 /// Every resource's row; `Exit::Invalid` if a file could not be read (the
@@ -161,7 +178,7 @@ pub fn status(g: &Global) -> Result<Exit, CliError> {
     Ok(if broken { Exit::Invalid } else { Exit::Ok })
 }
 
-fn write_table(w: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
+pub fn write_table(w: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
     if rows.is_empty() {
         return writeln!(w, "no resources defined");
     }
@@ -192,20 +209,28 @@ fn write_table(w: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
                     String::new(),
                 ];
             }
-            let service = match (r.in_service, r.failed) {
+            let check_time = r
+                .last_check
+                .as_deref()
+                .and_then(|t| rfc3339::parse(t).ok().map(super::events::human_time));
+            let mut service = match (r.in_service, r.failed) {
                 (_, true) => "FAILED",
                 (true, false) => "in",
                 (false, false) => "out",
-            };
+            }
+            .to_owned();
+            if !r.adapter_changed.is_empty() {
+                service.push_str(" (NIC changed)");
+            }
             [
                 r.tag.clone(),
                 r.address.clone(),
                 r.adapter.clone(),
                 r.recovery_adapter.clone().unwrap_or_else(|| "-".into()),
                 r.active_adapter.clone(),
-                service.into(),
+                service,
                 r.carrier.clone(),
-                r.last_check.clone().unwrap_or_else(|| "-".into()),
+                check_time.clone().unwrap_or_else(|| "-".into()),
                 r.last_result
                     .as_ref()
                     .map(|l| {
@@ -366,6 +391,13 @@ pub fn show(g: &Global, tag: &str) -> Result<Exit, CliError> {
             .unwrap_or_else(|| "unknown".into()),
     );
     stdout.write_all(text.as_bytes()).map_err(out_err)?;
+    for c in &r.adapter_changed {
+        writeln!(
+            stdout,
+            "WARNING:              not the NIC recorded at definition time ({c}); replaced or renamed?"
+        )
+        .map_err(out_err)?;
+    }
     for (op, res) in &state.last {
         writeln!(
             stdout,
@@ -425,6 +457,23 @@ mod tests {
         let last = r.last_result.unwrap();
         assert_eq!(last.operation, Operation::Recover);
         assert!(last.success);
+        assert!(r.adapter_changed.is_empty());
+        let mut d2 = d.clone();
+        d2.adapter_identity = Some(crate::resource::AdapterIdentity {
+            mac: crate::resource::Mac([2, 0, 0, 0, 0, 1]),
+            ifindex: 2,
+        });
+        view.identities.insert(
+            "eth0".into(),
+            (7, Some(crate::resource::Mac([2, 0, 0, 0, 0, 9]))),
+        );
+        let r = row(&d2, &st, Some(&view));
+        assert_eq!(
+            r.adapter_changed,
+            vec![
+                "eth0: MAC 02:00:00:00:00:09 now, 02:00:00:00:00:01 recorded; ifindex 7 now, 2 recorded"
+            ]
+        );
         let r = row(&d, &RuntimeState::default(), None);
         assert_eq!(r.carrier, "unknown");
         assert_eq!(r.active_adapter, "eth0");

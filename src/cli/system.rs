@@ -7,7 +7,8 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use crate::cluster::{ClusterView, Standalone};
-use crate::net::{Kernel, KernelError, KernelOp, LinkState};
+use crate::net::{Kernel, KernelError, LinkState};
+use crate::resource::{AdapterIdentity, Mac};
 
 /// The Linux kernel seam (netlink + `AF_PACKET`).
 pub fn open_kernel() -> Result<Box<dyn Kernel>, KernelError> {
@@ -23,6 +24,9 @@ pub struct SystemView {
     pub links: HashMap<String, LinkState>,
     /// Which adapters hold each local address.
     pub holders: HashMap<IpAddr, Vec<String>>,
+    /// Each adapter's ifindex and MAC, to compare with the identity
+    /// recorded at definition time.
+    pub identities: HashMap<String, (u32, Option<Mac>)>,
 }
 
 impl SystemView {
@@ -35,6 +39,28 @@ impl SystemView {
 
     pub fn holders_of(&self, ip: IpAddr) -> &[String] {
         self.holders.get(&ip).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Why `adapter` is not the NIC recorded at definition time (SPEC §1:
+    /// a replaced or renamed NIC is reported clearly), or `None` when it
+    /// is, or when nothing was recorded or it is missing.
+    pub fn identity_change(
+        &self,
+        adapter: &str,
+        recorded: Option<&AdapterIdentity>,
+    ) -> Option<String> {
+        let rec = recorded?;
+        let (index, mac) = self.identities.get(adapter)?;
+        let mut what = Vec::new();
+        if let Some(mac) = mac
+            && *mac != rec.mac
+        {
+            what.push(format!("MAC {} now, {} recorded", mac, rec.mac));
+        }
+        if *index != rec.ifindex {
+            what.push(format!("ifindex {index} now, {} recorded", rec.ifindex));
+        }
+        (!what.is_empty()).then(|| format!("{adapter}: {}", what.join("; ")))
     }
 }
 
@@ -50,24 +76,39 @@ pub fn cluster_view(_config_dir: &Path) -> Box<dyn ClusterView> {
     Box::new(Standalone)
 }
 
-#[allow(dead_code)]
-fn not_built() -> KernelError {
-    KernelError::with_message(
-        KernelOp::Open,
-        None,
-        libc::ENOSYS,
-        "the Linux backend (net::linux) is not built into this binary yet",
-    )
-}
-
 mod backend {
     use super::*;
+    use crate::net::linux::LinuxKernel;
+    use crate::net::linux::netlink::Netlink;
 
     pub fn open_kernel() -> Result<Box<dyn Kernel>, KernelError> {
-        Err(not_built())
+        Ok(Box::new(LinuxKernel::open()?))
     }
 
+    /// SPEC §2: carrier, and administratively down counts as disconnected
+    /// (the same rule as `LinuxKernel::link_state`).
     pub fn system_view() -> Result<SystemView, KernelError> {
-        Err(not_built())
+        let nl = Netlink::open()?;
+        let mut view = SystemView::default();
+        let mut names: HashMap<u32, String> = HashMap::new();
+        for l in nl.links()? {
+            let state = if l.admin_up && l.carrier {
+                LinkState::Connected
+            } else {
+                LinkState::Disconnected
+            };
+            names.insert(l.index, l.name.clone());
+            view.identities.insert(l.name.clone(), (l.index, l.mac));
+            view.links.insert(l.name, state);
+        }
+        for a in nl.addresses(None)? {
+            if let Some(name) = names.get(&a.ifindex) {
+                let holders = view.holders.entry(a.ip).or_default();
+                if !holders.contains(name) {
+                    holders.push(name.clone());
+                }
+            }
+        }
+        Ok(view)
     }
 }

@@ -97,6 +97,13 @@ pub fn restore(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState) -> Out
             return fail(ctx, def, state, out);
         }
         target = second;
+        // 5. The address may still be on the adapter step 4 gave up on
+        //    (3-1, e.g. a primary whose cable was pulled). Take it off first,
+        //    or 4-2 ("on the target adapter and nowhere else") cannot pass.
+        match ctx.kernel.holders(ip) {
+            Ok(h) => undo_add(ctx, def, &mut out, &h, std::slice::from_ref(&target)),
+            Err(e) => ctx.kernel_error(def, OP, &mut out, e),
+        }
         if !try_adapter(ctx, def, &mut out, &target, &[]) {
             return fail(ctx, def, state, out);
         }
@@ -182,7 +189,8 @@ fn try_adapter(
     }
 }
 
-/// Delete the address from every holder that did not hold it before step 4.
+/// Delete the address from every holder not in `kept` (the adapters that
+/// held it before step 4, or the adapter step 5 is about to use).
 fn undo_add(
     ctx: &Ctx<'_>,
     def: &Definition,

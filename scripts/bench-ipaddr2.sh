@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# The ipkit OCF agent side by side with ocf:heartbeat:IPaddr2 (issue 5,
+# point 6). Results go into BENCHMARKS.md, "Pacemaker agent vs IPaddr2".
+#
+# Part 1 - action times: both agents in the same network namespace (eth0,
+#   eth1 on a bridge with a peer), alternating runs (ipkit, IPaddr2, ipkit,
+#   ...), each run one whole process (fork+exec to exit, timed with bash's
+#   EPOCHREALTIME around the call). Median of RUNS runs for start, monitor
+#   (depth 0), stop, and start+stop. ipkit runs twice: with probe_timeout=0
+#   (the same work as IPaddr2, which does no in-use probe) and with its
+#   default 200 ms in-use probe.
+# Part 2 - client-observed outage for scenario 2 (node1's primary cable
+#   pulled) in the two-node Pacemaker lab (tests/pacemaker/lab.sh): a client
+#   pings the VIP every 5 ms; the outage is the longest gap between two
+#   replies. ipkit recovers onto node1's eth1 at the next monitor; IPaddr2
+#   (no local recovery) fails over to node2 when the cloned ethmonitor
+#   reports eth0 down (the usual "rule -inf: ethmonitor-eth0 ne 1" setup).
+#
+#   scripts/bench-ipaddr2.sh [RUNS=50] [ROUNDS=3]
+# Needs root, resource-agents, pacemaker, corosync (scripts/apt-packages.txt);
+# builds target/release/ipkit when it is missing (or IPKIT_BIN=...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-50}
+ROUNDS=${2:-3}
+repo=$(pwd)
+# The release build (what gets installed); IPKIT_BIN=... to time another.
+bin=${IPKIT_BIN:-$repo/target/release/ipkit}
+[ -x "$bin" ] || cargo build --release --quiet
+ipaddr2=/usr/lib/ocf/resource.d/heartbeat/IPaddr2
+
+ns=ipkbench$$
+tmp=$(mktemp -d /tmp/ipkit-bench.XXXXXX)
+cleanup() {
+  set +e
+  for n in node peer sw; do ip netns del "$ns-$n" 2>/dev/null || true; done
+  type pm_down >/dev/null 2>&1 && pm_down
+  rm -rf "$tmp" "${shm:-}"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+for n in sw node peer; do
+  ip netns add "$ns-$n"
+  ip -n "$ns-$n" link set lo up
+done
+ip -n "$ns-sw" link add lan type bridge stp_state 0 forward_delay 0
+ip -n "$ns-sw" link set lan up
+for a in eth0 eth1; do
+  ip -n "$ns-sw" link add "n$a" type veth peer name "$a" netns "$ns-node"
+  ip -n "$ns-sw" link set "n$a" master lan up
+  ip -n "$ns-node" link set "$a" up
+done
+ip -n "$ns-sw" link add peer0 type veth peer name eth0 netns "$ns-peer"
+ip -n "$ns-sw" link set peer0 master lan up
+ip -n "$ns-peer" addr add 198.51.100.1/24 dev eth0
+ip -n "$ns-peer" link set eth0 up
+mkdir -p "$tmp/agent"
+# Runtime state on tmpfs, as under Pacemaker (/run/resource-agents).
+shm=$(mktemp -d /dev/shm/ipkit-bench.XXXXXX)
+mkdir -p "$shm/rsctmp"
+ln -s "$bin" "$tmp/agent/vip"
+
+# One timing loop inside the node namespace: prints "agent action micros".
+cat >"$tmp/loop.sh" <<'EOF'
+set -u
+runs=$1 tmp=$2 ipaddr2=$3
+export OCF_ROOT=/usr/lib/ocf HA_RSCTMP=$4/rsctmp OCF_RESKEY_CRM_meta_interval=10000 OCF_RESKEY_CRM_meta_timeout=20000
+us() { local a=${1/./} b=${2/./}; echo $(( 10#$b - 10#$a )); }
+timed() { # name action cmd...
+  local name=$1 action=$2 t0 t1 rc
+  shift 2
+  t0=$EPOCHREALTIME
+  "$@" "$action" >/dev/null 2>&1
+  rc=$?
+  t1=$EPOCHREALTIME
+  echo "$name $action $(us "$t0" "$t1") $rc"
+}
+# Parameters as prefix assignments: no extra process between the timer and
+# the agent.
+ipkit() { OCF_RESOURCE_INSTANCE=vip-ipkit OCF_RESKEY_ip=198.51.100.50 OCF_RESKEY_cidr_netmask=24 \
+  OCF_RESKEY_nic=eth0 OCF_RESKEY_recovery_nic=eth1 OCF_RESKEY_probe_timeout=0 "$tmp/agent/vip" "$@"; }
+ipkit_probe() { OCF_RESOURCE_INSTANCE=vip-ipkitp OCF_RESKEY_ip=198.51.100.52 OCF_RESKEY_cidr_netmask=24 \
+  OCF_RESKEY_nic=eth0 OCF_RESKEY_recovery_nic=eth1 "$tmp/agent/vip" "$@"; }
+ipaddr2() { OCF_RESOURCE_INSTANCE=vip-ipaddr2 OCF_RESKEY_ip=198.51.100.51 OCF_RESKEY_cidr_netmask=24 \
+  OCF_RESKEY_nic=eth0 "$ipaddr2" "$@"; }
+for i in $(seq "$runs"); do
+  for agent in ipkit ipaddr2 ipkit_probe; do
+    timed $agent start $agent
+    timed $agent monitor $agent
+    timed $agent stop $agent
+  done
+done
+EOF
+echo "part 1: $RUNS alternating runs per agent and action ..." >&2
+ip netns exec "$ns-node" bash "$tmp/loop.sh" "$RUNS" "$tmp" "$ipaddr2" "$shm" >"$tmp/times"
+if awk '$4 != 0 { bad = 1; print "non-zero exit: " $0 > "/dev/stderr" } END { exit bad }' "$tmp/times"; then :; else
+  echo "an agent action failed; numbers would be meaningless" >&2
+  exit 1
+fi
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+med() { awk -v a="$1" -v b="$2" '$1 == a && $2 == b { print $3 }' "$tmp/times" | median; }
+ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
+echo
+echo "### Action times (median of $RUNS whole-process runs each, alternating)"
+echo
+echo "| action | IPaddr2 | ipkit (probe_timeout=0) | ratio | ipkit (default 200 ms probe) | ratio |"
+echo "|---|---|---|---|---|---|"
+for action in start monitor stop; do
+  a=$(med ipaddr2 "$action")
+  b=$(med ipkit "$action")
+  c=$(med ipkit_probe "$action")
+  echo "| $action | $(ms "$a") ms | $(ms "$b") ms | $(ratio "$a" "$b") | $(ms "$c") ms | $(ratio "$a" "$c") |"
+done
+a=$(($(med ipaddr2 start | cut -d. -f1) + $(med ipaddr2 stop | cut -d. -f1)))
+b=$(($(med ipkit start | cut -d. -f1) + $(med ipkit stop | cut -d. -f1)))
+c=$(($(med ipkit_probe start | cut -d. -f1) + $(med ipkit_probe stop | cut -d. -f1)))
+echo "| start+stop | $(ms "$a") ms | $(ms "$b") ms | $(ratio "$a" "$b") | $(ms "$c") ms | $(ratio "$a" "$c") |"
+for n in node peer sw; do ip netns del "$ns-$n" 2>/dev/null || true; done
+
+# ---- part 2: client-observed outage in the Pacemaker lab
+[ "$ROUNDS" -gt 0 ] || exit 0
+set +e
+echo "part 2: $ROUNDS rounds of scenario 2 per agent in the two-node lab ..." >&2
+# shellcheck source=tests/pacemaker/lab.sh
+source tests/pacemaker/lab.sh
+PM_BIN=$bin
+pm_up >&2
+pm_ethmonitors >&2
+
+create_ipkit() { # monitor interval
+  pm_x n1 cibadmin -C -o resources -X "<primitive id='vip' class='ocf' provider='ipkit' type='vip'>
+    <instance_attributes id='vip-ia'>
+      <nvpair id='vip-ip' name='ip' value='$PM_VIP/24'/>
+      <nvpair id='vip-nic' name='nic' value='eth0'/>
+      <nvpair id='vip-rnic' name='recovery_nic' value='eth1'/>
+    </instance_attributes>
+    <operations><op id='vip-mon' name='monitor' interval='$1' timeout='20s'/></operations>
+  </primitive>"
+}
+create_ipaddr2() {
+  pm_x n1 cibadmin -C -o resources -X "<primitive id='vip' class='ocf' provider='heartbeat' type='IPaddr2'>
+    <instance_attributes id='vip-ia'>
+      <nvpair id='vip-ip' name='ip' value='$PM_VIP'/>
+      <nvpair id='vip-mask' name='cidr_netmask' value='24'/>
+      <nvpair id='vip-nic' name='nic' value='eth0'/>
+    </instance_attributes>
+    <operations><op id='vip-mon' name='monitor' interval='$1' timeout='20s'/></operations>
+  </primitive>"
+  pm_x n1 cibadmin -C -o constraints -X "<rsc_location id='vip-on-eth0-link' rsc='vip'>
+    <rule id='vip-on-eth0-link-rule' score='-INFINITY' boolean-op='or'>
+      <expression id='vip-eth0-undef' attribute='ethmonitor-eth0' operation='not_defined'/>
+      <expression id='vip-eth0-down' attribute='ethmonitor-eth0' operation='ne' value='1'/>
+    </rule></rsc_location>"
+}
+remove_vip() {
+  pm_x n1 crm_resource -r vip --meta -p target-role -v Stopped >/dev/null 2>&1
+  pm_wait 30 eval '[ -z "$(pm_vip_where)" ]'
+  pm_x n1 cibadmin -D -o constraints -X "<rsc_location id='vip-on-eth0-link'/>" >/dev/null 2>&1 || true
+  pm_x n1 cibadmin -D -o constraints -X "<rsc_location id='vip-prefers-node1'/>" >/dev/null 2>&1 || true
+  pm_x n1 cibadmin -D -o resources -X "<primitive id='vip'/>" >/dev/null 2>&1
+  pm_x n1 crm_resource --cleanup >/dev/null 2>&1
+  sleep 1
+}
+outage() { # label create-function interval
+  local label=$1 create=$2 interval=$3 gap where
+  $create "$interval" >/dev/null
+  pm_x n1 cibadmin -C -o constraints -X "<rsc_location id='vip-prefers-node1' rsc='vip' node='node1' score='50'/>" >/dev/null
+  pm_wait 60 pm_vip_is n1 eth0 || { echo "$label: did not start on node1 eth0" >&2; return 1; }
+  pm_wait 10 pm_client_mac_is "${PM_MAC[n1-eth0]}" || true
+  pm_cli ping -D -n -i 0.005 -W 1 "$PM_VIP" >"$PM_LAB/ping.log" 2>&1 &
+  local pinger=$!
+  sleep 1
+  pm_pull n1-eth0 2>/dev/null
+  # Until the client is answered from the new place, bounded.
+  pm_wait 60 eval '[ "$(pm_vip_where)" = "n1 eth1" ] || [ "$(pm_vip_where)" = "n2 eth0" ]' || true
+  sleep 1.5
+  kill "$pinger" 2>/dev/null
+  wait "$pinger" 2>/dev/null || true
+  where=$(pm_vip_where | xargs)
+  gap=$(awk -F'[][]' '/bytes from/ { t = $2; if (p) { g = t - p; if (g > m) m = g }; p = t } END { printf "%.0f", m * 1000 }' "$PM_LAB/ping.log")
+  echo "$label $gap $where"
+  pm_plug n1-eth0 2>/dev/null
+  remove_vip
+  pm_wait 30 eval '[ "$(pm_attr node1 ethmonitor-eth0)" = 1 ]' || true
+}
+pm_wait 30 eval '[ "$(pm_attr node1 ethmonitor-eth0)" = 1 ] && [ "$(pm_attr node2 ethmonitor-eth0)" = 1 ]'
+: >"$tmp/outage"
+for r in $(seq "$ROUNDS"); do
+  outage "ipkit-2s" create_ipkit 2s >>"$tmp/outage"
+  outage "ipaddr2-2s" create_ipaddr2 2s >>"$tmp/outage"
+  outage "ipkit-100ms" create_ipkit 100ms >>"$tmp/outage"
+done
+cat "$tmp/outage" >&2
+echo
+echo "### Client-observed outage, scenario 2 (ping every 5 ms, longest gap between replies; $ROUNDS rounds)"
+echo
+echo "| agent, monitor interval | where the VIP went | outage per round | median |"
+echo "|---|---|---|---|"
+for label in ipkit-100ms ipkit-2s ipaddr2-2s; do
+  per=$(awk -v l="$label" '$1 == l { printf "%s%d ms", sep, $2; sep = ", " }' "$tmp/outage")
+  where=$(awk -v l="$label" '$1 == l { print $3 "/" $4 }' "$tmp/outage" | sort -u | xargs)
+  m=$(awk -v l="$label" '$1 == l { print $2 }' "$tmp/outage" | median)
+  echo "| $label | $where | $per | $m ms |"
+done
