@@ -695,6 +695,15 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
     node.define(&vip_def("vip60", "198.51.100.60/24"));
     assert!(op(&lab, Port::APrimary, &node, "vip60", Operation::Restore).success);
 
+    // systemd's side of Type=notify: a datagram socket in NOTIFY_SOCKET.
+    let notify_path = node._dir.path().join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(BOUND)).unwrap();
+    let next_notice = || {
+        let mut buf = [0u8; 256];
+        let n = notify.recv(&mut buf).expect("a notification in time");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
     let fd = lab.node_a().fd().as_raw_fd();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipkit"));
     cmd.arg("--config-dir")
@@ -702,6 +711,7 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
         .arg("--state-dir")
         .arg(&node.opts.state_dir)
         .arg("daemon")
+        .env("NOTIFY_SOCKET", &notify_path)
         .stdin(std::process::Stdio::null());
     // SAFETY: the closure only calls setns(2), async-signal-safe.
     unsafe {
@@ -729,17 +739,23 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
         let path = path.to_owned();
         lab.node_a().run(move || peers::get(&peer, &path)).unwrap()
     };
-    wait_for("the API", || get("/v1/resources").is_ok());
+    // READY=1 comes once netlink is subscribed and the API listens: the
+    // API answers at once, without waiting.
+    assert_eq!(next_notice(), "READY=1");
+    assert_eq!(get("/v1/resources/vip60").unwrap().0, 200);
     assert_eq!(get("/v1/resources/vip61").unwrap().0, 404);
 
     node.define(&vip_def("vip61", "198.51.100.61/24"));
     // SAFETY: kill(2) of our child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    assert_eq!(next_notice(), "RELOADING=1");
+    assert_eq!(next_notice(), "READY=1");
     wait_for("vip61 after SIGHUP", || {
         get("/v1/resources/vip61").is_ok_and(|r| r.0 == 200)
     });
     // SAFETY: kill(2) of our child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert_eq!(next_notice(), "STOPPING=1");
     let status = child.wait().unwrap();
     drop(guard);
     assert_eq!(status.code(), Some(0));
