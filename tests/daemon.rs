@@ -172,10 +172,19 @@ fn http_get(lab: &Lab, port: Port, addr: std::net::SocketAddr, path: &str) -> (u
 
 #[test]
 fn cable_pull_moves_the_address_to_the_backup_and_the_client_follows() {
+    cable_pull("198.51.100.10/24");
+}
+
+#[test]
+fn cable_pull_ipv6_the_client_follows_the_unsolicited_na() {
+    cable_pull("2001:db8:1::10/64");
+}
+
+fn cable_pull(address: &str) {
     let lab = Lab::build(LabConfig::unique()).unwrap();
     let node = Node::new();
-    let ip: IpAddr = "198.51.100.10".parse().unwrap();
-    node.define(&event_only(vip_def("vip", "198.51.100.10/24")));
+    let ip: IpAddr = address.parse::<Address>().unwrap().ip();
+    node.define(&event_only(vip_def("vip", address)));
     assert!(op(&lab, Port::APrimary, &node, "vip", Operation::Restore).success);
     assert!(lab.client_reaches(ip).unwrap());
     let mac0 = lab.mac_of(Port::APrimary).unwrap();

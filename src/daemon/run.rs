@@ -619,6 +619,7 @@ impl Loop {
                         let _ = with_lock(
                             &self.shared,
                             def,
+                            def.tunables.lock_timeout,
                             |ctx, state| {
                                 if state.in_service {
                                     ops::remove(ctx, def, state);
@@ -680,13 +681,11 @@ fn material(s: &RuntimeState) -> impl PartialEq + use<> {
 fn with_lock<T>(
     sh: &Shared,
     def: &Definition,
+    wait: Duration,
     f: impl FnOnce(&Ctx<'_>, &mut RuntimeState) -> T,
     kernel: &dyn Kernel,
 ) -> Result<T, String> {
-    let _lock = sh
-        .store
-        .lock(&def.tag, def.tunables.lock_timeout)
-        .map_err(|e| e.to_string())?;
+    let _lock = sh.store.lock(&def.tag, wait).map_err(|e| e.to_string())?;
     let mut state = sh.store.load_state(&def.tag).map_err(|e| e.to_string())?;
     let before = material(&state);
     let clock = SystemClock;
@@ -749,6 +748,14 @@ fn fast_check(sh: &Shared, snap: &Snapshot, def: &Definition) -> Option<Report> 
     })
 }
 
+/// Periodic work does not queue behind a long operation of someone else:
+/// it waits at most this for the lock and tries again next interval.
+const PERIODIC_LOCK_WAIT: Duration = Duration::from_secs(1);
+
+fn periodic_wait(def: &Definition) -> Duration {
+    PERIODIC_LOCK_WAIT.min(def.tunables.lock_timeout)
+}
+
 fn no_debounce(def: &Definition) -> Definition {
     let mut d = def.clone();
     d.tunables.link_debounce = Duration::ZERO;
@@ -796,6 +803,11 @@ fn perform(sh: &Shared, kernel: &LinuxKernel, def: &Definition, job: Job) -> Rep
             let r = with_lock(
                 sh,
                 def,
+                if trigger == Trigger::Timer {
+                    periodic_wait(def)
+                } else {
+                    def.tunables.lock_timeout
+                },
                 |ctx, state| {
                     if !state.in_service || state.failed {
                         return Report::Skipped {
@@ -872,6 +884,7 @@ fn perform(sh: &Shared, kernel: &LinuxKernel, def: &Definition, job: Job) -> Rep
         Job::DeepCheck => with_lock(
             sh,
             def,
+            periodic_wait(def),
             |ctx, state| {
                 if state.in_service && !state.failed {
                     let out = ops::deep_check(ctx, def, state);
@@ -893,6 +906,7 @@ fn perform(sh: &Shared, kernel: &LinuxKernel, def: &Definition, job: Job) -> Rep
         Job::Restore => with_lock(
             sh,
             def,
+            def.tunables.lock_timeout,
             |ctx, state| {
                 let out = ops::restore(ctx, def, state);
                 let active = state.active_adapter(def).clone();
@@ -920,6 +934,7 @@ fn perform(sh: &Shared, kernel: &LinuxKernel, def: &Definition, job: Job) -> Rep
             let _ = with_lock(
                 sh,
                 def,
+                periodic_wait(def),
                 |ctx, state| {
                     if !state.in_service || state.failed {
                         return;
@@ -958,6 +973,7 @@ fn perform(sh: &Shared, kernel: &LinuxKernel, def: &Definition, job: Job) -> Rep
             let marked = with_lock(
                 sh,
                 def,
+                def.tunables.lock_timeout,
                 |ctx, state| {
                     state.failed = true;
                     if let FailReason::Threshold { count, window_secs } = &reason {
