@@ -778,3 +778,64 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
     // The addresses stay after SIGTERM (on_stop = keep).
     assert_eq!(holders(lab.nl_of(Port::APrimary), ip), ["eth0"]);
 }
+
+#[test]
+fn starts_nothing_but_hold_in_service_and_notices_a_command_line_restore() {
+    let lab = Lab::build(LabConfig::unique()).unwrap();
+    let node = Node::new();
+    let plain: IpAddr = "198.51.100.70".parse().unwrap();
+    let held: IpAddr = "198.51.100.71".parse().unwrap();
+    node.define(&event_only(vip_def("plain", "198.51.100.70/24")));
+    let mut h = event_only(vip_def("held", "198.51.100.71/24"));
+    h.hold_in_service = true;
+    node.define(&h);
+    let rec = Arc::new(Recorder::new());
+    let d = start(&lab, Port::APrimary, &node, config_local(), &rec);
+    let nl = lab.nl_of(Port::APrimary);
+    wait_for("the held resource restored by the daemon", || {
+        holders(nl, held) == ["eth0"] && count(&rec, 6001) == 1
+    });
+    wait_for("idle", || d.status().in_flight() == 0);
+    assert!(holders(nl, plain).is_empty(), "the daemon brought up plain");
+    let plain_tag = Tag::new("plain").unwrap();
+    assert!(!d.status().resource(&plain_tag).unwrap().in_service);
+
+    // A command-line restore: the daemon sees the address arrive and
+    // watches the resource from then on (no periodic check in reach).
+    assert!(op(&lab, Port::APrimary, &node, "plain", Operation::Restore).success);
+    wait_for("the daemon to take plain as in service", || {
+        d.status()
+            .resource(&plain_tag)
+            .is_some_and(|r| r.in_service && r.up == Some(true))
+            && d.status().in_flight() == 0
+    });
+    lab.pull_cable(Port::APrimary).unwrap();
+    wait_for("both moved to eth1", || {
+        holders(nl, plain) == ["eth1"] && holders(nl, held) == ["eth1"]
+    });
+    d.stop();
+}
+
+#[test]
+fn on_stop_remove_takes_the_addresses_down() {
+    let lab = Lab::build(LabConfig::unique()).unwrap();
+    let node = Node::new();
+    let ip: IpAddr = "198.51.100.80".parse().unwrap();
+    node.define(&event_only(vip_def("vip80", "198.51.100.80/24")));
+    assert!(op(&lab, Port::APrimary, &node, "vip80", Operation::Restore).success);
+    let cfg = Config::parse("[daemon]\nlisten = \"off\"\non_stop = \"remove\"\n").unwrap();
+    let rec = Arc::new(Recorder::new());
+    let d = start(&lab, Port::APrimary, &node, cfg, &rec);
+    assert_eq!(d.api_addr(), None);
+    let tag = Tag::new("vip80").unwrap();
+    wait_for("the first quickCheck", || {
+        d.status()
+            .resource(&tag)
+            .is_some_and(|r| r.up == Some(true))
+    });
+    d.stop();
+    assert!(holders(lab.nl_of(Port::APrimary), ip).is_empty());
+    assert!(!node.store.load_state(&tag).unwrap().in_service);
+    assert_eq!(count(&rec, 6101), 1);
+    assert_eq!(count(&rec, 7102), 1);
+}

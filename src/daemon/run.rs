@@ -777,9 +777,17 @@ fn perform(sh: &Shared, kernel: &LinuxKernel, def: &Definition, job: Job) -> Rep
             {
                 return report;
             }
-            // Most resources are idle: look without the lock first.
-            match sh.store.load_state(tag) {
-                Ok(s) if !s.in_service || s.failed => {
+            // Most resources are idle: a periodic look goes without the
+            // lock first. An event may come from a command-line operation
+            // still running (its state not written yet): that waits for
+            // the lock, below, and reads what the operation wrote.
+            let peek = match trigger {
+                Trigger::Timer => Some(sh.store.load_state(tag)),
+                Trigger::Event => None,
+            };
+            match peek {
+                None => {}
+                Some(Ok(s)) if !s.in_service || s.failed => {
                     status.update(tag, |e| {
                         e.in_service = s.in_service;
                         e.failed = s.failed;
@@ -789,8 +797,8 @@ fn perform(sh: &Shared, kernel: &LinuxKernel, def: &Definition, job: Job) -> Rep
                         failed: s.failed,
                     };
                 }
-                Ok(_) => {}
-                Err(e) => {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
                     eprintln!("ipkit daemon: {tag}: {e}");
                     return Report::Error;
                 }
@@ -810,6 +818,10 @@ fn perform(sh: &Shared, kernel: &LinuxKernel, def: &Definition, job: Job) -> Rep
                 },
                 |ctx, state| {
                     if !state.in_service || state.failed {
+                        status.update(tag, |e| {
+                            e.in_service = state.in_service;
+                            e.failed = state.failed;
+                        });
                         return Report::Skipped {
                             in_service: state.in_service,
                             failed: state.failed,
