@@ -11,7 +11,7 @@
 //!
 //! [[peer]]
 //! name = "node-b"
-//! url = "http://192.0.2.12:7480"
+//! url = "http://203.0.113.12:7480"
 //! token = "s3cret"
 //! timeout_ms = 500
 //! ```
@@ -290,7 +290,7 @@ on_stop = "remove"
 workers = 3
 [[peer]]
 name = "b"
-url = "http://192.0.2.2:7480/"
+url = "http://203.0.113.2:7480/"
 token = "u"
 timeout_ms = 250
 "#,
@@ -299,7 +299,7 @@ timeout_ms = 250
         assert_eq!(c.listen, Some("0.0.0.0:9000".parse().unwrap()));
         assert_eq!(c.on_failure, Some(vec!["/bin/echo".into(), "x".into()]));
         assert_eq!(c.on_stop, OnStop::Remove);
-        assert_eq!(c.peers[0].authority, "192.0.2.2:7480");
+        assert_eq!(c.peers[0].authority, "203.0.113.2:7480");
         assert_eq!(c.peers[0].base_path, "");
         assert_eq!(c.peers[0].timeout, Duration::from_millis(250));
         let c = Config::parse("[daemon]\nlisten = \"off\"\non_failure = \"/bin/true\"").unwrap();
