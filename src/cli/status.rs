@@ -6,7 +6,6 @@
 //! resources.
 
 use std::io::Write;
-use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -414,15 +413,12 @@ pub fn show(g: &Global, tag: &str) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-#[allow(dead_code)]
-fn _assert_send(_: SystemTime) {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::net::LinkState;
     use crate::resource::{AdapterName, Tag};
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     fn def() -> Definition {
         Definition::new(
