@@ -417,17 +417,11 @@ pub fn show(g: &Global, tag: &str) -> Result<Exit, CliError> {
 mod tests {
     use super::*;
     use crate::net::LinkState;
-    use crate::resource::{AdapterName, Tag};
+    use crate::resource::AdapterName;
     use std::time::{Duration, SystemTime};
 
     fn def() -> Definition {
-        Definition::new(
-            Tag::new("vip").unwrap(),
-            "198.51.100.10/24".parse().unwrap(),
-            AdapterName::new("eth0").unwrap(),
-            Some(AdapterName::new("eth1").unwrap()),
-        )
-        .unwrap()
+        crate::resource::sample_definition(true)
     }
 
     #[test]

@@ -262,13 +262,7 @@ mod tests {
     }
 
     fn def() -> Definition {
-        Definition::new(
-            crate::resource::Tag::new("vip").unwrap(),
-            "198.51.100.10/24".parse().unwrap(),
-            AdapterName::new("eth0").unwrap(),
-            None,
-        )
-        .unwrap()
+        crate::resource::sample_definition(false)
     }
 
     /// A one-shot server that answers `answer` and hands back the request.

@@ -85,16 +85,9 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::Tag;
 
     fn def() -> Definition {
-        Definition::new(
-            Tag::new("vip").unwrap(),
-            "198.51.100.10/24".parse().unwrap(),
-            AdapterName::new("eth0").unwrap(),
-            None,
-        )
-        .unwrap()
+        crate::resource::sample_definition(false)
     }
 
     #[test]

@@ -510,13 +510,7 @@ mod tests {
     use crate::resource::Operation;
 
     fn def() -> Definition {
-        Definition::new(
-            Tag::new("vip").unwrap(),
-            "198.51.100.10/24".parse().unwrap(),
-            AdapterName::new("eth0").unwrap(),
-            Some(AdapterName::new("eth1").unwrap()),
-        )
-        .unwrap()
+        crate::resource::sample_definition(true)
     }
 
     #[test]
