@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR=never
 mapfile -t pkgs < <(grep -v '^\s*#' scripts/apt-packages.txt | grep -v '^\s*$')
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep >/dev/null 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
@@ -19,12 +19,21 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # 2. Build and run every Rust test (unit, scenarios, kernel, CLI, daemon).
+#    Doc tests are left out (there are none); benches only get built.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 cargo build --locked --all-targets
-cargo test --locked -- --test-threads=2
+cargo test --locked --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"
 
-# 3. End-to-end suites that drive external tools (tests/e2e/*.sh).
+# 3. End-to-end suites that drive external tools (tests/e2e/*.sh); each
+#    prints "<name>: N passed, M failed" and exits non-zero on a failure.
 for t in tests/e2e/*.sh; do
   [ -e "$t" ] || continue
   echo "== $t"
-  bash "$t"
+  bash "$t" 2>&1 | tee -a "$log"
 done
+
+# 4. One closing line over everything above.
+passed=$(grep -hoE '(test result: ok\. |: )[0-9]+ passed' "$log" | grep -oE '[0-9]+' | paste -sd+ - | bc)
+failed=$(grep -hoE '[0-9]+ passed; [0-9]+ failed|[0-9]+ passed, [0-9]+ failed' "$log" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' | paste -sd+ - | bc)
+echo "all: ${passed:-0} passed, ${failed:-0} failed"

@@ -679,16 +679,10 @@ impl EventSink for StderrSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::{Address, Definition};
+    use crate::resource::Definition;
 
     fn def4() -> Definition {
-        Definition::new(
-            Tag::new("vip").unwrap(),
-            "198.51.100.10/24".parse::<Address>().unwrap(),
-            AdapterName::new("eth0").unwrap(),
-            Some(AdapterName::new("eth1").unwrap()),
-        )
-        .unwrap()
+        crate::resource::sample_definition(true)
     }
 
     fn text(kind: Kind) -> (u16, Severity, String) {

@@ -544,17 +544,11 @@ impl Follower {
 mod tests {
     use super::*;
     use crate::events::Kind;
-    use crate::resource::{AdapterName, Definition, Operation, Tag};
+    use crate::resource::{AdapterName, Definition, Operation};
     use std::time::SystemTime;
 
     fn def() -> Definition {
-        Definition::new(
-            Tag::new("vip").unwrap(),
-            "198.51.100.10/24".parse().unwrap(),
-            AdapterName::new("eth0").unwrap(),
-            None,
-        )
-        .unwrap()
+        crate::resource::sample_definition(false)
     }
 
     fn ev(kind: Kind) -> Event {

@@ -644,6 +644,20 @@ impl RuntimeState {
     }
 }
 
+/// The definition unit tests start from: tag `vip`, 198.51.100.10/24 on
+/// `eth0`, with `eth1` as recovery adapter when `recovery` is set.
+#[cfg(test)]
+pub(crate) fn sample_definition(recovery: bool) -> Definition {
+    let adapter = |n: &str| AdapterName::new(n).expect("valid adapter name");
+    Definition::new(
+        Tag::new("vip").expect("valid tag"),
+        "198.51.100.10/24".parse().expect("valid address"),
+        adapter("eth0"),
+        recovery.then(|| adapter("eth1")),
+    )
+    .expect("valid definition")
+}
+
 /// RFC 3339 timestamps for serde.
 pub mod rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};

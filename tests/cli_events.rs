@@ -220,3 +220,29 @@ fn help_lists_the_exit_statuses() {
         assert!(text.contains(l), "{l}");
     }
 }
+
+/// The command line's deepCheck uses the peers of `ipkit.toml` (SPEC §5):
+/// a peer that does not answer counts as down, so deepCheck succeeds with
+/// no warning; a broken `ipkit.toml` is refused as a configuration error
+/// (exit 2) that names the file.
+#[test]
+fn deepcheck_uses_the_peers_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    define(dir.path(), "a", "198.51.100.10/24");
+    // Port 9 on loopback: nobody listens, the connection is refused at once.
+    std::fs::write(
+        dir.path().join("etc/ipkit.toml"),
+        "[[peer]]\nname = \"node-b\"\nurl = \"http://127.0.0.1:9\"\ntimeout_ms = 200\n",
+    )
+    .unwrap();
+    let out = ipkit(dir.path()).args(["deepcheck", "a"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("6406"), "{stderr}");
+
+    std::fs::write(dir.path().join("etc/ipkit.toml"), "[[peer]]\nname = 3\n").unwrap();
+    let out = ipkit(dir.path()).args(["deepcheck", "a"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ipkit.toml"), "{stderr}");
+}

@@ -60,6 +60,16 @@ impl<'a> Resource<'a> {
         // still more than one so the background rounds are exercised.
         def.tunables.announce_count = 3;
         def.tunables.announce_interval = Duration::from_millis(50);
+        if v6 {
+            // The lab turns IPv6 DAD off everywhere; turn it back on for
+            // node A's adapters so that `holders` proves the address ipkit
+            // adds is usable at once (IFA_F_NODAD), never tentative.
+            for nic in ["eth0", "eth1"] {
+                lab.node_a()
+                    .set_sysctl(&format!("net/ipv6/conf/{nic}/accept_dad"), "1")
+                    .expect("accept_dad");
+            }
+        }
         Self {
             lab,
             def,
@@ -537,4 +547,80 @@ fn deleted_adapter_fails_cleanly_v4() {
 #[test]
 fn deleted_adapter_fails_cleanly_v6() {
     deleted_adapter_fails_cleanly(true);
+}
+
+// ---------------------------------------------------------------------------
+// the netlink monitor (the daemon's trigger) sees what the lab does
+// ---------------------------------------------------------------------------
+
+/// Reads `monitor` until an event matches `pred` (at most 20 reads of up
+/// to `PATIENCE`); keeps what came after it in `pending`.
+fn next_matching(
+    monitor: &mut Monitor,
+    pending: &mut Vec<NetEvent>,
+    what: &str,
+    pred: impl Fn(&NetEvent) -> bool,
+) {
+    for _ in 0..20 {
+        if let Some(i) = pending.iter().position(&pred) {
+            pending.drain(..=i);
+            return;
+        }
+        pending.clear();
+        pending.extend(monitor.recv(Some(PATIENCE)).expect("recv"));
+    }
+    panic!("{what}: never seen");
+}
+
+fn monitor_sees_cable_address_and_unplug(v6: bool) {
+    let lab = lab(v6);
+    let mut r = Resource::new(&lab, v6);
+    let ip = r.ip();
+    let eth0 = lab.ifindex_of(Port::APrimary).expect("eth0");
+    let mut m = lab
+        .node_a()
+        .run(Monitor::open)
+        .expect("run")
+        .expect("monitor");
+    let mut pending = Vec::new();
+
+    lab.pull_cable(Port::APrimary).expect("pull");
+    next_matching(
+        &mut m,
+        &mut pending,
+        "carrier lost",
+        |e| matches!(e, NetEvent::Link(l) if l.index == eth0 && !l.carrier),
+    );
+    lab.plug_cable(Port::APrimary).expect("plug");
+    next_matching(
+        &mut m,
+        &mut pending,
+        "carrier back",
+        |e| matches!(e, NetEvent::Link(l) if l.index == eth0 && l.carrier && l.admin_up),
+    );
+    let (out, ids) = r.run(Operation::Restore);
+    assert!(out.success, "restore: {ids:?}");
+    next_matching(
+        &mut m,
+        &mut pending,
+        "address added",
+        |e| matches!(e, NetEvent::AddressAdded(a) if a.ip == ip && a.ifindex == eth0),
+    );
+    lab.delete_adapter(Port::APrimary).expect("unplug");
+    next_matching(
+        &mut m,
+        &mut pending,
+        "adapter removed",
+        |e| matches!(e, NetEvent::LinkRemoved { index, name } if *index == eth0 && name == "eth0"),
+    );
+}
+
+#[test]
+fn monitor_sees_cable_address_and_unplug_v4() {
+    monitor_sees_cable_address_and_unplug(false);
+}
+
+#[test]
+fn monitor_sees_cable_address_and_unplug_v6() {
+    monitor_sees_cable_address_and_unplug(true);
 }

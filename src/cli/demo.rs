@@ -163,7 +163,7 @@ fn neighbour_becomes(
 fn tour(lab: &Lab, dir: &Path, stop: &AtomicBool) -> Result<(), CliError> {
     let store = Store::new(dir.join("etc"), dir.join("var"));
     let kernel = LinuxKernel::open().map_err(|e| fail("opening netlink in node A", e))?;
-    let cluster = system::cluster_view(store.config_dir());
+    let cluster = system::cluster_view(store.config_dir())?;
     let sinks = Fanout::new()
         .with(Narrator)
         .with(JsonLogSink::new(store.event_log_path()));

@@ -406,7 +406,7 @@ fn cmd_op(g: &Global, tag: &str, op: Operation) -> Result<Exit, CliError> {
     g.store.load_definition(&tag)?;
     require_caps(op.name(), needed_caps(op))?;
     let kernel = system::open_kernel().map_err(|e| CliError::kernel(&e))?;
-    let cluster = system::cluster_view(g.config_dir());
+    let cluster = system::cluster_view(g.config_dir())?;
     let sinks = crate::log::standard_sinks(g.state_dir(), true);
     let node = node();
     let ctx = Ctx {

@@ -6,7 +6,6 @@
 //! resources.
 
 use std::io::Write;
-use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -414,24 +413,15 @@ pub fn show(g: &Global, tag: &str) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-#[allow(dead_code)]
-fn _assert_send(_: SystemTime) {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::net::LinkState;
-    use crate::resource::{AdapterName, Tag};
-    use std::time::Duration;
+    use crate::resource::AdapterName;
+    use std::time::{Duration, SystemTime};
 
     fn def() -> Definition {
-        Definition::new(
-            Tag::new("vip").unwrap(),
-            "198.51.100.10/24".parse().unwrap(),
-            AdapterName::new("eth0").unwrap(),
-            Some(AdapterName::new("eth1").unwrap()),
-        )
-        .unwrap()
+        crate::resource::sample_definition(true)
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use crate::cluster::{ClusterView, Standalone};
+use crate::cluster::ClusterView;
 use crate::net::{Kernel, KernelError, LinkState};
 use crate::resource::{AdapterIdentity, Mac};
 
@@ -68,12 +68,13 @@ pub fn system_view() -> Result<SystemView, KernelError> {
     backend::system_view()
 }
 
-/// The cluster view for deepCheck (SPEC §5). The seam for the daemon's
-/// peers (`cluster::peers`) and Pacemaker: today every command-line
-/// operation runs standalone; when a peers configuration exists in
-/// `config_dir`, build the peers view here instead.
-pub fn cluster_view(_config_dir: &Path) -> Box<dyn ClusterView> {
-    Box::new(Standalone)
+/// The cluster view for deepCheck (SPEC §5): the peers listed in
+/// `<config_dir>/ipkit.toml` (`[[peer]]`), or standalone when there are
+/// none. A broken `ipkit.toml` is a configuration error (exit 2), found
+/// before the operation changes anything.
+pub fn cluster_view(config_dir: &Path) -> Result<Box<dyn ClusterView>, super::CliError> {
+    crate::cluster::peers::view_for(config_dir)
+        .map_err(|e| super::CliError::new(super::Exit::Invalid, e.to_string()))
 }
 
 mod backend {

@@ -118,7 +118,7 @@ action=reload-agent run_rc 0 "reload-agent" "${base[@]}" OCF_RESKEY_arp_count=3
 
 # The address really is where the agent says (then cleaned up).
 action=start run_rc 0 "start" "${base[@]}"
-if ip -n "$ns-node" -o addr show dev eth0 | grep ' 198.51.100.60/24 ' >/dev/null \
+if ip -n "$ns-node" -o addr show dev eth0 | grep >/dev/null ' 198.51.100.60/24 ' \
   && ip netns exec "$ns-peer" ping -c 1 -W 2 198.51.100.60 >/dev/null; then
   ok "start put 198.51.100.60/24 on eth0 and the peer reaches it"
 else
@@ -127,7 +127,7 @@ fi
 # Pull eth0's cable: the monitor recovers onto eth1 and returns 0.
 ip -n "$ns-sw" link set neth0 down
 action=monitor run_rc 0 "monitor after eth0's cable is pulled recovers locally" "${base[@]}" OCF_RESKEY_recovery_nic=eth1
-if ip -n "$ns-node" -o addr show dev eth1 | grep ' 198.51.100.60/24 ' >/dev/null; then
+if ip -n "$ns-node" -o addr show dev eth1 | grep >/dev/null ' 198.51.100.60/24 '; then
   ok "the address moved to eth1"
 else
   bad "the address is not on eth1: $(ip -n "$ns-node" -o addr show | grep 198.51.100.60 || echo nowhere)"
@@ -140,7 +140,7 @@ action=monitor run_rc 1 "monitor with both cables pulled" "${base[@]}" OCF_RESKE
 grep -q '^ocf-exit-reason:6507 ' "$tmp/err" && ok "failed monitor's exit reason is 6507" \
   || bad "exit reason: $(grep ocf-exit-reason "$tmp/err")"
 action=stop run_rc 0 "stop" "${base[@]}" OCF_RESKEY_recovery_nic=eth1
-if ip -n "$ns-node" -o addr show | grep 198.51.100.60 >/dev/null; then
+if ip -n "$ns-node" -o addr show | grep >/dev/null 198.51.100.60; then
   bad "stop left the address behind"
 else
   ok "stop removed the address"
@@ -151,7 +151,7 @@ v6=(OCF_RESOURCE_INSTANCE=vip6 OCF_RESKEY_ip=2001:db8:1::50/64 OCF_RESKEY_nic=et
 ip -n "$ns-sw" link set neth0 up
 ip -n "$ns-sw" link set neth1 up
 action=start run_rc 0 "IPv6 start" "${v6[@]}"
-ip -n "$ns-node" -o addr show dev eth0 | grep ' 2001:db8:1::50/64 ' >/dev/null \
+ip -n "$ns-node" -o addr show dev eth0 | grep >/dev/null ' 2001:db8:1::50/64 ' \
   && ok "IPv6: 2001:db8:1::50/64 is on eth0" || bad "IPv6: not on eth0"
 action=monitor run_rc 0 "IPv6 monitor" "${v6[@]}"
 action=stop run_rc 0 "IPv6 stop" "${v6[@]}"

@@ -88,7 +88,7 @@ fi
 # A reloadable parameter changes through reload-agent, without a restart.
 stops_before=$(agent_log node1 | grep -c 'vip_stop_0')
 pm_x n1 crm_resource -r vip -p arp_count -v 3 >/dev/null
-if pm_wait 30 eval "agent_log node1 | grep -q 'vip_reload-agent_0'"; then
+if pm_wait 30 eval "agent_log node1 | grep >/dev/null 'vip_reload-agent_0'"; then
   ok "reload-agent ran for a changed arp_count"
 else
   bad "no reload-agent after arp_count changed"
@@ -134,7 +134,7 @@ if pm_wait 30 eval '[ "$(pm_attr node2 ethmonitor-eth0)" = 0 ]'; then
 else
   bad "4: ethmonitor-eth0 of node2 is [$(pm_attr node2 ethmonitor-eth0)]"
 fi
-if pm_wait 30 eval "agent_log node1 | grep -q 'Warning 6406 The network cable for network adapter eth0 servicing protected IP address $PM_VIP on system node2 is currently disconnected'"; then
+if pm_wait 30 eval "agent_log node1 | grep >/dev/null 'Warning 6406 The network cable for network adapter eth0 servicing protected IP address $PM_VIP on system node2 is currently disconnected'"; then
   ok "4: node1's deep monitor logged 6406 naming node2"
 else
   bad "4: no 6406 naming node2 in node1's log"

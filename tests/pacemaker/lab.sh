@@ -263,7 +263,7 @@ pm_vip_where() {
   local n a
   for n in n1 n2; do
     for a in eth0 eth1; do
-      ip -n "$PM_P-$n" -o -4 addr show dev "$a" 2>/dev/null | grep -q " $PM_VIP/" && echo "$n $a"
+      ip -n "$PM_P-$n" -o -4 addr show dev "$a" 2>/dev/null | grep >/dev/null " $PM_VIP/" && echo "$n $a"
     done
   done
 }

@@ -336,6 +336,14 @@ fn parse_neigh(payload: &[u8]) -> Result<Option<NeighRecord>, NlError> {
     }))
 }
 
+/// How a reply ended.
+enum Reply {
+    /// Complete, in this many datagrams.
+    Complete { datagrams: usize },
+    /// A dump the kernel marked `NLM_F_DUMP_INTR`: read it again.
+    Interrupted,
+}
+
 /// What a request expects back.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -368,9 +376,16 @@ impl Netlink {
     }
 
     /// Send one request and feed every data message of its reply to
-    /// `parse`, collecting what it returns in `out`. A dump interrupted by a
-    /// table change or by ENOBUFS is read again (and `out` reset).
-    fn exchange<T>(
+    /// `parse`, collecting what it returns in `out`.
+    ///
+    /// A dump is read again (and `out` reset) when the kernel marks it
+    /// interrupted (`NLM_F_DUMP_INTR`) or drops part of it (ENOBUFS). A dump
+    /// that spans several datagrams is not atomic, and the kernel does not
+    /// flag every change made between them (seen on 6.18 with IPv6
+    /// addresses: an entry lost or repeated, no flag), so such a dump is
+    /// read until two readings in a row agree. A dump that fits one
+    /// datagram (the common case) is read once.
+    fn exchange<T: PartialEq>(
         &self,
         msg: RouteNetlinkMessage,
         kind: Kind,
@@ -395,7 +410,10 @@ impl Netlink {
         message.serialize(wbuf);
 
         let start = out.len();
-        let mut last = NlError::Errno(libc::EINTR);
+        // The previous complete multi-datagram reading, to compare with.
+        let mut previous: Option<Vec<T>> = None;
+        // Interrupted every time: "try again" (EAGAIN) unless ENOBUFS said more.
+        let mut last = NlError::Errno(libc::EAGAIN);
         for _ in 0..DUMP_ATTEMPTS {
             out.truncate(start);
             *seq = seq.wrapping_add(1).max(1);
@@ -408,27 +426,46 @@ impl Netlink {
                 }
             }
             match self.read_reply(*seq, rbuf, out, &mut parse) {
-                Ok(true) => return Ok(()),
-                Ok(false) => last = NlError::Errno(libc::EINTR),
+                Ok(Reply::Complete { datagrams }) => {
+                    if kind == Kind::Ack || datagrams <= 1 {
+                        return Ok(());
+                    }
+                    let reading = out.split_off(start);
+                    if previous.as_ref() == Some(&reading) {
+                        out.extend(reading);
+                        return Ok(());
+                    }
+                    previous = Some(reading);
+                }
+                Ok(Reply::Interrupted) => last = NlError::Errno(libc::EAGAIN),
                 Err(NlError::Errno(libc::ENOBUFS)) if kind == Kind::Dump => {
                     last = NlError::Errno(libc::ENOBUFS);
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(last)
+        // A table that keeps changing: the last complete reading is as
+        // good as any.
+        match previous {
+            Some(reading) => {
+                out.truncate(start);
+                out.extend(reading);
+                Ok(())
+            }
+            None => Err(last),
+        }
     }
 
-    /// Read until the reply to `seq` is complete. Ok(false): a dump was
-    /// interrupted (NLM_F_DUMP_INTR) and must be read again.
+    /// Read until the reply to `seq` is complete.
     fn read_reply<T>(
         &self,
         seq: u32,
         rbuf: &mut Vec<u8>,
         out: &mut Vec<T>,
         parse: &mut impl FnMut(u16, &[u8]) -> Result<Option<T>, NlError>,
-    ) -> Result<bool, NlError> {
+    ) -> Result<Reply, NlError> {
         let mut interrupted = false;
+        let mut datagrams = 0;
         loop {
             rbuf.clear();
             let n = match self.sock.recv(rbuf, libc::MSG_TRUNC) {
@@ -446,12 +483,17 @@ impl Netlink {
                 )));
             }
             let mut off = 0;
+            let mut ours = false;
             while off + NL_HEADER_LEN <= n {
                 let buf = NetlinkBuffer::new_checked(&rbuf[off..n])?;
                 let len = buf.length() as usize;
                 off += align4(len);
                 if buf.sequence_number() != seq {
                     continue; // left over from an earlier, abandoned exchange
+                }
+                if !ours {
+                    ours = true;
+                    datagrams += 1;
                 }
                 if buf.flags() & NLM_F_DUMP_INTR != 0 {
                     interrupted = true;
@@ -462,7 +504,7 @@ impl Netlink {
                     NLMSG_ERROR => {
                         let code = read_i32(payload);
                         return if code == 0 {
-                            Ok(true)
+                            Ok(Reply::Complete { datagrams })
                         } else {
                             Err(NlError::Errno(code.saturating_neg()))
                         };
@@ -472,7 +514,11 @@ impl Netlink {
                         if code < 0 {
                             return Err(NlError::Errno(code.saturating_neg()));
                         }
-                        return Ok(!interrupted);
+                        return Ok(if interrupted {
+                            Reply::Interrupted
+                        } else {
+                            Reply::Complete { datagrams }
+                        });
                     }
                     NLMSG_OVERRUN => return Err(NlError::Errno(libc::ENOBUFS)),
                     t => {
@@ -1288,6 +1334,63 @@ mod tests {
             assert_eq!(nl.link_by_name("lan").expect("lookup"), None);
             let e = nl.delete_link("lan").expect_err("already gone");
             assert_eq!(e.errno, libc::ENODEV);
+        });
+    }
+
+    #[test]
+    fn dumps_stay_consistent_while_the_table_changes() {
+        in_netns(|| {
+            let nl = Netlink::open().expect("open");
+            veth_up(&nl);
+            let idx = nl.link_by_name("a").expect("lookup").expect("a").index;
+            // Enough addresses that a dump spans several datagrams.
+            let stable: Vec<IpAddr> = (1..=600u16)
+                .map(|i| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, i)))
+                .collect();
+            for ip in &stable {
+                nl.add_address(idx, &Address::new(*ip, 128).expect("addr"), false)
+                    .expect("add");
+            }
+            /// Stops the churn when dropped, also while a failed assertion
+            /// unwinds (the scope would otherwise wait for it forever).
+            struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+            impl Drop for Stop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            std::thread::scope(|s| {
+                // Churn on another socket of the same namespace.
+                s.spawn(|| {
+                    let nl2 = Netlink::open().expect("open");
+                    let extra = addr("2001:db8:3::1/128");
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        nl2.add_address(idx, &extra, false).expect("add");
+                        nl2.delete_address(idx, extra.ip(), 128).expect("delete");
+                        // Load generation, not a wait: a change every
+                        // millisecond or so, as a busy host might see.
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                });
+                let _stop = Stop(&stop);
+                for _ in 0..50 {
+                    let got = nl.addresses(Some(Family::V6)).expect("dump");
+                    let mut seen: Vec<IpAddr> = got
+                        .iter()
+                        .filter(|r| stable.contains(&r.ip))
+                        .map(|r| r.ip)
+                        .collect();
+                    seen.sort();
+                    seen.dedup();
+                    let n = got.iter().filter(|r| stable.contains(&r.ip)).count();
+                    assert_eq!(
+                        (seen.len(), n),
+                        (stable.len(), stable.len()),
+                        "a dump lost or repeated entries"
+                    );
+                }
+            });
         });
     }
 
