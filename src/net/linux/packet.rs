@@ -1349,12 +1349,18 @@ fn background_rounds(r: &Rounds<'_>) -> io::Result<()> {
     spawn_detached(&r.keep, || {
         for _ in 0..count {
             if stop_requested_within(ctl, interval_ns, uid) {
-                return;
+                break;
             }
             for (f, a) in frames.iter().zip(&addrs) {
                 send_raw(send, f, a);
             }
         }
+        // Free the name before exiting: at exit the kernel releases the
+        // descriptors last-opened first, and the packet sockets' release
+        // may wait for an RCU grace period (we may hold the last reference)
+        // which whoever is waiting for the name would otherwise wait out.
+        // SAFETY: close(2) is async-signal-safe; nothing is sent after it.
+        unsafe { libc::close(ctl) };
     })
 }
 
