@@ -491,6 +491,24 @@ pub struct AdapterIdentity {
     pub ifindex: u32,
 }
 
+impl AdapterIdentity {
+    /// How an adapter seen now differs from this recorded identity, e.g.
+    /// `MAC 02:00:5e:00:53:77 now, 02:00:5e:00:53:01 recorded`; `None` when
+    /// it is the same NIC. A MAC the kernel did not report is not compared.
+    pub fn differences(&self, mac: Option<Mac>, ifindex: u32) -> Option<String> {
+        let mut what = Vec::new();
+        if let Some(mac) = mac
+            && mac != self.mac
+        {
+            what.push(format!("MAC {mac} now, {} recorded", self.mac));
+        }
+        if ifindex != self.ifindex {
+            what.push(format!("ifindex {ifindex} now, {} recorded", self.ifindex));
+        }
+        (!what.is_empty()).then(|| what.join("; "))
+    }
+}
+
 /// A resource definition (SPEC §1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -563,6 +581,17 @@ impl Definition {
     /// the primary again when none is defined (SPEC §4 restore 5, recover 6).
     pub fn local_recovery_target(&self) -> &AdapterName {
         self.recovery_adapter.as_ref().unwrap_or(&self.adapter)
+    }
+
+    /// The identity recorded at definition time for `adapter`, if any.
+    pub fn recorded_identity(&self, adapter: &AdapterName) -> Option<&AdapterIdentity> {
+        if *adapter == self.adapter {
+            self.adapter_identity.as_ref()
+        } else if Some(adapter) == self.recovery_adapter.as_ref() {
+            self.recovery_adapter_identity.as_ref()
+        } else {
+            None
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use ipkit::net::LinkState;
 use ipkit::net::sim::{Action, CallKind, Effect, Fault, SimNet, When};
 use ipkit::ops::{self, Ctx};
 use ipkit::resource::{
-    AdapterName, Address, Definition, Mac, Operation, RuntimeState, Tag, Tunables,
+    AdapterIdentity, AdapterName, Address, Definition, Mac, Operation, RuntimeState, Tag, Tunables,
 };
 use ipkit::store::Store;
 use serde::Deserialize;
@@ -58,6 +58,7 @@ const BRANCHES: &[&str] = &[
     "restore 4 disconnected",
     "restore 4 add",
     "restore 4 add failed",
+    "restore 4 adapter replaced",
     "restore 4-1 announce",
     "restore 4-1 announce failed",
     "restore 4-2 verified",
@@ -131,6 +132,8 @@ struct DefIn {
     recovery_adapter: Option<String>,
     local_recovery: bool,
     tunables: Tunables,
+    /// MAC and ifindex recorded for the primary adapter at definition time.
+    adapter_identity: Option<AdapterIdentity>,
 }
 
 impl Default for DefIn {
@@ -141,6 +144,7 @@ impl Default for DefIn {
             recovery_adapter: None,
             local_recovery: true,
             tunables: Tunables::default(),
+            adapter_identity: None,
         }
     }
 }
@@ -529,6 +533,7 @@ fn run_inner(path: &Path, run: &mut Run) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     def.local_recovery = d.local_recovery;
     def.tunables = d.tunables.clone();
+    def.adapter_identity = d.adapter_identity.clone();
     def.validate().map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = Store::new(dir.path().join("etc"), dir.path().join("var"));

@@ -49,18 +49,9 @@ impl SystemView {
         adapter: &str,
         recorded: Option<&AdapterIdentity>,
     ) -> Option<String> {
-        let rec = recorded?;
         let (index, mac) = self.identities.get(adapter)?;
-        let mut what = Vec::new();
-        if let Some(mac) = mac
-            && *mac != rec.mac
-        {
-            what.push(format!("MAC {} now, {} recorded", mac, rec.mac));
-        }
-        if *index != rec.ifindex {
-            what.push(format!("ifindex {index} now, {} recorded", rec.ifindex));
-        }
-        (!what.is_empty()).then(|| format!("{adapter}: {}", what.join("; ")))
+        let what = recorded?.differences(*mac, *index)?;
+        Some(format!("{adapter}: {what}"))
     }
 }
 

@@ -128,24 +128,43 @@ fn try_adapter(
     kept: &[AdapterName],
 ) -> bool {
     let ip = def.address.ip();
-    // 4. The cable of the target adapter. DISCONNECTED: 6019, go to 5.
-    match ctx.kernel.link_state(target) {
-        Ok(l) if l.is_connected() => {}
-        Ok(_) => {
-            ctx.emit(
-                def,
-                OP,
-                Kind::CableNotConnected {
-                    cmd: OP,
-                    nic: target.clone(),
-                },
-            );
-            return false;
+    // 4. The cable of the target adapter (a missing adapter counts as
+    //    DISCONNECTED). A NIC that is not the one recorded at definition
+    //    time is reported (7005, a warning) before anything is added to it.
+    let connected = match ctx.kernel.link(target) {
+        Ok(info) => {
+            if let Some(detail) = def
+                .recorded_identity(target)
+                .and_then(|id| id.differences(Some(info.mac), info.ifindex))
+            {
+                ctx.emit(
+                    def,
+                    OP,
+                    Kind::AdapterReplaced {
+                        nic: target.clone(),
+                        detail,
+                    },
+                );
+            }
+            info.state.is_connected()
         }
+        Err(e) if e.is_missing_adapter() => false,
         Err(e) => {
             ctx.kernel_error(def, OP, out, e);
             return false;
         }
+    };
+    // 4. DISCONNECTED: 6019, go to 5.
+    if !connected {
+        ctx.emit(
+            def,
+            OP,
+            Kind::CableNotConnected {
+                cmd: OP,
+                nic: target.clone(),
+            },
+        );
+        return false;
     }
     // 4. CONNECTED: add the address.
     let opts = AddOptions {
