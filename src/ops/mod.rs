@@ -159,10 +159,9 @@ pub fn run_loaded(
         Operation::Restore => restore(ctx, def, state),
         Operation::Remove => remove(ctx, def, state),
         Operation::Recover => recover(ctx, def, state),
-        Operation::Create | Operation::Delete | Operation::Daemon => Outcome {
-            success: false,
-            error: None,
-            event: None,
-        },
+        // Not one of SPEC §4's five operations (these tags only label
+        // events of the command line and the daemon): nothing runs, and
+        // the outcome says it did not succeed.
+        Operation::Create | Operation::Delete | Operation::Daemon => Outcome::new(),
     }
 }
