@@ -203,8 +203,8 @@ outage() { # label create-function interval
   kill "$pinger" 2>/dev/null
   wait "$pinger" 2>/dev/null || true
   where=$(pm_vip_where | xargs)
-  # Only well-formed "[epoch.micros] NN bytes from" lines count (a torn
-  # line once gave an epoch-sized "gap").
+  # Only well-formed "[epoch.micros] NN bytes from" lines count (some
+  # other line once gave an epoch-sized "gap").
   gap=$(awk -F'[][]' '/bytes from/ && $2 ~ /^[0-9]+[.][0-9]+$/ && $2 > 1000000000 { t = $2 + 0; if (p > 0) { g = t - p; if (g > m) m = g }; p = t } END { printf "%.0f", m * 1000 }' "$PM_LAB/ping.log")
   echo "$label $gap $where"
   pm_plug n1-eth0 2>/dev/null
