@@ -5,8 +5,13 @@
 //!
 //! - Parameters come from `OCF_RESKEY_*` ([`Params`]); the tag is
 //!   `OCF_RESOURCE_INSTANCE` (characters a tag may not hold become `-`).
-//! - The definition is rebuilt from the environment on every call and never
-//!   written to disk: Pacemaker's CIB is its only home. The runtime state
+//! - The definition is rebuilt from the environment on every call:
+//!   Pacemaker's CIB is its home. While the resource runs on this node a
+//!   copy is published as `resources/<tag>.toml` in the state dir (written
+//!   by a successful `start` and `reload-agent`, removed by `stop`, with
+//!   `hold_in_service = false`) so that an `ipkit daemon` serving that dir
+//!   recovers it on netlink events; the agent SIGHUPs such a daemon (found
+//!   by `daemon.pid`, see [`crate::daemon::pidfile`]). The runtime state
 //!   (`active_adapter`, in service, last results) is kept with
 //!   [`Store`] under `$HA_RSCTMP/ipkit` (`/run/ipkit` when `HA_RSCTMP` is
 //!   unset): `state/<tag>.json` and `locks/<tag>.lock`. Both live on tmpfs,
@@ -474,8 +479,15 @@ impl Agent<'_> {
             Ok(k) => k,
             Err(e) => return kernel_unavailable(action, &e),
         };
-        if action == "validate-all" || action == "reload-agent" {
+        if action == "validate-all" {
             return self.validate(kernel.as_ref(), &def, action);
+        }
+        if action == "reload-agent" {
+            let out = self.validate(kernel.as_ref(), &def, action);
+            if out.0 == rc::SUCCESS {
+                self.reload(&def);
+            }
+            return out;
         }
         let store = Store::new(self.env.state_dir(), self.env.state_dir());
         let _lock = match store.lock(&def.tag, def.tunables.lock_timeout) {
@@ -509,12 +521,38 @@ impl Agent<'_> {
             "stop" => self.stop(&ctx, &def, &mut state, &recorder),
             _ => self.monitor(&ctx, &def, &mut state, &recorder),
         };
+        // The definition is published for a daemon serving this state dir
+        // while the resource runs here (still under the lock).
+        let published = match (action, result.0) {
+            ("start", rc::SUCCESS) => publish_definition(&store, &def),
+            ("stop", rc::SUCCESS) => withdraw_definition(&store, &def.tag),
+            _ => false,
+        };
         if let Err(e) = store.save_state(&def.tag, &state) {
             // The kernel already changed; report it, the state is rebuilt
             // from the kernel on the next call.
             eprintln!("ipkit: could not save the state of {}: {e}", def.tag);
         }
+        if published {
+            tell_daemon(store.state_dir());
+        }
         result
+    }
+
+    /// `reload-agent`: new parameters. A resource running here (its
+    /// definition is published) gets the new definition, and the daemon,
+    /// if any, reloads it.
+    fn reload(&self, def: &Definition) {
+        let store = Store::new(self.env.state_dir(), self.env.state_dir());
+        if !store.exists(&def.tag) {
+            return;
+        }
+        let Ok(_lock) = store.lock(&def.tag, def.tunables.lock_timeout) else {
+            return;
+        };
+        if store.exists(&def.tag) && publish_definition(&store, def) {
+            tell_daemon(store.state_dir());
+        }
     }
 
     fn validate(
@@ -664,6 +702,51 @@ impl Agent<'_> {
             );
             ctx.events.emit(&event);
         }
+    }
+}
+
+/// Write the definition a daemon serving the state dir watches
+/// (`<state_dir>/resources/<tag>.toml`). `hold_in_service` is off: the
+/// daemon never brings an agent's resource up by itself. A write failure is
+/// only a warning: the resource runs, the daemon just does not watch it.
+fn publish_definition(store: &Store, def: &Definition) -> bool {
+    let mut d = def.clone();
+    d.hold_in_service = false;
+    match store.save_definition(&d) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!(
+                "ipkit: warning: could not publish the definition of {} for the daemon: {e}",
+                def.tag
+            );
+            false
+        }
+    }
+}
+
+/// Remove the published definition after a stop (none is fine).
+fn withdraw_definition(store: &Store, tag: &Tag) -> bool {
+    match store.delete_definition(tag) {
+        Ok(()) => true,
+        Err(StoreError::UnknownTag(_)) => false,
+        Err(e) => {
+            eprintln!("ipkit: warning: could not withdraw the definition of {tag}: {e}");
+            // Still tell a daemon: the state says stopped, so it leaves
+            // the address alone either way.
+            true
+        }
+    }
+}
+
+/// SIGHUP the daemon serving `state_dir`, if one runs (no daemon: nothing).
+fn tell_daemon(state_dir: &std::path::Path) {
+    use crate::daemon::pidfile::{Reload, signal_reload};
+    match signal_reload(state_dir) {
+        Reload::NoDaemon | Reload::Sent(_) => {}
+        Reload::Failed(pid, errno) => eprintln!(
+            "ipkit: warning: could not tell the daemon (pid {pid}) to reload: {}",
+            std::io::Error::from_raw_os_error(errno)
+        ),
     }
 }
 
@@ -1051,6 +1134,51 @@ mod tests {
         assert_eq!(w.run("stop", &[]).0, rc::SUCCESS);
         assert_eq!(w.run("promote", &[]).0, rc::ERR_UNIMPLEMENTED);
         assert_eq!(w.run("reload-agent", &[]).0, rc::SUCCESS);
+    }
+
+    #[test]
+    fn start_publishes_the_definition_and_stop_withdraws_it() {
+        let w = World::new();
+        let store = Store::new(w.dir.path().join("ipkit"), w.dir.path().join("ipkit"));
+        let tag = Tag::new("vip").unwrap();
+        assert!(!store.exists(&tag));
+        assert_eq!(w.run("monitor", &[]).0, rc::NOT_RUNNING);
+        assert!(!store.exists(&tag), "a monitor publishes nothing");
+        assert_eq!(w.run("start", &[]).0, rc::SUCCESS);
+        let def = store.load_definition(&tag).unwrap();
+        assert!(!def.hold_in_service);
+        assert_eq!(def.address.ip().to_string(), "198.51.100.50");
+        assert_eq!(def.adapter.as_str(), "eth0");
+        assert_eq!(
+            def.recovery_adapter.as_ref().map(|a| a.as_str()),
+            Some("eth1")
+        );
+        // reload-agent rewrites the published definition.
+        assert_eq!(
+            w.run("reload-agent", &[("OCF_RESKEY_arp_count", "2")]).0,
+            rc::SUCCESS
+        );
+        assert_eq!(
+            store.load_definition(&tag).unwrap().tunables.announce_count,
+            2
+        );
+        assert_eq!(w.run("stop", &[]).0, rc::SUCCESS);
+        assert!(!store.exists(&tag));
+        assert!(!store.load_state(&tag).unwrap().in_service);
+        // Stopped: reload-agent and a second stop publish nothing.
+        assert_eq!(w.run("reload-agent", &[]).0, rc::SUCCESS);
+        assert_eq!(w.run("stop", &[]).0, rc::SUCCESS);
+        assert!(!store.exists(&tag));
+    }
+
+    #[test]
+    fn a_failed_start_publishes_nothing() {
+        let w = World::new();
+        w.kernel.set("eth0", LinkState::Disconnected);
+        w.kernel.set("eth1", LinkState::Disconnected);
+        assert_ne!(w.run("start", &[]).0, rc::SUCCESS);
+        let store = Store::new(w.dir.path().join("ipkit"), w.dir.path().join("ipkit"));
+        assert!(!store.exists(&Tag::new("vip").unwrap()));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod api;
 pub mod config;
 pub mod hook;
 pub mod notify;
+pub mod pidfile;
 pub mod policy;
 pub mod run;
 pub mod status;
@@ -73,9 +74,17 @@ pub fn main(opts: DaemonOptions) -> u8 {
     let to_stderr = std::env::var_os("JOURNAL_STREAM").is_none()
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let sinks = crate::log::standard_sinks(&opts.state_dir, to_stderr);
+    // The pid goes out before the definitions are read: an OCF agent that
+    // writes a definition after this sends SIGHUP, which waits in the
+    // signal queue until the loop below reads it.
+    if let Err(e) = pidfile::write(&opts.state_dir) {
+        eprintln!("ipkit daemon: pid file: {e}");
+        return EXIT_START;
+    }
     let daemon = match spawn(&opts, config, Box::new(sinks)) {
         Ok(d) => d,
         Err(e) => {
+            pidfile::remove(&opts.state_dir);
             eprintln!("ipkit daemon: {e}");
             return if e.contains("definition") {
                 EXIT_CONFIG
@@ -108,5 +117,6 @@ pub fn main(opts: DaemonOptions) -> u8 {
     daemon.wait();
     handle.close();
     let _ = signal_thread.join();
+    pidfile::remove(&opts.state_dir);
     EXIT_OK
 }
