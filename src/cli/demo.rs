@@ -143,6 +143,59 @@ fn holders_text(kernel: &dyn Kernel, ip: IpAddr) -> String {
     }
 }
 
+/// Show which adapter holds the address, whether the client reaches it and
+/// which MAC its neighbour entry holds; an error unless the client reaches
+/// it through `adapter` (`want`). After a recover the entry is read before
+/// the client sends anything, so the announcement alone is what moved it.
+fn show_client(
+    lab: &Lab,
+    kernel: &dyn Kernel,
+    ip: IpAddr,
+    want: crate::resource::Mac,
+    adapter: &str,
+    after_recover: bool,
+) -> Result<(), String> {
+    let ping = || {
+        lab.client_reaches(ip)
+            .map_err(|e| format!("pinging from the client: {e}"))
+    };
+    let (reaches, learnt) = if after_recover {
+        let learnt = neighbour_becomes(lab, ip, want);
+        (ping()?, learnt)
+    } else {
+        let reaches = ping()?;
+        (reaches, neighbour_becomes(lab, ip, want))
+    };
+    say(&format!(
+        "        address {}; the client {} it",
+        holders_text(kernel, ip),
+        if reaches { "reaches" } else { "does NOT reach" }
+    ));
+    say(&format!(
+        "        client's neighbour entry: {ip} -> {} ({}){}",
+        learnt
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "none".into()),
+        if learnt == Some(want) {
+            adapter
+        } else {
+            "unexpected"
+        },
+        if after_recover {
+            ", updated by the announcement alone"
+        } else {
+            ""
+        }
+    ));
+    if reaches && learnt == Some(want) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the client does not reach the address on {adapter}"
+        ))
+    }
+}
+
 /// The client's neighbour entry for `ip`, waiting up to 1 s for it to
 /// become `want` (announcements travel asynchronously).
 fn neighbour_becomes(
@@ -230,32 +283,7 @@ fn tour(lab: &Lab, dir: &Path, stop: &AtomicBool) -> Result<(), CliError> {
     if !run(Operation::Restore)? {
         return Err(fail("restore", "failed (see the events above)"));
     }
-    let reaches = lab
-        .client_reaches(ip)
-        .map_err(|e| fail("pinging from the client", e))?;
-    say(&format!(
-        "        address {}; the client {} it",
-        holders_text(&kernel, ip),
-        if reaches { "reaches" } else { "does NOT reach" }
-    ));
-    let learnt = neighbour_becomes(lab, ip, mac_primary);
-    say(&format!(
-        "        client's neighbour entry: {ip} -> {} ({})",
-        learnt
-            .map(|m| m.to_string())
-            .unwrap_or_else(|| "none".into()),
-        if learnt == Some(mac_primary) {
-            "eth0"
-        } else {
-            "unexpected"
-        }
-    ));
-    if !reaches || learnt != Some(mac_primary) {
-        return Err(fail(
-            "restore",
-            "the client does not reach the address on eth0",
-        ));
-    }
+    show_client(lab, &kernel, ip, mac_primary, "eth0", false).map_err(|e| fail("restore", e))?;
 
     check_stop(stop)?;
     say("");
@@ -277,32 +305,7 @@ fn tour(lab: &Lab, dir: &Path, stop: &AtomicBool) -> Result<(), CliError> {
     if !run(Operation::Recover)? {
         return Err(fail("recover", "failed (see the events above)"));
     }
-    let followed = neighbour_becomes(lab, ip, mac_backup);
-    let reaches = lab
-        .client_reaches(ip)
-        .map_err(|e| fail("pinging from the client", e))?;
-    say(&format!(
-        "        address {}; the client {} it",
-        holders_text(&kernel, ip),
-        if reaches { "reaches" } else { "does NOT reach" }
-    ));
-    say(&format!(
-        "        client's neighbour entry: {ip} -> {} ({}), updated by the announcement alone",
-        followed
-            .map(|m| m.to_string())
-            .unwrap_or_else(|| "none".into()),
-        if followed == Some(mac_backup) {
-            "eth1"
-        } else {
-            "unexpected"
-        }
-    ));
-    if !reaches || followed != Some(mac_backup) {
-        return Err(fail(
-            "recover",
-            "the client did not follow the address to eth1",
-        ));
-    }
+    show_client(lab, &kernel, ip, mac_backup, "eth1", true).map_err(|e| fail("recover", e))?;
 
     check_stop(stop)?;
     say("");
