@@ -421,6 +421,31 @@ impl Inner {
             None
         }
     }
+
+    /// The adapter a packet call (announce, probe) goes out on, or the
+    /// error the kernel would give: ENODEV when it is missing, the injected
+    /// errno, ENETDOWN when it is administratively down.
+    fn packet_adapter(
+        &self,
+        kind: CallKind,
+        adapter: &AdapterName,
+        effect: Option<Effect>,
+    ) -> Result<Adapter, KernelError> {
+        if let Some(e) = self.missing(kind, adapter) {
+            return Err(e);
+        }
+        if let Some(Effect::Fail(errno)) = effect {
+            return Err(injected(kind, Some(adapter.to_string()), errno));
+        }
+        match self.adapter(adapter) {
+            Some(a) if a.admin_up => Ok(a.clone()),
+            _ => Err(KernelError::new(
+                kind.op(),
+                Some(adapter.to_string()),
+                libc::ENETDOWN,
+            )),
+        }
+    }
 }
 
 /// A fake clock shared by a [`SimNet`] and the operations: `sleep` only
@@ -786,19 +811,9 @@ impl Kernel for SimNet {
         let kind = CallKind::Announce;
         let (n, mut g, effect) = self.begin(kind, Some(adapter));
         let faulted = effect.is_some();
-        let result = match (effect, g.adapter(adapter).cloned()) {
-            (_, None) => Err(KernelError::new(
-                kind.op(),
-                Some(adapter.to_string()),
-                libc::ENODEV,
-            )),
-            (Some(Effect::Fail(errno)), _) => Err(injected(kind, Some(adapter.to_string()), errno)),
-            (_, Some(a)) if !a.admin_up => Err(KernelError::new(
-                kind.op(),
-                Some(adapter.to_string()),
-                libc::ENETDOWN,
-            )),
-            (_, Some(a)) => {
+        let result = match g.packet_adapter(kind, adapter, effect) {
+            Err(e) => Err(e),
+            Ok(a) => {
                 g.announcements.push(Announcement {
                     adapter: adapter.clone(),
                     ip,
@@ -820,19 +835,9 @@ impl Kernel for SimNet {
         let kind = CallKind::Probe;
         let (n, mut g, effect) = self.begin(kind, Some(adapter));
         let faulted = effect.is_some();
-        let result = match (effect, g.adapter(adapter).cloned()) {
-            (_, None) => Err(KernelError::new(
-                kind.op(),
-                Some(adapter.to_string()),
-                libc::ENODEV,
-            )),
-            (Some(Effect::Fail(errno)), _) => Err(injected(kind, Some(adapter.to_string()), errno)),
-            (_, Some(a)) if !a.admin_up => Err(KernelError::new(
-                kind.op(),
-                Some(adapter.to_string()),
-                libc::ENETDOWN,
-            )),
-            (_, Some(a)) => {
+        let result = match g.packet_adapter(kind, adapter, effect) {
+            Err(e) => Err(e),
+            Ok(a) => {
                 // Timeout 0 = Free without sending; no carrier = nobody hears.
                 let answer = if timeout.is_zero() || !a.carrier {
                     None
