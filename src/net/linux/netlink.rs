@@ -375,6 +375,22 @@ impl Netlink {
         })
     }
 
+    /// A dump request: every reply of type `reply` that `parse` keeps.
+    fn dump<T: PartialEq>(
+        &self,
+        msg: RouteNetlinkMessage,
+        reply: u16,
+        op: KernelOp,
+        mut parse: impl FnMut(&[u8]) -> Result<Option<T>, NlError>,
+    ) -> Result<Vec<T>, KernelError> {
+        let mut out = Vec::new();
+        self.exchange(msg, Kind::Dump, 0, &mut out, |t, p| {
+            if t == reply { parse(p) } else { Ok(None) }
+        })
+        .map_err(|e| e.into_kernel(op, None))?;
+        Ok(out)
+    }
+
     /// Send one request and feed every data message of its reply to
     /// `parse`, collecting what it returns in `out`.
     ///
@@ -585,44 +601,24 @@ impl Netlink {
         let mut msg = LinkMessage::default();
         msg.attributes
             .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-        let mut out = Vec::new();
-        self.exchange(
+        self.dump(
             RouteNetlinkMessage::GetLink(msg),
-            Kind::Dump,
-            0,
-            &mut out,
-            |t, p| {
-                if t == RTM_NEWLINK {
-                    parse_link(p).map(Some)
-                } else {
-                    Ok(None)
-                }
-            },
+            RTM_NEWLINK,
+            KernelOp::GetLink,
+            |p| parse_link(p).map(Some),
         )
-        .map_err(|e| e.into_kernel(KernelOp::GetLink, None))?;
-        Ok(out)
     }
 
     /// Every address of `family` (all when `None`), on every interface.
     pub fn addresses(&self, family: Option<Family>) -> Result<Vec<AddrRecord>, KernelError> {
         let mut msg = AddressMessage::default();
         msg.header.family = Family::af(family);
-        let mut out = Vec::new();
-        self.exchange(
+        self.dump(
             RouteNetlinkMessage::GetAddress(msg),
-            Kind::Dump,
-            0,
-            &mut out,
-            |t, p| {
-                if t == RTM_NEWADDR {
-                    parse_addr(p)
-                } else {
-                    Ok(None)
-                }
-            },
+            RTM_NEWADDR,
+            KernelOp::DumpAddresses,
+            parse_addr,
         )
-        .map_err(|e| e.into_kernel(KernelOp::DumpAddresses, None))?;
-        Ok(out)
     }
 
     /// Add `addr` to interface `ifindex` (SPEC §2 `RTM_NEWADDR`). IPv4 gets
@@ -705,22 +701,12 @@ impl Netlink {
     pub fn neighbours(&self, family: Option<Family>) -> Result<Vec<NeighRecord>, KernelError> {
         let mut msg = NeighbourMessage::default();
         msg.header.family = Family::af(family);
-        let mut out = Vec::new();
-        self.exchange(
+        self.dump(
             RouteNetlinkMessage::GetNeighbour(msg),
-            Kind::Dump,
-            0,
-            &mut out,
-            |t, p| {
-                if t == RTM_NEWNEIGH {
-                    parse_neigh(p)
-                } else {
-                    Ok(None)
-                }
-            },
+            RTM_NEWNEIGH,
+            KernelOp::FlushNeighbours,
+            parse_neigh,
         )
-        .map_err(|e| e.into_kernel(KernelOp::FlushNeighbours, None))?;
-        Ok(out)
     }
 
     /// Add (or replace) a permanent neighbour entry: test and lab set-up
