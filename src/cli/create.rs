@@ -378,6 +378,23 @@ mod tests {
                 Box::new(|r| r.lock_timeout_ms = Some(4_000_000)),
                 "lock_timeout",
             ),
+            (
+                Box::new(|r| r.address = "::ffff:198.51.100.5/128".into()),
+                "address",
+            ),
+            (Box::new(|r| r.address = "240.0.0.1/24".into()), "address"),
+            (
+                Box::new(|r| r.link_debounce_ms = Some(u64::MAX)),
+                "link_debounce",
+            ),
+            (
+                Box::new(|r| r.announce_refresh_ms = Some(u64::MAX)),
+                "announce_refresh",
+            ),
+            (
+                Box::new(|r| r.restart_window_ms = Some(u64::MAX)),
+                "restart_window",
+            ),
         ];
         for (f, field) in cases {
             let mut r = req();

@@ -120,7 +120,7 @@ impl From<StoreError> for CliError {
                     ),
                 );
             }
-            StoreError::Io { .. } => Exit::Failed,
+            StoreError::Io { .. } | StoreError::Unwritable { .. } => Exit::Failed,
         };
         Self::new(exit, e.to_string())
     }

@@ -57,6 +57,12 @@ impl Address {
                         format!("{ip} is the limited broadcast address"),
                     ));
                 }
+                if v4.octets()[0] >= 240 {
+                    return Err(InvalidInput::new(
+                        "address",
+                        format!("{ip} lies in 240.0.0.0/4 (class E), which is reserved"),
+                    ));
+                }
                 if prefix < 31 {
                     let a = Self { ip, prefix };
                     if v4 == a.network_v4() {
@@ -77,6 +83,16 @@ impl Address {
                 }
             }
             IpAddr::V6(v6) => {
+                // One address, one resource: ::ffff:a.b.c.d would let the
+                // IPv4 address a.b.c.d be protected twice under two names.
+                if let Some(v4) = v6.to_ipv4_mapped() {
+                    return Err(InvalidInput::new(
+                        "address",
+                        format!(
+                            "{ip} is an IPv4-mapped IPv6 address; protect the IPv4 address {v4} instead"
+                        ),
+                    ));
+                }
                 if (v6.segments()[0] & 0xffc0) == 0xfe80 {
                     return Err(InvalidInput::new(
                         "address",
@@ -223,5 +239,24 @@ mod tests {
             "198.51.100.10/16".parse::<Address>().unwrap().mask_text(),
             "255.255.0.0"
         );
+    }
+    #[test]
+    fn ipv4_mapped_ipv6_and_class_e_are_refused() {
+        for bad in ["::ffff:198.51.100.5/128", "::ffff:198.51.100.70/120"] {
+            let e = bad.parse::<Address>().unwrap_err();
+            assert_eq!(e.field, "address", "{bad}");
+            assert!(e.reason.contains("IPv4-mapped"), "{e}");
+            assert!(e.reason.contains("198.51.100."), "names the IPv4 form: {e}");
+        }
+        for bad in ["240.0.0.1/24", "250.1.2.3/32", "255.255.255.254/31"] {
+            let e = bad.parse::<Address>().unwrap_err();
+            assert_eq!(e.field, "address", "{bad}");
+            assert!(e.reason.contains("240.0.0.0/4"), "{e}");
+        }
+        assert!(
+            "239.255.255.255/32".parse::<Address>().is_err(),
+            "multicast"
+        );
+        assert!("2001:db8::ffff:c633:6405/64".parse::<Address>().is_ok());
     }
 }

@@ -71,17 +71,40 @@ impl Default for Tunables {
     }
 }
 
+/// Maxima in milliseconds (README "Configuration").
+const SECOND_MS: u64 = 1_000;
+const HOUR_MS: u64 = 3_600 * SECOND_MS;
+const DAY_MS: u64 = 24 * HOUR_MS;
+
 impl Tunables {
+    /// Each duration with its field name and documented maximum (ms). A
+    /// value above it is refused by name, and everything below it fits
+    /// the TOML integer a definition writes it as.
+    fn durations(&self) -> [(&'static str, Duration, u64); 8] {
+        [
+            ("probe_timeout", self.probe_timeout, 10 * SECOND_MS),
+            ("announce_interval", self.announce_interval, 60 * SECOND_MS),
+            ("announce_refresh", self.announce_refresh, DAY_MS),
+            ("quick_check_interval", self.quick_check_interval, DAY_MS),
+            ("deep_check_interval", self.deep_check_interval, DAY_MS),
+            ("link_debounce", self.link_debounce, 60 * SECOND_MS),
+            ("restart_window", self.restart_window, 7 * DAY_MS),
+            ("lock_timeout", self.lock_timeout, HOUR_MS),
+        ]
+    }
+
     /// Upper bounds that keep a typo from wedging a node.
     pub fn validate(&self) -> Result<(), InvalidInput> {
-        if self.probe_timeout > Duration::from_secs(10) {
-            return Err(InvalidInput::new(
-                "probe_timeout",
-                "must be at most 10000 ms",
-            ));
-        }
         if self.announce_count > 100 {
             return Err(InvalidInput::new("announce_count", "must be at most 100"));
+        }
+        for (field, value, max_ms) in self.durations() {
+            if value > Duration::from_millis(max_ms) {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("must be at most {max_ms} ms"),
+                ));
+            }
         }
         if self.announce_count > 1 && self.announce_interval.is_zero() {
             return Err(InvalidInput::new(
@@ -89,33 +112,50 @@ impl Tunables {
                 "must be above 0 ms when announce_count is above 1",
             ));
         }
-        if self.announce_interval > Duration::from_secs(60) {
-            return Err(InvalidInput::new(
-                "announce_interval",
-                "must be at most 60000 ms",
-            ));
-        }
-        if self.lock_timeout > Duration::from_secs(3600) {
-            return Err(InvalidInput::new(
-                "lock_timeout",
-                "must be at most 3600000 ms",
-            ));
-        }
-        if self.quick_check_interval.is_zero() {
-            return Err(InvalidInput::new(
-                "quick_check_interval",
-                "must be above 0 ms",
-            ));
-        }
-        if self.deep_check_interval.is_zero() {
-            return Err(InvalidInput::new(
-                "deep_check_interval",
-                "must be above 0 ms",
-            ));
-        }
-        if self.restart_window.is_zero() {
-            return Err(InvalidInput::new("restart_window", "must be above 0 ms"));
+        for (field, value) in [
+            ("quick_check_interval", self.quick_check_interval),
+            ("deep_check_interval", self.deep_check_interval),
+            ("restart_window", self.restart_window),
+        ] {
+            if value.is_zero() {
+                return Err(InvalidInput::new(field, "must be above 0 ms"));
+            }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunables_above_their_maximum_name_the_field_and_the_maximum() {
+        let huge = Duration::from_millis(u64::MAX);
+        type Set = fn(&mut Tunables, Duration);
+        let cases: [(&str, Set); 5] = [
+            ("announce_refresh", |t, d| t.announce_refresh = d),
+            ("quick_check_interval", |t, d| t.quick_check_interval = d),
+            ("deep_check_interval", |t, d| t.deep_check_interval = d),
+            ("link_debounce", |t, d| t.link_debounce = d),
+            ("restart_window", |t, d| t.restart_window = d),
+        ];
+        for (field, set) in cases {
+            let mut t = Tunables::default();
+            set(&mut t, huge);
+            let e = t.validate().unwrap_err();
+            assert_eq!(e.field, field);
+            assert!(e.reason.contains("at most"), "{e}");
+            // Every tunable that validates also serializes into a definition.
+            let mut ok = Tunables::default();
+            let max = e
+                .reason
+                .split_whitespace()
+                .find_map(|w| w.parse::<u64>().ok())
+                .expect("the maximum in ms");
+            set(&mut ok, Duration::from_millis(max));
+            ok.validate().unwrap();
+            toml::to_string(&ok).unwrap();
+        }
     }
 }

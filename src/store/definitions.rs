@@ -77,7 +77,9 @@ impl Store {
 
     pub fn save_definition(&self, def: &Definition) -> Result<(), StoreError> {
         let path = self.definition_path(&def.tag);
-        let body = toml::to_string(def).map_err(|e| StoreError::Corrupt {
+        // A validated definition always encodes; should it not, the message
+        // says so, rather than calling the (unwritten) file corrupt.
+        let body = toml::to_string(def).map_err(|e| StoreError::Unwritable {
             path: path.clone(),
             reason: e.to_string(),
         })?;

@@ -39,6 +39,8 @@ pub enum StoreError {
     },
     #[error("{path}: corrupt or unreadable: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("{path}: not written: {reason}")]
+    Unwritable { path: PathBuf, reason: String },
     #[error("unknown tag {0:?}: no such resource is defined")]
     UnknownTag(String),
     #[error("invalid tag: a resource named {0:?} already exists")]

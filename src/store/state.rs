@@ -23,7 +23,7 @@ impl Store {
 
     pub fn save_state(&self, tag: &Tag, state: &RuntimeState) -> Result<(), StoreError> {
         let path = self.state_path(tag);
-        let mut body = serde_json::to_vec_pretty(state).map_err(|e| StoreError::Corrupt {
+        let mut body = serde_json::to_vec_pretty(state).map_err(|e| StoreError::Unwritable {
             path: path.clone(),
             reason: e.to_string(),
         })?;
