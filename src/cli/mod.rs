@@ -108,7 +108,9 @@ impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         let exit = match &e {
             StoreError::UnknownTag(_) => Exit::UnknownTag,
-            StoreError::Exists(_) | StoreError::Corrupt { .. } => Exit::Invalid,
+            StoreError::Exists(_) | StoreError::Corrupt { .. } | StoreError::Refused(_) => {
+                Exit::Invalid
+            }
             StoreError::Busy { .. } => Exit::Busy,
             StoreError::Io { source, .. }
                 if source.kind() == std::io::ErrorKind::PermissionDenied =>

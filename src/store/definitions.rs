@@ -1,23 +1,28 @@
 //! Resource definitions: one TOML file per resource,
-//! `<config_dir>/resources/<tag>.toml`, readable and editable by hand.
+//! `<config_dir>/resources/<tag>.toml`, readable and editable by hand. A
+//! message about a broken file names it, the line and the column, and
+//! never quotes a line of it.
 
 use std::fs;
 use std::io;
-use std::path::Path;
 
-use super::{Store, StoreError, fs as files, write_atomic};
+use super::{FileKind, Store, StoreError, fs as files};
 use crate::resource::{Definition, Tag};
+
+/// No definition is this large; a larger file is refused unread.
+const MAX_DEFINITION_BYTES: u64 = 1 << 20;
 
 impl Store {
     /// Every defined tag, sorted. Files that are not `<tag>.toml` with a
     /// valid tag are ignored (editor backups, temporary files).
     pub fn list_tags(&self) -> Result<Vec<Tag>, StoreError> {
         let dir = self.resources_dir();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
+        match files::check_own_dir(&dir) {
+            Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(StoreError::io(&dir, e)),
-        };
+        }
+        let entries = fs::read_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
         let mut tags = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
@@ -34,22 +39,25 @@ impl Store {
         Ok(tags)
     }
 
+    /// Whether a file (or a link, even a dangling one) holds `tag`'s name.
     pub fn exists(&self, tag: &Tag) -> bool {
-        self.definition_path(tag).exists()
+        files::is_present(&self.definition_path(tag))
     }
 
     pub fn load_definition(&self, tag: &Tag) -> Result<Definition, StoreError> {
         let path = self.definition_path(tag);
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
+        let bytes = match files::read_regular(&path, MAX_DEFINITION_BYTES) {
+            Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(StoreError::UnknownTag(tag.to_string()));
             }
             Err(e) => return Err(StoreError::io(&path, e)),
         };
+        let text = String::from_utf8(bytes)
+            .map_err(|e| StoreError::io(&path, io::Error::new(io::ErrorKind::InvalidData, e)))?;
         let def: Definition = toml::from_str(&text).map_err(|e| StoreError::Corrupt {
             path: path.clone(),
-            reason: e.to_string().trim_end().to_owned(),
+            reason: toml_reason(&text, &e),
         })?;
         if &def.tag != tag {
             return Err(StoreError::Corrupt {
@@ -75,20 +83,28 @@ impl Store {
             .collect()
     }
 
-    pub fn save_definition(&self, def: &Definition) -> Result<(), StoreError> {
-        let path = self.definition_path(&def.tag);
+    fn definition_text(&self, def: &Definition) -> Result<String, StoreError> {
         // A validated definition always encodes; should it not, the message
         // says so, rather than calling the (unwritten) file corrupt.
         let body = toml::to_string(def).map_err(|e| StoreError::Unwritable {
-            path: path.clone(),
+            path: self.definition_path(&def.tag),
             reason: e.to_string(),
         })?;
-        let text = format!(
+        Ok(format!(
             "# ipkit resource definition (see `man ipkit` / README, \"Configuration\").\n\
              # Edit by hand if you like; `ipkit show {}` checks it.\n{body}",
             def.tag
-        );
-        write_atomic(&path, text.as_bytes())
+        ))
+    }
+
+    /// Write a definition, replacing the one of the same tag.
+    pub fn save_definition(&self, def: &Definition) -> Result<(), StoreError> {
+        let path = self.definition_path(&def.tag);
+        let text = self.definition_text(def)?;
+        let dir = self.resources_dir();
+        files::own_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        files::replace(&path, text.as_bytes(), FileKind::Definition)
+            .map_err(|e| StoreError::io(&path, e))
     }
 
     /// Create a new definition; refuses an existing tag.
@@ -101,20 +117,115 @@ impl Store {
 
     pub fn delete_definition(&self, tag: &Tag) -> Result<(), StoreError> {
         let path = self.definition_path(tag);
-        match fs::remove_file(&path) {
+        match files::remove(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(StoreError::UnknownTag(tag.to_string()));
             }
             Err(e) => return Err(StoreError::io(&path, e)),
         }
-        let dir = path.parent().unwrap_or(Path::new("."));
-        files::sync_dir(dir).map_err(|e| StoreError::io(dir, e))?;
         let state = self.state_path(tag);
         match files::remove(&state) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StoreError::io(&state, e)),
         }
+    }
+}
+
+/// A TOML error as `line L, column C: what`, without the excerpt of the
+/// file the parser's own rendering carries (the file may not be ours to
+/// show: a definition that is really someone's secret).
+fn toml_reason(text: &str, e: &toml::de::Error) -> String {
+    let what = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+            format!("line {line}, column {column}: {what}")
+        }
+        None => what,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{SECRET, def, tmp};
+    use super::*;
+
+    #[test]
+    fn definitions_round_trip_and_create_refuses_an_existing_tag() {
+        let (dir, store) = tmp();
+        let d = def("vip");
+        store.create_definition(&d).unwrap();
+        assert!(matches!(
+            store.create_definition(&d),
+            Err(StoreError::Exists(_))
+        ));
+        assert_eq!(store.load_definition(&d.tag).unwrap(), d);
+        assert_eq!(store.list_tags().unwrap(), vec![d.tag.clone()]);
+        store.delete_definition(&d.tag).unwrap();
+        assert!(matches!(
+            store.load_definition(&d.tag),
+            Err(StoreError::UnknownTag(_))
+        ));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn corrupt_files_name_the_file() {
+        let (dir, store) = tmp();
+        let d = def("vip");
+        store.create_definition(&d).unwrap();
+        fs::write(store.definition_path(&d.tag), "tag = [").unwrap();
+        let e = store.load_definition(&d.tag).unwrap_err().to_string();
+        assert!(e.contains("vip.toml") && e.contains("corrupt"), "{e}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_symlinked_definition_is_refused_without_reading_it() {
+        let (dir, store) = tmp();
+        let tag = Tag::new("evil").unwrap();
+        fs::create_dir_all(dir.join("etc/resources")).unwrap();
+        let secret = dir.join("shadow");
+        fs::write(&secret, format!("{SECRET}\n")).unwrap();
+        std::os::unix::fs::symlink(&secret, store.definition_path(&tag)).unwrap();
+        let e = store.load_definition(&tag).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("evil.toml") && text.contains("symbolic link"),
+            "{text}"
+        );
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(store.exists(&tag), "a link is a file that is there");
+        // A dangling link is there too: create refuses the tag.
+        fs::remove_file(&secret).unwrap();
+        assert!(store.exists(&tag));
+        let mut d = def("evil");
+        d.tag = tag;
+        assert!(matches!(
+            store.create_definition(&d),
+            Err(StoreError::Exists(_))
+        ));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn messages_about_a_broken_definition_never_quote_it() {
+        let (dir, store) = tmp();
+        let d = def("vip");
+        store.create_definition(&d).unwrap();
+        fs::write(store.definition_path(&d.tag), format!("{SECRET}\n")).unwrap();
+        let e = store.load_definition(&d.tag).unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, StoreError::Corrupt { .. }), "{text}");
+        assert!(
+            text.contains("vip.toml") && text.contains("line 1"),
+            "{text}"
+        );
+        assert!(!text.contains("SECRET"), "{text}");
+        fs::remove_dir_all(dir).unwrap();
     }
 }

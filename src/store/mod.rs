@@ -9,7 +9,9 @@
 //! Every write is atomic: write a temporary file, fsync it, rename it over
 //! the old one, fsync the directory. A crash leaves the old or the new file,
 //! never half of one. Readers never take the lock, so `status` never waits
-//! behind a slow operation.
+//! behind a slow operation. Modes are explicit, never the umask's, and no
+//! symbolic link inside these directories is followed (`fs_unix` says
+//! how); a refused file is named, and its contents are never quoted.
 //!
 //! Files: [`definitions`] (the TOML definitions), [`state`] (runtime
 //! state), [`lock`] (per-resource locks), `fs_unix` (the operating
@@ -29,6 +31,49 @@ pub use lock::ResourceLock;
 
 use crate::resource::Tag;
 
+/// What a file of the store is, for the mode it gets (`fs_unix`:
+/// definitions and state 0644, the event log 0640, locks 0600).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Definition,
+    State,
+    EventLog,
+    Lock,
+    /// Anything else written with [`write_atomic`] (e.g. the daemon's pid).
+    Plain,
+}
+
+/// Why a path in ipkit's directories is refused before anything is read
+/// from it or written to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Symlink,
+    NotRegular,
+    NotADirectory,
+    TooLarge { max: u64 },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Symlink => f.write_str(
+                "is a symbolic link; ipkit follows no links inside its directories (put the file itself there)",
+            ),
+            Refusal::NotRegular => f.write_str("is not a regular file"),
+            Refusal::NotADirectory => f.write_str("is not a directory"),
+            Refusal::TooLarge { max } => write!(f, "is larger than {max} bytes"),
+        }
+    }
+}
+
+/// A refused path, carried inside an `io::Error` from the file primitives.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {what}", path.display())]
+pub struct Refused {
+    pub path: PathBuf,
+    pub what: Refusal,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{path}: {source}")]
@@ -39,6 +84,9 @@ pub enum StoreError {
     },
     #[error("{path}: corrupt or unreadable: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    /// A link, a FIFO, a file too large...: refused without being read.
+    #[error("{0}")]
+    Refused(Refused),
     #[error("{path}: not written: {reason}")]
     Unwritable { path: PathBuf, reason: String },
     #[error("unknown tag {0:?}: no such resource is defined")]
@@ -52,10 +100,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// An error of the file primitives about `path`: a refusal keeps its
+    /// own wording, anything else is an I/O error naming the path.
     pub(crate) fn io(path: &Path, source: io::Error) -> Self {
-        StoreError::Io {
-            path: path.to_owned(),
-            source,
+        match source.get_ref().and_then(|e| e.downcast_ref::<Refused>()) {
+            Some(refused) => StoreError::Refused(refused.clone()),
+            None => StoreError::Io {
+                path: path.to_owned(),
+                source,
+            },
         }
     }
 }
@@ -91,11 +144,19 @@ impl Store {
     }
 
     pub fn state_path(&self, tag: &Tag) -> PathBuf {
-        self.state_dir.join("state").join(format!("{tag}.json"))
+        self.state_files_dir().join(format!("{tag}.json"))
     }
 
     pub(crate) fn lock_path(&self, tag: &Tag) -> PathBuf {
-        self.state_dir.join("locks").join(format!("{tag}.lock"))
+        self.locks_dir().join(format!("{tag}.lock"))
+    }
+
+    pub(crate) fn state_files_dir(&self) -> PathBuf {
+        self.state_dir.join("state")
+    }
+
+    pub(crate) fn locks_dir(&self) -> PathBuf {
+        self.state_dir.join("locks")
     }
 
     /// The JSON-lines event log.
@@ -104,20 +165,24 @@ impl Store {
     }
 }
 
-/// Write `bytes` to `path` atomically and durably: temporary file in the
-/// same directory, fsync, rename, fsync the directory.
+/// Write `bytes` to `path` atomically and durably (mode 0644): temporary
+/// file in the same directory, fsync, rename, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    fs::replace(path, bytes).map_err(|e| StoreError::io(path, e))
+    fs::replace(path, bytes, FileKind::Plain).map_err(|e| StoreError::io(path, e))
 }
 
+/// What the store's unit tests share: a store in a fresh directory, a
+/// definition, and a line no message may ever show.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
-    use std::fs;
-    use std::time::{Duration, SystemTime};
+    use crate::resource::{AdapterName, Definition};
+    use std::time::SystemTime;
 
-    fn tmp() -> (PathBuf, Store) {
+    /// It stands for `/etc/shadow`.
+    pub(crate) const SECRET: &str = "root:$6$SECRET-HASH:19000:0:99999:7:::";
+
+    pub(crate) fn tmp() -> (PathBuf, Store) {
         let dir = std::env::temp_dir().join(format!(
             "ipkit-store-test-{}-{}",
             std::process::id(),
@@ -130,7 +195,7 @@ mod tests {
         (dir, store)
     }
 
-    fn def(tag: &str) -> Definition {
+    pub(crate) fn def(tag: &str) -> Definition {
         Definition::new(
             Tag::new(tag).unwrap(),
             "198.51.100.10/24".parse().unwrap(),
@@ -138,58 +203,5 @@ mod tests {
             None,
         )
         .unwrap()
-    }
-
-    #[test]
-    fn definitions_and_state_round_trip() {
-        let (dir, store) = tmp();
-        let d = def("vip");
-        store.create_definition(&d).unwrap();
-        assert!(matches!(
-            store.create_definition(&d),
-            Err(StoreError::Exists(_))
-        ));
-        assert_eq!(store.load_definition(&d.tag).unwrap(), d);
-        assert_eq!(store.list_tags().unwrap(), vec![d.tag.clone()]);
-        let mut st = store.load_state(&d.tag).unwrap();
-        assert_eq!(st, RuntimeState::default());
-        st.in_service = true;
-        st.record(Operation::Restore, true, Some(6001), SystemTime::UNIX_EPOCH);
-        store.save_state(&d.tag, &st).unwrap();
-        assert_eq!(store.load_state(&d.tag).unwrap(), st);
-        store.delete_definition(&d.tag).unwrap();
-        assert!(matches!(
-            store.load_definition(&d.tag),
-            Err(StoreError::UnknownTag(_))
-        ));
-        fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn corrupt_files_name_the_file() {
-        let (dir, store) = tmp();
-        let d = def("vip");
-        store.create_definition(&d).unwrap();
-        fs::write(store.definition_path(&d.tag), "tag = [").unwrap();
-        let e = store.load_definition(&d.tag).unwrap_err().to_string();
-        assert!(e.contains("vip.toml") && e.contains("corrupt"), "{e}");
-        fs::create_dir_all(store.state_path(&d.tag).parent().unwrap()).unwrap();
-        fs::write(store.state_path(&d.tag), "{\"in_service\": tru").unwrap();
-        let e = store.load_state(&d.tag).unwrap_err().to_string();
-        assert!(e.contains("vip.json"), "{e}");
-        fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn second_locker_gets_busy_after_timeout() {
-        let (dir, store) = tmp();
-        let tag = Tag::new("vip").unwrap();
-        let held = store.lock(&tag, Duration::from_secs(1)).unwrap();
-        let e = store.lock(&tag, Duration::from_millis(30)).unwrap_err();
-        assert!(matches!(e, StoreError::Busy { .. }), "{e}");
-        assert!(e.to_string().contains("busy"));
-        drop(held);
-        store.lock(&tag, Duration::from_millis(30)).unwrap();
-        fs::remove_dir_all(dir).unwrap();
     }
 }
