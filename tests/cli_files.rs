@@ -1,12 +1,13 @@
-//! Hostile files through the real binary (issue 10 defect 7): modes never
-//! come from the umask, symbolic links inside the config and state
-//! directories are refused with a message naming the path (and never
-//! followed, so nothing is read or written through them), and a file's
-//! contents never appear in a message.
+//! Hostile and broken files through the real binary (issue 10 defects 7 and
+//! 8): modes never come from the umask, symbolic links inside the config
+//! and state directories are refused with a message naming the path (and
+//! never followed, so nothing is read or written through them), a file's
+//! contents never appear in a message, and one broken definition never
+//! blocks work on the others.
 
 mod cli_support;
 
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -220,4 +221,92 @@ fn the_event_log_lock_and_state_are_never_used_through_a_symlink() {
         format!("{SECRET}\n")
     );
     assert_eq!(mode(&state_target), state_target_mode);
+}
+
+#[test]
+fn a_broken_definition_blocks_nobody_and_delete_force_removes_it() {
+    let env = Env::new();
+    let res = env.config_dir().join("resources");
+    std::fs::create_dir_all(&res).unwrap();
+    // Not UTF-8; cut short in the middle of a value; a link to nowhere.
+    std::fs::write(
+        res.join("binary.toml"),
+        b"tag = \"binary\"\n\xff\xfe\x00\x01",
+    )
+    .unwrap();
+    std::fs::write(
+        res.join("trunc.toml"),
+        "tag = \"trunc\"\naddress = \"198.51.1",
+    )
+    .unwrap();
+    let nowhere = env.dir.path().join("nowhere");
+    symlink(&nowhere, res.join("gone.toml")).unwrap();
+    let broken = ["binary.toml", "trunc.toml", "gone.toml"];
+
+    let out = env.run(&[
+        "create",
+        "web",
+        "--address",
+        "198.51.100.10/24",
+        "--adapter",
+        "eth0",
+        "--no-probe",
+    ]);
+    assert_eq!(code(&out), 0, "create was blocked: {}", stderr(&out));
+    for b in broken {
+        assert!(
+            stderr(&out).contains(b),
+            "create does not name {b}: {}",
+            stderr(&out)
+        );
+    }
+
+    let out = env.run(&["list"]);
+    assert!(stdout(&out).contains("web"), "{}", all_output(&out));
+    for b in broken {
+        assert!(
+            stderr(&out).contains(b),
+            "list does not name {b}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(code(&out), 2);
+
+    let out = env.run(&["status", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json");
+    let tags: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["tag"].as_str())
+        .collect();
+    assert_eq!(tags, vec!["binary", "gone", "trunc", "web"], "{rows}");
+    assert_eq!(code(&out), 2);
+
+    // Not UTF-8 is a configuration error (2), like any broken definition.
+    let out = env.run(&["show", "binary"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("binary.toml"), "{}", stderr(&out));
+
+    // delete without --force says how; with it, the file goes (the link,
+    // never its target).
+    let out = env.run(&["delete", "trunc"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    for tag in ["binary", "trunc", "gone"] {
+        let out = env.run(&["delete", "--force", tag]);
+        assert_eq!(code(&out), 0, "delete --force {tag}: {}", stderr(&out));
+        assert!(std::fs::symlink_metadata(res.join(format!("{tag}.toml"))).is_err());
+    }
+    let out = env.run(&["list"]);
+    assert_eq!(code(&out), 0, "{}", all_output(&out));
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+    // The rest still works.
+    let out = env.run(&["restore", "web"]);
+    assert_eq!(code(&out), 0, "{}", all_output(&out));
+    assert!(
+        std::fs::metadata(&nowhere).is_err(),
+        "delete followed the link"
+    );
+    assert_eq!(std::fs::metadata(res.join("web.toml")).unwrap().nlink(), 1);
 }

@@ -19,7 +19,7 @@ use crate::net::{Kernel, LinkInfo, ProbeResult};
 use crate::resource::{
     AdapterIdentity, AdapterName, Address, Definition, InvalidInput, Tag, Tunables,
 };
-use crate::store::Store;
+use crate::store::{Definitions, Store};
 
 use super::{CliError, Exit};
 
@@ -122,6 +122,8 @@ pub fn parse(req: &Request) -> Result<Definition, InvalidInput> {
 }
 
 /// Step 2: the tag is free and no other resource protects the address.
+/// A definition file that cannot be read is named in a note and does not
+/// stop the creation of another resource (issue 10).
 pub fn check_store(store: &Store, def: &Definition) -> Result<(), CliError> {
     if store.exists(&def.tag) {
         return Err(InvalidInput::new(
@@ -135,13 +137,28 @@ pub fn check_store(store: &Store, def: &Definition) -> Result<(), CliError> {
         )
         .into());
     }
-    let others = store.load_all().map_err(|e| {
+    let all = store.load_all().map_err(|e| {
         CliError::new(
             Exit::Invalid,
             format!("cannot check the existing definitions: {e}"),
         )
     })?;
-    if let Some(other) = others.iter().find(|o| o.address.ip() == def.address.ip()) {
+    for broken in &all.broken {
+        eprintln!(
+            "ipkit: note: {broken}; its address could not be compared with {}",
+            def.address.ip()
+        );
+    }
+    address_is_free(def, &all)
+}
+
+/// No other readable definition protects `def`'s address.
+pub fn address_is_free(def: &Definition, all: &Definitions) -> Result<(), CliError> {
+    if let Some(other) = all
+        .loaded
+        .iter()
+        .find(|o| o.address.ip() == def.address.ip() && o.tag != def.tag)
+    {
         return Err(InvalidInput::new(
             "address",
             format!(

@@ -2,7 +2,7 @@
 //!
 //! `main` parses with clap, runs one command and maps the result to the
 //! documented exit statuses ([`Exit`]). The commands live in their own
-//! files: [`create`] (validation), [`status`] (list, show, status),
+//! files: [`create`] (validation), [`delete`], [`status`] (list, show, status),
 //! [`events`] (reading the event log back), [`demo`] (the throwaway lab).
 
 use std::io::Write;
@@ -19,6 +19,7 @@ use crate::store::{Store, StoreError};
 
 pub mod caps;
 pub mod create;
+pub mod delete;
 pub mod demo;
 pub mod events;
 pub mod status;
@@ -316,7 +317,7 @@ pub fn run(cli: Cli) -> Exit {
     };
     let result = match cli.command {
         Command::Create(a) => cmd_create(&g, *a),
-        Command::Delete { tag, force } => cmd_delete(&g, &tag, force),
+        Command::Delete { tag, force } => delete::delete(&g, &tag, force),
         Command::List => status::list(&g),
         Command::Show { tag } => status::show(&g, &tag),
         Command::Status => status::status(&g),
@@ -567,45 +568,6 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
         )
     };
     r.map_err(stdout_error)?;
-    Ok(Exit::Ok)
-}
-
-fn cmd_delete(g: &Global, tag: &str, force: bool) -> Result<Exit, CliError> {
-    let tag = parse_tag(tag)?;
-    let def = g.store.load_definition(&tag)?;
-    let _lock = g.store.lock(&tag, def.tunables.lock_timeout)?;
-    let state = g.store.load_state(&tag)?;
-    if state.in_service && !force {
-        return Err(CliError::new(
-            Exit::Invalid,
-            format!(
-                "invalid tag: {tag} is in service ({} on {}); run `ipkit remove {tag}` first, or `ipkit delete --force {tag}` to delete it and leave the address unprotected",
-                def.address,
-                state.active_adapter(&def)
-            ),
-        ));
-    }
-    g.store.delete_definition(&tag)?;
-    let sinks = crate::log::standard_sinks(g.state_dir(), true);
-    sinks.emit(&Event::about(
-        &def,
-        Operation::Delete,
-        &node(),
-        &Kind::ResourceDeleted,
-        std::time::SystemTime::now(),
-    ));
-    if state.in_service {
-        eprintln!(
-            "ipkit: warning: {} stays on {}, no longer protected",
-            def.address,
-            state.active_adapter(&def)
-        );
-    }
-    if !g.json {
-        say_out(format!("deleted {tag}"))?;
-    } else {
-        say_out(serde_json::json!({"tag": tag.as_str(), "deleted": true}))?;
-    }
     Ok(Exit::Ok)
 }
 

@@ -9,6 +9,14 @@ use std::io;
 use super::{FileKind, Store, StoreError, fs as files};
 use crate::resource::{Definition, Tag};
 
+/// What [`Store::load_all`] found.
+#[derive(Debug, Default)]
+pub struct Definitions {
+    pub loaded: Vec<Definition>,
+    /// One error per file that could not be read; each names its file.
+    pub broken: Vec<StoreError>,
+}
+
 /// No definition is this large; a larger file is refused unread.
 const MAX_DEFINITION_BYTES: u64 = 1 << 20;
 
@@ -53,8 +61,13 @@ impl Store {
             }
             Err(e) => return Err(StoreError::io(&path, e)),
         };
-        let text = String::from_utf8(bytes)
-            .map_err(|e| StoreError::io(&path, io::Error::new(io::ErrorKind::InvalidData, e)))?;
+        let text = String::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            reason: format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        })?;
         let def: Definition = toml::from_str(&text).map_err(|e| StoreError::Corrupt {
             path: path.clone(),
             reason: toml_reason(&text, &e),
@@ -75,12 +88,20 @@ impl Store {
         Ok(def)
     }
 
-    /// Every definition. A broken file is an error naming it.
-    pub fn load_all(&self) -> Result<Vec<Definition>, StoreError> {
-        self.list_tags()?
-            .iter()
-            .map(|t| self.load_definition(t))
-            .collect()
+    /// Every definition that can be read, and an error naming each file
+    /// that cannot: one broken file never hides the others (issue 10).
+    /// Fails only when the directory itself cannot be read.
+    pub fn load_all(&self) -> Result<Definitions, StoreError> {
+        let mut all = Definitions::default();
+        for tag in self.list_tags()? {
+            match self.load_definition(&tag) {
+                Ok(def) => all.loaded.push(def),
+                // Deleted since the listing: not there, not broken.
+                Err(StoreError::UnknownTag(_)) => {}
+                Err(e) => all.broken.push(e),
+            }
+        }
+        Ok(all)
     }
 
     fn definition_text(&self, def: &Definition) -> Result<String, StoreError> {
@@ -226,6 +247,34 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("SECRET"), "{text}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn load_all_keeps_the_good_and_names_the_broken() {
+        let (dir, store) = tmp();
+        store.create_definition(&def("good")).unwrap();
+        let res = dir.join("etc/resources");
+        fs::write(res.join("cut.toml"), "tag = \"cut\"\naddress = \"198.5").unwrap();
+        std::os::unix::fs::symlink(dir.join("nowhere"), res.join("gone.toml")).unwrap();
+        let all = store.load_all().unwrap();
+        assert_eq!(all.loaded, vec![def("good")]);
+        let names: Vec<String> = all.broken.iter().map(|e| e.to_string()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names[0].contains("cut.toml"), "{names:?}");
+        assert!(names[1].contains("gone.toml"), "{names:?}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_definition_that_is_not_utf8_is_corrupt_not_an_io_error() {
+        let (dir, store) = tmp();
+        let d = def("vip");
+        store.create_definition(&d).unwrap();
+        fs::write(store.definition_path(&d.tag), b"tag = \"vip\"\n\xff\xfe").unwrap();
+        let e = store.load_definition(&d.tag).unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
+        assert!(e.to_string().contains("UTF-8"), "{e}");
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -27,6 +27,7 @@ pub(crate) mod fs;
 mod lock;
 mod state;
 
+pub use definitions::Definitions;
 pub use lock::ResourceLock;
 
 use crate::resource::Tag;
