@@ -125,18 +125,6 @@ pub fn parse(req: &Request) -> Result<Definition, InvalidInput> {
 /// A definition file that cannot be read is named in a note and does not
 /// stop the creation of another resource (issue 10).
 pub fn check_store(store: &Store, def: &Definition) -> Result<(), CliError> {
-    if store.exists(&def.tag) {
-        return Err(InvalidInput::new(
-            "tag",
-            format!(
-                "a resource named {} already exists ({}); pick another tag or `ipkit delete {}` first",
-                def.tag,
-                store.definition_path(&def.tag).display(),
-                def.tag
-            ),
-        )
-        .into());
-    }
     let all = store.load_all().map_err(|e| {
         CliError::new(
             Exit::Invalid,
@@ -149,11 +137,25 @@ pub fn check_store(store: &Store, def: &Definition) -> Result<(), CliError> {
             def.address.ip()
         );
     }
-    address_is_free(def, &all)
+    is_free(store, def, &all)
 }
 
-/// No other readable definition protects `def`'s address.
-pub fn address_is_free(def: &Definition, all: &Definitions) -> Result<(), CliError> {
+/// The tag is free and no other readable definition protects the address.
+/// Also run under the definitions' lock, right before the write (issue 10:
+/// concurrent creates).
+pub fn is_free(store: &Store, def: &Definition, all: &Definitions) -> Result<(), CliError> {
+    if store.exists(&def.tag) {
+        return Err(InvalidInput::new(
+            "tag",
+            format!(
+                "a resource named {} already exists ({}); pick another tag or `ipkit delete {}` first",
+                def.tag,
+                store.definition_path(&def.tag).display(),
+                def.tag
+            ),
+        )
+        .into());
+    }
     if let Some(other) = all
         .loaded
         .iter()

@@ -112,7 +112,7 @@ impl From<StoreError> for CliError {
             StoreError::Exists(_) | StoreError::Corrupt { .. } | StoreError::Refused(_) => {
                 Exit::Invalid
             }
-            StoreError::Busy { .. } => Exit::Busy,
+            StoreError::Busy { .. } | StoreError::DefinitionsBusy { .. } => Exit::Busy,
             StoreError::Io { source, .. }
                 if source.kind() == std::io::ErrorKind::PermissionDenied =>
             {
@@ -538,8 +538,10 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
             );
         }
     }
-    // Everything checked: write.
-    g.store.create_definition(&def)?;
+    // Everything checked: write, checking the store again under the
+    // definitions' lock (another create may have run meanwhile).
+    g.store
+        .create_definition_checked(&def, |all| create::is_free(&g.store, &def, all))?;
     let sinks = crate::log::standard_sinks(g.state_dir(), true);
     sinks.emit(&Event::about(
         &def,

@@ -128,12 +128,36 @@ impl Store {
             .map_err(|e| StoreError::io(&path, e))
     }
 
-    /// Create a new definition; refuses an existing tag.
+    /// Create a new definition; refuses an existing tag (even a dangling
+    /// link of that name).
     pub fn create_definition(&self, def: &Definition) -> Result<(), StoreError> {
+        self.create_definition_checked(def, |_| Ok::<(), StoreError>(()))
+    }
+
+    /// Create a new definition if `check`, given every other definition,
+    /// agrees (e.g. no other one protects the same address). The checks
+    /// and the write are one step under the definitions' lock, and the
+    /// file is created exclusively: of concurrent creates of one tag or
+    /// one address, exactly one wins (issue 10).
+    pub fn create_definition_checked<E: From<StoreError>>(
+        &self,
+        def: &Definition,
+        check: impl FnOnce(&Definitions) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let path = self.definition_path(&def.tag);
+        let text = self.definition_text(def)?;
+        let _lock = self.lock_definitions()?;
         if self.exists(&def.tag) {
-            return Err(StoreError::Exists(def.tag.to_string()));
+            return Err(StoreError::Exists(def.tag.to_string()).into());
         }
-        self.save_definition(def)
+        check(&self.load_all()?)?;
+        match files::create_new(&path, text.as_bytes(), FileKind::Definition) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(StoreError::Exists(def.tag.to_string()).into())
+            }
+            Err(e) => Err(StoreError::io(&path, e).into()),
+        }
     }
 
     pub fn delete_definition(&self, tag: &Tag) -> Result<(), StoreError> {
@@ -191,6 +215,37 @@ mod tests {
             store.load_definition(&d.tag),
             Err(StoreError::UnknownTag(_))
         ));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn of_concurrent_creates_of_one_address_exactly_one_wins() {
+        let (dir, store) = tmp();
+        let wins: usize = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..10)
+                .map(|i| {
+                    let store = &store;
+                    scope.spawn(move || {
+                        let d = def(&format!("vip{i}"));
+                        store
+                            .create_definition_checked(&d, |all| {
+                                if all.loaded.iter().any(|o| o.address == d.address) {
+                                    Err(StoreError::Exists(d.address.to_string()))
+                                } else {
+                                    Ok(())
+                                }
+                            })
+                            .is_ok()
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| usize::from(r.join().unwrap()))
+                .sum()
+        });
+        assert_eq!(wins, 1);
+        assert_eq!(store.load_all().unwrap().loaded.len(), 1);
         fs::remove_dir_all(dir).unwrap();
     }
 

@@ -1,6 +1,6 @@
 //! The file primitives the store and the event log stand on, for Unix:
-//! directories, no-follow opens, atomic and durable replacement, the lock
-//! file and its `flock`. Everything that depends on the
+//! directories, no-follow opens, atomic and durable replacement, exclusive
+//! creation, the lock file and its `flock`. Everything that depends on the
 //! operating system's file semantics is here, behind small functions, so
 //! that another system gets a file of its own.
 //!
@@ -251,6 +251,18 @@ pub(crate) fn replace(path: &Path, bytes: &[u8], kind: FileKind) -> io::Result<(
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
+    sync_dir(parent(path))
+}
+
+/// Create `path` with `bytes`, atomically, durably, and only if nothing is
+/// there yet (not even a dangling link): `AlreadyExists` otherwise. The
+/// complete file appears under its name at once (a hard link of the
+/// temporary file), so no reader ever sees it half written.
+pub(crate) fn create_new(path: &Path, bytes: &[u8], kind: FileKind) -> io::Result<()> {
+    let tmp = write_temporary(path, bytes, kind)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    linked?;
     sync_dir(parent(path))
 }
 

@@ -4,7 +4,8 @@
 //! - `<config_dir>/resources/<tag>.toml`: one definition per file, TOML,
 //!   readable and editable by hand;
 //! - `<state_dir>/state/<tag>.json`: runtime state;
-//! - `<state_dir>/locks/<tag>.lock`: the per-resource lock file.
+//! - `<state_dir>/locks/<tag>.lock`: the per-resource lock file;
+//! - `<config_dir>/resources/.lock`: the lock over the definitions.
 //!
 //! Every write is atomic: write a temporary file, fsync it, rename it over
 //! the old one, fsync the directory. A crash leaves the old or the new file,
@@ -28,7 +29,7 @@ mod lock;
 mod state;
 
 pub use definitions::Definitions;
-pub use lock::ResourceLock;
+pub use lock::{DefinitionsLock, ResourceLock};
 
 use crate::resource::Tag;
 
@@ -98,6 +99,10 @@ pub enum StoreError {
         "resource {tag} is busy: another operation held its lock for {waited_ms} ms (lock_timeout)"
     )]
     Busy { tag: String, waited_ms: u128 },
+    #[error(
+        "the definitions are busy: another create held their lock for {waited_ms} ms (lock_timeout)"
+    )]
+    DefinitionsBusy { waited_ms: u128 },
 }
 
 impl StoreError {
