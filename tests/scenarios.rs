@@ -98,6 +98,10 @@ const BRANCHES: &[&str] = &[
     "restore kernel error",
     "remove kernel error",
     "recover kernel error",
+    // Beyond the seed (issue 10): the state is reconciled with the kernel
+    // before an operation acts (7007).
+    "reconcile active adapter",
+    "reconcile in service",
 ];
 
 // ---------------------------------------------------------------- format

@@ -521,9 +521,11 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
     let def = create::check_system(&*kernel, def, !req.no_probe)?;
     // Say what the checks could not do.
     let ip = def.address.ip();
-    if kernel.holders(ip).is_ok_and(|h| !h.is_empty()) {
+    // check_system refused any other holder: this is the primary.
+    let adopted = kernel.holders(ip).is_ok_and(|h| !h.is_empty());
+    if adopted {
         eprintln!(
-            "ipkit: note: {ip} is already on {}; the resource adopts it (restore keeps it there)",
+            "ipkit: note: {ip} is already on {}; the resource adopts it (in service there; restore keeps it there)",
             def.adapter
         );
     } else if !req.no_probe {
@@ -542,6 +544,15 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
     // definitions' lock (another create may have run meanwhile).
     g.store
         .create_definition_checked(&def, |all| create::is_free(&g.store, &def, all))?;
+    if adopted {
+        // Never "out of service" while this node holds the address (issue 10).
+        let state = crate::resource::RuntimeState {
+            active_adapter: Some(def.adapter.clone()),
+            in_service: true,
+            ..Default::default()
+        };
+        g.store.save_state(&def.tag, &state)?;
+    }
     let sinks = crate::log::standard_sinks(g.state_dir(), true);
     sinks.emit(&Event::about(
         &def,

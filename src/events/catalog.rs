@@ -127,6 +127,11 @@ pub const EXTRA_CATALOG: &[(u16, Severity, &str)] = &[
         "Could not read the state of the standby nodes for IP address {id} ({err}); deepCheck goes on without them.",
     ),
     (
+        7007,
+        Severity::Warning,
+        "Runtime state of IP address {id} did not match the kernel and was corrected: {detail}.",
+    ),
+    (
         7101,
         Severity::Information,
         "ipkit daemon started with {count} resource(s).",

@@ -69,6 +69,9 @@ pub enum Kind {
     AdapterReplaced { nic: AdapterName, detail: String },
     /// 7006: a standby node's adapter state could not be read (warning).
     ClusterViewUnavailable { err: String },
+    /// 7007: the runtime state disagreed with the kernel and was corrected
+    /// before the operation acted (warning; `nic` holds the address).
+    StateCorrected { nic: AdapterName, detail: String },
     /// 7101: daemon started.
     DaemonStarted { resources: usize },
     /// 7102: daemon stopping.
@@ -135,6 +138,7 @@ impl Kind {
             KernelError { .. } => 7004,
             AdapterReplaced { .. } => 7005,
             ClusterViewUnavailable { .. } => 7006,
+            StateCorrected { .. } => 7007,
             DaemonStarted { .. } => 7101,
             DaemonStopping => 7102,
             DaemonReloaded { .. } => 7103,
@@ -183,6 +187,7 @@ impl Kind {
             | HeldByOtherAdapter { nic }
             | ProbeFailed { nic, .. }
             | AdapterReplaced { nic, .. }
+            | StateCorrected { nic, .. }
             | ResourceCreated { nic } => Some(nic),
             _ => None,
         }
@@ -250,7 +255,7 @@ impl Kind {
                 vars.push(("err", err.clone()));
             }
             KernelError { err } | ClusterViewUnavailable { err } => vars.push(("err", err.clone())),
-            AdapterReplaced { nic, detail } => {
+            AdapterReplaced { nic, detail } | StateCorrected { nic, detail } => {
                 vars.push(("nic", nic.to_string()));
                 vars.push(("detail", detail.clone()));
             }
@@ -499,6 +504,21 @@ mod tests {
         assert_eq!(
             t,
             "Resource vip for IP address 198.51.100.10 created on network adapter eth0."
+        );
+    }
+
+    #[test]
+    fn e7007_says_what_was_corrected() {
+        assert_eq!(
+            text(Kind::StateCorrected {
+                nic: nic("eth0"),
+                detail: "active_adapter eth1 -> eth0 (the kernel has the address on eth0)".into()
+            }),
+            (
+                7007,
+                Severity::Warning,
+                "Runtime state of IP address 198.51.100.10 did not match the kernel and was corrected: active_adapter eth1 -> eth0 (the kernel has the address on eth0).".into()
+            )
         );
     }
 
