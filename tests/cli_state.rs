@@ -1,6 +1,8 @@
-//! The kernel is the truth (issue 10 defect 2), through the real binary
-//! inside node A of a namespace lab: `status` shows where the state and
-//! the kernel disagree, and the next operation corrects the state (7007).
+//! The kernel is the truth (issue 10 defects 1 and 2), through the real
+//! binary inside node A of a namespace lab: `status` shows where the state
+//! and the kernel disagree, the next operation corrects the state (7007),
+//! and `recover` never brings up an address that is not in service here
+//! (7008).
 
 mod cli_support;
 
@@ -92,4 +94,17 @@ fn restore_after_a_crash_that_left_a_stale_active_adapter_succeeds() {
     );
     assert!(on(&env, "eth0") && !on(&env, "eth1"));
     assert_eq!(status_row(&env)["active_adapter"], "eth0");
+}
+
+#[test]
+fn recover_refuses_a_resource_that_is_not_in_service_here() {
+    let env = Env::new();
+    created(&env);
+    let out = env.run(&["recover", "web"]);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("Error 7008"), "{}", stderr(&out));
+    assert!(
+        !on(&env, "eth0") && !on(&env, "eth1"),
+        "recover added the address"
+    );
 }

@@ -132,6 +132,16 @@ pub const EXTRA_CATALOG: &[(u16, Severity, &str)] = &[
         "Runtime state of IP address {id} did not match the kernel and was corrected: {detail}.",
     ),
     (
+        7008,
+        Severity::Error,
+        "Recover IP Address {id} refused: {tag} is not in service on this node and no adapter of it holds the address; restore brings it up.",
+    ),
+    (
+        7009,
+        Severity::Error,
+        "IP address {id} is already in use on the network by {mac} (probed on {nic}). Failing local recovery.",
+    ),
+    (
         7101,
         Severity::Information,
         "ipkit daemon started with {count} resource(s).",

@@ -72,6 +72,10 @@ pub enum Kind {
     /// 7007: the runtime state disagreed with the kernel and was corrected
     /// before the operation acted (warning; `nic` holds the address).
     StateCorrected { nic: AdapterName, detail: String },
+    /// 7008: recover refused: the resource is not in service on this node.
+    RecoverNotInService,
+    /// 7009: recover's in-use check: another host answers for the address.
+    RecoverInUseOnWire { mac: String, nic: AdapterName },
     /// 7101: daemon started.
     DaemonStarted { resources: usize },
     /// 7102: daemon stopping.
@@ -139,6 +143,8 @@ impl Kind {
             AdapterReplaced { .. } => 7005,
             ClusterViewUnavailable { .. } => 7006,
             StateCorrected { .. } => 7007,
+            RecoverNotInService => 7008,
+            RecoverInUseOnWire { .. } => 7009,
             DaemonStarted { .. } => 7101,
             DaemonStopping => 7102,
             DaemonReloaded { .. } => 7103,
@@ -184,6 +190,7 @@ impl Kind {
             | CableDisconnected { nic }
             | NotOnAdapter { nic }
             | InUseOnWire { nic, .. }
+            | RecoverInUseOnWire { nic, .. }
             | HeldByOtherAdapter { nic }
             | ProbeFailed { nic, .. }
             | AdapterReplaced { nic, .. }
@@ -246,7 +253,7 @@ impl Kind {
                 vars.push(("nic", nic.to_string()));
                 vars.push(("node", node.clone()));
             }
-            InUseOnWire { mac, nic } => {
+            InUseOnWire { mac, nic } | RecoverInUseOnWire { mac, nic } => {
                 vars.push(("mac", mac.clone()));
                 vars.push(("nic", nic.to_string()));
             }
@@ -518,6 +525,29 @@ mod tests {
                 7007,
                 Severity::Warning,
                 "Runtime state of IP address 198.51.100.10 did not match the kernel and was corrected: active_adapter eth1 -> eth0 (the kernel has the address on eth0).".into()
+            )
+        );
+    }
+
+    #[test]
+    fn e7008_and_e7009_say_why_recover_refused() {
+        assert_eq!(
+            text(Kind::RecoverNotInService),
+            (
+                7008,
+                Severity::Error,
+                "Recover IP Address 198.51.100.10 refused: vip is not in service on this node and no adapter of it holds the address; restore brings it up.".into()
+            )
+        );
+        assert_eq!(
+            text(Kind::RecoverInUseOnWire {
+                mac: "02:00:00:00:00:aa".into(),
+                nic: nic("eth0")
+            }),
+            (
+                7009,
+                Severity::Error,
+                "IP address 198.51.100.10 is already in use on the network by 02:00:00:00:00:aa (probed on eth0). Failing local recovery.".into()
             )
         );
     }

@@ -15,6 +15,7 @@ use crate::resource::{AdapterName, Definition, Operation, RuntimeState, Tag};
 use crate::store::{Store, StoreError};
 
 mod deep_check;
+mod in_use;
 mod quick_check;
 mod reconcile;
 mod recover;

@@ -1,8 +1,9 @@
 //! restore (SPEC §4).
 
+use super::in_use::{Wire, probe_wire};
 use super::{Ctx, Outcome, announce_plan, flush, held_exactly_by};
 use crate::events::Kind;
-use crate::net::{AddOptions, ProbeResult};
+use crate::net::AddOptions;
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
 
 const OP: Operation = Operation::Restore;
@@ -49,42 +50,19 @@ pub fn restore(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState) -> Out
             ctx.emit(def, OP, Kind::HeldByOtherAdapter { nic: other.clone() });
             return fail(ctx, def, state, out);
         }
-    } else if !def.tunables.probe_timeout.is_zero() {
-        // Not held locally: is it answered on the wire by another host? The
-        // probe goes out on the first of our adapters that has a cable.
-        let via = [&first, &second]
-            .into_iter()
-            .find(|a| ctx.kernel.link_state(a).is_ok_and(|l| l.is_connected()));
-        if let Some(via) = via {
-            match ctx.kernel.probe(via, ip, def.tunables.probe_timeout) {
-                Ok(ProbeResult::Free) => {}
-                Ok(ProbeResult::InUse { mac }) => {
-                    // (3-2) another host on the wire: fail.
-                    ctx.emit(
-                        def,
-                        OP,
-                        Kind::InUseOnWire {
-                            mac: mac.to_string(),
-                            nic: via.clone(),
-                        },
-                    );
-                    return fail(ctx, def, state, out);
-                }
-                Err(e) => {
-                    if e.is_permission() && out.error.is_none() {
-                        out.error = Some(e.clone());
-                    }
-                    ctx.emit(
-                        def,
-                        OP,
-                        Kind::ProbeFailed {
-                            nic: via.clone(),
-                            err: e.to_string(),
-                        },
-                    );
-                }
-            }
-        }
+    } else if let Wire::InUse { mac, via } = probe_wire(ctx, def, OP, &mut out, [&first, &second]) {
+        // Not held locally, but answered on the wire by another host (the
+        // probe goes out on the first of our adapters that has a cable):
+        // (3-2) fail.
+        ctx.emit(
+            def,
+            OP,
+            Kind::InUseOnWire {
+                mac: mac.to_string(),
+                nic: via,
+            },
+        );
+        return fail(ctx, def, state, out);
     }
 
     // 4. Add the address to the first adapter.
