@@ -1,8 +1,8 @@
-//! The kernel is the truth (issue 10 defects 1 and 2), through the real
+//! The kernel is the truth (issue 10 defects 1, 2 and 3), through the real
 //! binary inside node A of a namespace lab: `status` shows where the state
 //! and the kernel disagree, the next operation corrects the state (7007),
-//! and `recover` never brings up an address that is not in service here
-//! (7008).
+//! `recover` never brings up an address that is not in service here
+//! (7008), and `delete` of a resource whose address is up needs --force.
 
 mod cli_support;
 
@@ -39,7 +39,7 @@ fn status_row(env: &Env) -> serde_json::Value {
 }
 
 #[test]
-fn an_address_held_by_hand_is_shown_then_corrected() {
+fn an_address_held_by_hand_is_shown_then_corrected_and_delete_needs_force() {
     let env = Env::new();
     created(&env);
     // Up on the primary behind ipkit's back (or a restore killed before
@@ -59,6 +59,12 @@ fn an_address_held_by_hand_is_shown_then_corrected() {
         stdout(&out)
     );
 
+    // delete refuses while the address is up here.
+    let out = env.run(&["delete", "web"]);
+    assert_eq!(code(&out), 2, "delete without --force: {}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert!(env.config_dir().join("resources/web.toml").exists());
+
     // The next operation corrects the state from the kernel (7007).
     let out = env.run(&["quickcheck", "web"]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
@@ -68,6 +74,13 @@ fn an_address_held_by_hand_is_shown_then_corrected() {
     assert!(
         row["disagreements"].as_array().is_none_or(Vec::is_empty),
         "{row}"
+    );
+
+    let out = env.run(&["delete", "--force", "web"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        on(&env, "eth0"),
+        "delete --force leaves the address where it is"
     );
 }
 

@@ -1,6 +1,7 @@
 //! `ipkit delete TAG`: remove a resource's definition and runtime state.
-//! Refused while the resource is in service unless `--force` (the address
-//! then stays where it is, unprotected). A definition file that cannot be
+//! Refused while the resource is in service, or while its address is up on
+//! this node whatever the state says, unless `--force` (the address then
+//! stays where it is, unprotected). A definition file that cannot be
 //! read at all is removed with `--force` too, so one broken file never
 //! has to be fixed before it can go (issue 10).
 
@@ -8,7 +9,7 @@ use crate::events::{Event, EventSink, Kind};
 use crate::resource::{Operation, RuntimeState, Tag, Tunables};
 use crate::store::StoreError;
 
-use super::{CliError, Exit, Global, parse_tag, say_out};
+use super::{CliError, Exit, Global, parse_tag, say_out, system};
 
 pub fn delete(g: &Global, tag: &str, force: bool) -> Result<Exit, CliError> {
     let tag = parse_tag(tag)?;
@@ -32,14 +33,50 @@ pub fn delete(g: &Global, tag: &str, force: bool) -> Result<Exit, CliError> {
         }
         Err(e) => return Err(e.into()),
     };
-    if state.in_service && !force {
-        return Err(CliError::new(
+    // The state says in service, or the kernel has the address on an
+    // adapter of this node (a restore that failed, a state lost in a
+    // crash, an address added by hand): either way deleting the definition
+    // leaves an address up that nothing protects (issue 10).
+    let held_by = match system::system_view() {
+        Ok(view) => view.holders_of(def.address.ip()).to_vec(),
+        Err(e) if force => {
+            eprintln!(
+                "ipkit: warning: cannot read the addresses of this node ({e}); deleting anyway (--force)"
+            );
+            Vec::new()
+        }
+        Err(e) => {
+            let why = CliError::kernel(&e);
+            return Err(CliError::new(
+                why.exit,
+                format!(
+                    "cannot tell whether {} is up on this node ({}); `ipkit delete --force {tag}` deletes it anyway",
+                    def.address.ip(),
+                    why.message
+                ),
+            ));
+        }
+    };
+    let unforced = |what: String| {
+        Err(CliError::new(
             Exit::Invalid,
             format!(
-                "invalid tag: {tag} is in service ({} on {}); run `ipkit remove {tag}` first, or `ipkit delete --force {tag}` to delete it and leave the address unprotected",
-                def.address,
-                state.active_adapter(&def)
+                "invalid tag: {what}; run `ipkit remove {tag}` first, or `ipkit delete --force {tag}` to delete it and leave the address unprotected"
             ),
+        ))
+    };
+    if state.in_service && !force {
+        return unforced(format!(
+            "{tag} is in service ({} on {})",
+            def.address,
+            state.active_adapter(&def)
+        ));
+    }
+    if !held_by.is_empty() && !force {
+        return unforced(format!(
+            "{} is up on {} of this node",
+            def.address,
+            held_by.join(", ")
         ));
     }
     g.store.delete_definition(&tag)?;
@@ -51,11 +88,15 @@ pub fn delete(g: &Global, tag: &str, force: bool) -> Result<Exit, CliError> {
         &Kind::ResourceDeleted,
         std::time::SystemTime::now(),
     ));
-    if state.in_service {
+    if state.in_service || !held_by.is_empty() {
+        let on = if held_by.is_empty() {
+            state.active_adapter(&def).to_string()
+        } else {
+            held_by.join(", ")
+        };
         eprintln!(
-            "ipkit: warning: {} stays on {}, no longer protected",
-            def.address,
-            state.active_adapter(&def)
+            "ipkit: warning: {} stays on {on}, no longer protected",
+            def.address
         );
     }
     deleted(g, &tag)

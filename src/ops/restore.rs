@@ -1,6 +1,7 @@
 //! restore (SPEC §4).
 
 use super::in_use::{Wire, probe_wire};
+use super::reconcile::holding_adapter;
 use super::{Ctx, Outcome, announce_plan, flush, held_exactly_by};
 use crate::events::Kind;
 use crate::net::AddOptions;
@@ -202,9 +203,24 @@ fn undo_add(
     }
 }
 
-/// 7. 6002, fail.
-fn fail(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState, out: Outcome) -> Outcome {
+/// Step 7: 6002, fail. The state follows the kernel (issue 10): a failed
+/// restore deletes only what it added itself, so the address may still be
+/// on an adapter of the resource (3-1 with a pulled cable and local
+/// recovery off, 3-2 with a stray copy elsewhere, a delete that failed).
+/// Then the resource stays in service on that adapter, watched by the
+/// daemon, and `delete` needs --force; otherwise it is out of service.
+fn fail(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState, mut out: Outcome) -> Outcome {
+    let holder = match ctx.kernel.holders(def.address.ip()) {
+        Ok(holders) => holding_adapter(def, state, &holders),
+        Err(e) => {
+            ctx.kernel_error(def, OP, &mut out, e);
+            None
+        }
+    };
     ctx.emit(def, OP, Kind::RestoreFailed);
-    state.in_service = false;
+    state.in_service = holder.is_some();
+    if holder.is_some() {
+        state.active_adapter = holder;
+    }
     out.finish(ctx, OP, state, false, Some(6002))
 }
