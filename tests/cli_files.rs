@@ -17,6 +17,17 @@ use cli_support::{Env, code, stderr, stdout};
 /// A line no message may ever show: it stands for `/etc/shadow`.
 const SECRET: &str = "root:$6$SECRET-HASH-never-printed:19000:0:99999:7:::";
 
+/// `create` of the resource these tests work with (on node A's eth0).
+const CREATE_WEB: [&str; 7] = [
+    "create",
+    "web",
+    "--address",
+    "198.51.100.10/24",
+    "--adapter",
+    "eth0",
+    "--no-probe",
+];
+
 fn ipkit(dir: &Path) -> Command {
     let mut c = Command::new(assert_cmd::cargo::cargo_bin!("ipkit"));
     c.env("IPKIT_CONFIG_DIR", dir.join("etc"))
@@ -68,15 +79,7 @@ fn modes_are_explicit_under_umask_000() {
         }
         cmd.stdin(Stdio::null()).output().expect("run ipkit")
     };
-    let out = umask_000(env.ipkit(&[
-        "create",
-        "web",
-        "--address",
-        "198.51.100.10/24",
-        "--adapter",
-        "eth0",
-        "--no-probe",
-    ]));
+    let out = umask_000(env.ipkit(&CREATE_WEB));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let out = umask_000(env.ipkit(&["restore", "web"]));
     assert_eq!(code(&out), 0, "{}", all_output(&out));
@@ -243,15 +246,7 @@ fn a_broken_definition_blocks_nobody_and_delete_force_removes_it() {
     symlink(&nowhere, res.join("gone.toml")).unwrap();
     let broken = ["binary.toml", "trunc.toml", "gone.toml"];
 
-    let out = env.run(&[
-        "create",
-        "web",
-        "--address",
-        "198.51.100.10/24",
-        "--adapter",
-        "eth0",
-        "--no-probe",
-    ]);
+    let out = env.run(&CREATE_WEB);
     assert_eq!(code(&out), 0, "create was blocked: {}", stderr(&out));
     for b in broken {
         assert!(
