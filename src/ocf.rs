@@ -33,7 +33,7 @@ use std::time::Duration;
 use crate::cluster::{ClusterView, Standalone};
 use crate::events::{Event, EventSink, Recorder, Severity};
 use crate::net::{AnnouncePlan, Kernel, KernelError, LinkState};
-use crate::ops::{self, Ctx, Outcome, SystemClock};
+use crate::ops::{self, Clock, Ctx, Outcome, SystemClock};
 use crate::resource::{
     AdapterName, Address, Definition, InvalidInput, Operation, RuntimeState, Tag,
 };
@@ -371,6 +371,27 @@ pub struct Deps<'a> {
     pub open_kernel: &'a dyn Fn() -> Result<Box<dyn Kernel>, KernelError>,
     pub cluster: &'a dyn Fn(&OcfEnv) -> Box<dyn ClusterView>,
     pub events: &'a dyn EventSink,
+    pub clock: &'a dyn Clock,
+}
+
+/// What an action answers: the exit code, the `ocf-exit-reason` for a
+/// failure, and text for stdout and stderr (meta-data, usage).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reply {
+    pub code: u8,
+    pub reason: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<(u8, Option<String>)> for Reply {
+    fn from((code, reason): (u8, Option<String>)) -> Self {
+        Self {
+            code,
+            reason,
+            ..Self::default()
+        }
+    }
 }
 
 /// Run one OCF action with parameters from `OCF_RESKEY_*`; returns the OCF
@@ -388,12 +409,15 @@ pub fn run_action(action: &str) -> u8 {
         open_kernel: &open_linux_kernel,
         cluster: &cluster_view,
         events: &sink,
+        clock: &SystemClock,
     };
-    let (code, reason) = run(action, &env, &deps);
-    if let Some(reason) = reason {
+    let reply = run(action, &env, &deps);
+    print!("{}", reply.stdout);
+    eprint!("{}", reply.stderr);
+    if let Some(reason) = reply.reason {
         eprintln!("ocf-exit-reason:{reason}");
     }
-    code
+    reply.code
 }
 
 /// The Linux kernel seam. Its `delete_address` stops the address's
@@ -415,16 +439,16 @@ fn cluster_view(env: &OcfEnv) -> Box<dyn ClusterView> {
 
 /// Run one action; returns the exit code and, for a failure, the
 /// `ocf-exit-reason` text.
-pub fn run(action: &str, env: &OcfEnv, deps: &Deps<'_>) -> (u8, Option<String>) {
+pub fn run(action: &str, env: &OcfEnv, deps: &Deps<'_>) -> Reply {
     match action {
-        "meta-data" => {
-            print!("{}", meta_data());
-            (rc::SUCCESS, None)
-        }
+        "meta-data" => Reply {
+            stdout: meta_data(),
+            ..Reply::default()
+        },
         "start" | "stop" | "monitor" | "validate-all" | "reload-agent" => {
             let params = match Params::from_env(env) {
                 Ok(p) => p,
-                Err(e) => return config_error(action, env, &e),
+                Err(e) => return config_error(action, env, &e).into(),
             };
             Agent {
                 env,
@@ -432,19 +456,23 @@ pub fn run(action: &str, env: &OcfEnv, deps: &Deps<'_>) -> (u8, Option<String>) 
                 params: &params,
             }
             .run(action)
+            .into()
         }
-        "usage" | "help" => {
-            println!("{USAGE}");
-            (rc::SUCCESS, None)
-        }
-        "" => {
-            eprintln!("{USAGE}");
-            (rc::ERR_ARGS, Some("no action given".to_owned()))
-        }
+        "usage" | "help" => Reply {
+            stdout: format!("{USAGE}\n"),
+            ..Reply::default()
+        },
+        "" => Reply {
+            code: rc::ERR_ARGS,
+            reason: Some("no action given".to_owned()),
+            stderr: format!("{USAGE}\n"),
+            ..Reply::default()
+        },
         other => (
             rc::ERR_UNIMPLEMENTED,
             Some(format!("action {other:?} is not implemented")),
-        ),
+        )
+            .into(),
     }
 }
 
@@ -513,7 +541,7 @@ impl Agent<'_> {
             kernel: kernel.as_ref(),
             cluster: cluster.as_ref(),
             events: &fan,
-            clock: &SystemClock,
+            clock: self.deps.clock,
             node: &node,
         };
         let result = match action {
@@ -1098,8 +1126,10 @@ mod tests {
                 open_kernel: &open,
                 cluster: &cluster,
                 events: &self.events,
+                clock: &SystemClock,
             };
-            run(action, &self.env(extra), &deps)
+            let reply = run(action, &self.env(extra), &deps);
+            (reply.code, reply.reason)
         }
         fn ids(&self) -> Vec<u16> {
             self.events.take().iter().map(|e| e.id).collect()
