@@ -264,21 +264,6 @@ struct StateOut {
     active_adapter: Option<String>,
 }
 
-/// The OCF names of the exit codes (OCF RA API 1.1, "Return codes").
-fn ocf_name(code: u8) -> &'static str {
-    match code {
-        0 => "OCF_SUCCESS",
-        1 => "OCF_ERR_GENERIC",
-        2 => "OCF_ERR_ARGS",
-        3 => "OCF_ERR_UNIMPLEMENTED",
-        4 => "OCF_ERR_PERM",
-        5 => "OCF_ERR_INSTALLED",
-        6 => "OCF_ERR_CONFIGURED",
-        7 => "OCF_NOT_RUNNING",
-        _ => "not an OCF exit code",
-    }
-}
-
 // ---------------------------------------------------------------- world
 
 /// The cluster view the agent gets: shared with the harness, which changes it.
@@ -420,8 +405,8 @@ impl World {
         );
         out.extend(reply.stderr.lines().map(|l| Line::Stderr(l.to_owned())));
         out.push(Line::Exit(ExitOut {
-            code: reply.code,
-            name: ocf_name(reply.code),
+            code: reply.exit.code(),
+            name: reply.exit.name(),
             reason: reply.reason,
         }));
         out.push(Line::After(self.after(&env)?));
