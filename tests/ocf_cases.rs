@@ -622,3 +622,40 @@ fn every_ocf_case_replays_to_its_output() {
         problems.join("\n")
     );
 }
+
+/// `docs/pacemaker.md` lists the parameters by hand; it must agree with the
+/// agent's table (the meta-data renders that table, so they cannot drift).
+#[test]
+fn the_pacemaker_doc_lists_every_parameter_as_the_table_does() {
+    let doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/pacemaker.md"))
+        .expect("docs/pacemaker.md");
+    for p in ipkit::ocf::parameters() {
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}`", p.name)))
+            .unwrap_or_else(|| panic!("docs/pacemaker.md has no row for {}", p.name));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        // | parameter | default | reloadable | meaning |
+        let [_, name, default, reloadable, ..] = cells.as_slice() else {
+            panic!("{}: row {row:?} has too few cells", p.name);
+        };
+        assert_eq!(
+            name.contains("required"),
+            p.required,
+            "{}: required",
+            p.name
+        );
+        assert_eq!(name.contains("unique"), p.unique, "{}: unique", p.name);
+        let want = if p.reloadable { "yes" } else { "no" };
+        assert_eq!(*reloadable, want, "{}: reloadable", p.name);
+        if let ipkit::ocf::ParamDefault::Value(v) = p.default
+            && !v.is_empty()
+        {
+            assert!(
+                default.contains(&format!("`{v}`")),
+                "{}: the doc's default {default:?} is not `{v}`",
+                p.name
+            );
+        }
+    }
+}

@@ -45,7 +45,7 @@ pub(super) fn run(action: ResourceAction, env: &OcfEnv, deps: &Deps<'_>) -> Repl
 fn config_error(action: ResourceAction, env: &OcfEnv, e: &InvalidInput) -> Reply {
     match action {
         ResourceAction::Stop => Reply::success(),
-        ResourceAction::Monitor if env.is_probe() => Reply::exit(OcfExit::NotRunning),
+        ResourceAction::Monitor if env.is_probe() => Reply::bare(OcfExit::NotRunning),
         _ => Reply::failure(OcfExit::ErrConfigured, e.to_string()),
     }
 }
@@ -146,7 +146,7 @@ impl Agent<'_> {
             // Not started by us (or this node rebooted): report what the
             // kernel shows. Present nowhere: not running.
             if holders.is_empty() {
-                return Reply::exit(OcfExit::NotRunning);
+                return Reply::bare(OcfExit::NotRunning);
             }
             // Found on one of our adapters: adopt it and check it.
             match holders.as_slice() {

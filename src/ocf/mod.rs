@@ -29,7 +29,7 @@ pub use env::OcfEnv;
 pub use meta_data::{
     ADVERTISED_ACTIONS, AGENT_DESCRIPTION, AGENT_SUMMARY, AdvertisedAction, meta_data,
 };
-pub use params::{Param, ParamDefault, Params, Syntax, parameters};
+pub use params::{Param, ParamDefault, ParamSyntax, Params, parameters};
 
 use crate::cluster::{ClusterView, Standalone};
 use crate::events::EventSink;
@@ -93,11 +93,11 @@ pub struct Reply {
 impl Reply {
     /// `OCF_SUCCESS`, nothing printed.
     pub fn success() -> Self {
-        Self::exit(OcfExit::Success)
+        Self::bare(OcfExit::Success)
     }
 
     /// This exit code without a reason (success, or "not running").
-    pub fn exit(exit: OcfExit) -> Self {
+    pub fn bare(exit: OcfExit) -> Self {
         Self {
             exit,
             reason: None,
@@ -110,7 +110,7 @@ impl Reply {
     pub fn failure(exit: OcfExit, reason: impl Into<String>) -> Self {
         Self {
             reason: Some(reason.into()),
-            ..Self::exit(exit)
+            ..Self::bare(exit)
         }
     }
 

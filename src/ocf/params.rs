@@ -17,7 +17,7 @@ use crate::resource::{AdapterName, Address, Definition, InvalidInput, Tag};
 /// What a parameter's value looks like; it decides the parser and the OCF
 /// content type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Syntax {
+pub enum ParamSyntax {
     /// An IPv4 or IPv6 address, optionally with `/prefix`.
     Address,
     /// A prefix length, or a dotted IPv4 netmask.
@@ -32,13 +32,13 @@ pub enum Syntax {
     Millis,
 }
 
-impl Syntax {
+impl ParamSyntax {
     /// The OCF meta-data content type.
     pub fn content_type(self) -> &'static str {
         match self {
-            Syntax::Address | Syntax::Netmask | Syntax::Interface => "string",
-            Syntax::Boolean => "boolean",
-            Syntax::Count { .. } | Syntax::Millis => "integer",
+            ParamSyntax::Address | ParamSyntax::Netmask | ParamSyntax::Interface => "string",
+            ParamSyntax::Boolean => "boolean",
+            ParamSyntax::Count { .. } | ParamSyntax::Millis => "integer",
         }
     }
 }
@@ -59,7 +59,7 @@ pub enum ParamDefault {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Param {
     pub name: &'static str,
-    pub syntax: Syntax,
+    pub syntax: ParamSyntax,
     pub required: bool,
     /// No two resources may share the value.
     pub unique: bool,
@@ -119,7 +119,7 @@ impl Param {
     fn count(&self, env: &OcfEnv) -> Result<u32, InvalidInput> {
         let n = parse_count(self.name, self.given(env)?)?;
         match self.syntax {
-            Syntax::Count { max: Some(max) } if n > max => Err(InvalidInput::new(
+            ParamSyntax::Count { max: Some(max) } if n > max => Err(InvalidInput::new(
                 self.name,
                 format!("must be at most {max}"),
             )),
@@ -134,7 +134,7 @@ impl Param {
 
 const IP: Param = Param {
     name: "ip",
-    syntax: Syntax::Address,
+    syntax: ParamSyntax::Address,
     required: true,
     unique: true,
     reloadable: false,
@@ -147,7 +147,7 @@ const IP: Param = Param {
 
 const CIDR_NETMASK: Param = Param {
     name: "cidr_netmask",
-    syntax: Syntax::Netmask,
+    syntax: ParamSyntax::Netmask,
     required: false,
     unique: false,
     reloadable: false,
@@ -160,7 +160,7 @@ const CIDR_NETMASK: Param = Param {
 
 const NIC: Param = Param {
     name: "nic",
-    syntax: Syntax::Interface,
+    syntax: ParamSyntax::Interface,
     required: true,
     unique: false,
     reloadable: false,
@@ -173,7 +173,7 @@ const NIC: Param = Param {
 
 const RECOVERY_NIC: Param = Param {
     name: "recovery_nic",
-    syntax: Syntax::Interface,
+    syntax: ParamSyntax::Interface,
     required: false,
     unique: false,
     reloadable: false,
@@ -186,7 +186,7 @@ const RECOVERY_NIC: Param = Param {
 
 const LOCAL_RECOVERY: Param = Param {
     name: "local_recovery",
-    syntax: Syntax::Boolean,
+    syntax: ParamSyntax::Boolean,
     required: false,
     unique: false,
     reloadable: true,
@@ -199,7 +199,7 @@ const LOCAL_RECOVERY: Param = Param {
 
 const PROBE_TIMEOUT: Param = Param {
     name: "probe_timeout",
-    syntax: Syntax::Millis,
+    syntax: ParamSyntax::Millis,
     required: false,
     unique: false,
     reloadable: true,
@@ -211,7 +211,7 @@ const PROBE_TIMEOUT: Param = Param {
 
 const ARP_COUNT: Param = Param {
     name: "arp_count",
-    syntax: Syntax::Count { max: None },
+    syntax: ParamSyntax::Count { max: None },
     required: false,
     unique: false,
     reloadable: true,
@@ -224,7 +224,7 @@ const ARP_COUNT: Param = Param {
 
 const ARP_INTERVAL: Param = Param {
     name: "arp_interval",
-    syntax: Syntax::Millis,
+    syntax: ParamSyntax::Millis,
     required: false,
     unique: false,
     reloadable: true,
@@ -235,7 +235,7 @@ const ARP_INTERVAL: Param = Param {
 
 const ARP_COUNT_REFRESH: Param = Param {
     name: "arp_count_refresh",
-    syntax: Syntax::Count { max: Some(100) },
+    syntax: ParamSyntax::Count { max: Some(100) },
     required: false,
     unique: false,
     reloadable: true,
@@ -495,11 +495,11 @@ mod tests {
             {
                 let env = OcfEnv::from_pairs([(p.env_var().as_str(), v)]);
                 let parsed = match p.syntax {
-                    Syntax::Boolean => p.boolean(&env).map(|_| ()),
-                    Syntax::Count { .. } => p.count(&env).map(|_| ()),
-                    Syntax::Millis => p.millis(&env).map(|_| ()),
-                    Syntax::Interface => p.interface(&env).map(|_| ()),
-                    Syntax::Address | Syntax::Netmask => Ok(()),
+                    ParamSyntax::Boolean => p.boolean(&env).map(|_| ()),
+                    ParamSyntax::Count { .. } => p.count(&env).map(|_| ()),
+                    ParamSyntax::Millis => p.millis(&env).map(|_| ()),
+                    ParamSyntax::Interface => p.interface(&env).map(|_| ()),
+                    ParamSyntax::Address | ParamSyntax::Netmask => Ok(()),
                 };
                 assert!(parsed.is_ok(), "{}: default {v:?} does not parse", p.name);
             }
