@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::KernelError;
 use crate::net::linux::netlink::{Family, Netlink};
-use crate::net::linux::packet::{ArpOp, EthernetFrame, NdKind};
+use crate::net::linux::pdu::{arp::ArpOp, ethernet::EthernetFrame, ndp::NdKind};
 use crate::netns::NetNs;
 use crate::resource::{Address, Mac};
 
@@ -866,9 +866,8 @@ fn capture_loop(sock: &OwnedFd, wake: &OwnedFd, shared: &Shared) -> io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::linux::packet::{
-        arp_probe, dad_ns, gratuitous_arp_reply, gratuitous_arp_request, unsolicited_na,
-    };
+    use crate::net::linux::pdu::arp::{arp_probe, gratuitous_arp_reply, gratuitous_arp_request};
+    use crate::net::linux::pdu::ndp::{dad_ns, unsolicited_na};
 
     #[test]
     fn frames_are_classified() {

@@ -1,6 +1,10 @@
 //! ipkit keeps a switchable (virtual) IP address alive as a
 //! high-availability cluster resource on Linux, following the LifeKeeper IP
-//! Recovery Kit (see `SPEC.md`).
+//! Recovery Kit.
+//!
+//! The contract is `docs/spec.md` (interpretations in `docs/spec-notes.md`).
+//! Every "SPEC §n" in this crate, its tests and its docs refers to section n
+//! of that file, and "restore step 3-2" and the like to its numbered steps.
 //!
 //! Crate map:
 //! - [`resource`]: the resource model (SPEC §1): tag, address, adapter,

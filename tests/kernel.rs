@@ -14,7 +14,7 @@ use ipkit::events::Recorder;
 use ipkit::lab::{FrameKind, Lab, LabConfig, Port};
 use ipkit::net::linux::LinuxKernel;
 use ipkit::net::linux::netlink::{Family, Monitor, NetEvent};
-use ipkit::net::linux::packet::{EthernetFrame, NdKind};
+use ipkit::net::linux::pdu::{ethernet::EthernetFrame, ndp::NdKind};
 use ipkit::ops::{self, Ctx, Outcome, SystemClock};
 use ipkit::resource::{AdapterName, Address, Definition, Mac, Operation, RuntimeState, Tag};
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use ipkit::lab::{CLIENT_V4, CLIENT_V6, FrameKind, Lab, LabConfig, Port};
 use ipkit::net::linux::packet;
+use ipkit::net::linux::pdu::{arp, ethernet::EthernetFrame, ndp};
 use ipkit::net::{AnnouncePlan, ProbeResult};
 use ipkit::netns::NetNs;
 use ipkit::resource::Address;
@@ -245,8 +246,8 @@ fn announce_v4_puts_request_and_reply_on_the_wire_count_times() {
         .map(|f| &f.bytes)
         .filter(|b| ipkit::lab::kind_of(b, ip).is_some())
         .collect();
-    let request = packet::gratuitous_arp_request(mac, v4).to_vec();
-    let reply = packet::gratuitous_arp_reply(mac, v4).to_vec();
+    let request = arp::gratuitous_arp_request(mac, v4).to_vec();
+    let reply = arp::gratuitous_arp_reply(mac, v4).to_vec();
     assert_eq!(from_node.iter().filter(|b| ***b == request).count(), 3);
     assert_eq!(from_node.iter().filter(|b| ***b == reply).count(), 3);
     assert_eq!(from_node.len(), 6, "unexpected extra ARP frames");
@@ -264,7 +265,7 @@ fn announce_v6_puts_unsolicited_na_on_the_wire_count_times() {
     assert!(cap.wait_for_count(FrameKind::NeighbourAdvertisement, ip, 4, WAIT));
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(cap.count(FrameKind::NeighbourAdvertisement, ip), 4);
-    let na = packet::unsolicited_na(mac, v6).to_vec();
+    let na = ndp::unsolicited_na(mac, v6).to_vec();
     let frames = cap.stop().expect("stop");
     let nas: Vec<_> = frames
         .iter()
@@ -541,7 +542,7 @@ fn announcements_in(frames: &[ipkit::lab::Frame], ip: IpAddr, mac: Mac) -> usize
                 )
             )
         })
-        .filter(|f| packet::EthernetFrame::parse(&f.bytes).is_ok_and(|e| e.source() == mac))
+        .filter(|f| EthernetFrame::parse(&f.bytes).is_ok_and(|e| e.source() == mac))
         .count()
 }
 

@@ -227,9 +227,7 @@ pub fn check_system(
     if let Some(other) = holders.iter().find(|h| **h != def.adapter) {
         return Err(InvalidInput::new(
             "address",
-            format!(
-                "{ip} is already assigned to local adapter {other}; restore would refuse it (SPEC §4 restore 3-2)"
-            ),
+            format!("{ip} is already assigned to local adapter {other}; restore would refuse it"),
         )
         .into());
     }

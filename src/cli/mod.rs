@@ -46,7 +46,7 @@ pub enum Exit {
 const EXIT_HELP: &str = "\
 Exit status:
   0  success
-  1  the operation failed (per the spec: e.g. quickcheck found the cable out, 6507)
+  1  the operation ran and failed (e.g. quickcheck found the cable out, 6507)
   2  invalid input or configuration (the message names the field); nothing was changed
   3  missing privilege (needs CAP_NET_ADMIN / CAP_NET_RAW, or write access to the directories)
   4  resource busy: another operation held its lock for longer than lock_timeout
@@ -248,14 +248,16 @@ pub enum Command {
     Show { tag: String },
     /// Every resource at a glance (never waits for a lock).
     Status,
-    /// Bring the address up (SPEC §4 restore).
+    /// Bring the address up: refuse if someone else holds it, add it to the
+    /// primary (or recovery) adapter, announce it and verify it.
     Restore { tag: String },
-    /// Take the address down (SPEC §4 remove).
+    /// Take the address down from every adapter (succeeds when it is already gone).
     Remove { tag: String },
-    /// Is the address on its active adapter, with the cable in? (SPEC §4 quickCheck)
+    /// Check that the address is on its active adapter only and that adapter's cable is in.
     #[command(name = "quickcheck", visible_alias = "quickCheck")]
     QuickCheck { tag: String },
-    /// Are the standby nodes' cables in? (SPEC §4 deepCheck)
+    /// Check the cables of the standby nodes that are up (a pulled one is a
+    /// warning, not a failure).
     #[command(name = "deepcheck", visible_alias = "deepCheck")]
     DeepCheck { tag: String },
     /// Local recovery: move the address back to the primary or onto the recovery adapter.

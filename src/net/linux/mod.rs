@@ -15,6 +15,7 @@ use crate::resource::{AdapterName, Address};
 
 pub mod netlink;
 pub mod packet;
+pub mod pdu;
 
 use netlink::{Family, LinkRecord, Netlink};
 
