@@ -19,8 +19,12 @@
 //!
 //! A sink that cannot deliver says so once on stderr and keeps trying for
 //! later events; no event is silently dropped (SPEC §7).
+//!
+//! The log files are created mode 0640 whatever the umask, and are never
+//! written or read through a symbolic link (issue 10): the store's file
+//! primitives open them (`crate::store::fs`).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
@@ -29,6 +33,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::events::{CATALOG, EXTRA_CATALOG, Event, EventSink, Fanout, Severity, StderrSink};
+use crate::store::FileKind;
+use crate::store::fs as files;
 
 /// The journald socket (native protocol).
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
@@ -298,15 +304,12 @@ impl JsonLogSink {
 
     fn open_locked(&self) -> io::Result<File> {
         loop {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
+            let file = files::open_append(&self.path, FileKind::EventLog)?;
             file.lock()?;
             // Still the file at the path? (Another writer may have rotated it
             // while we waited for the lock.)
             let ours = file.metadata()?;
-            match fs::metadata(&self.path) {
+            match fs::symlink_metadata(&self.path) {
                 Ok(now) if now.ino() == ours.ino() && now.dev() == ours.dev() => {
                     return Ok(file);
                 }
@@ -339,7 +342,7 @@ impl JsonLogSink {
         line.push(b'\n');
         let _g = self.guard.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir)?;
+            files::create_dir_all(dir)?;
         }
         let mut file = self.open_locked()?;
         let size = file.metadata()?.len();
@@ -407,7 +410,7 @@ fn parse_lines(file: &Path, text: &[u8], events: &mut Vec<Event>, bad: &mut Vec<
 pub fn read_log(path: &Path) -> io::Result<(Vec<Event>, Vec<BadLine>, Follower)> {
     // The live file first: a rotation after this point moves it to .1,
     // which is then recognised by its inode and not read twice.
-    let mut live = match File::open(path) {
+    let mut live = match files::open_read(path) {
         Ok(f) => Some(f),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
@@ -418,7 +421,7 @@ pub fn read_log(path: &Path) -> io::Result<(Vec<Event>, Vec<BadLine>, Follower)>
     };
     let mut rotated: Vec<PathBuf> = Vec::new();
     let mut n = 1;
-    while let Ok(meta) = fs::metadata(rotated_path(path, n)) {
+    while let Ok(meta) = fs::symlink_metadata(rotated_path(path, n)) {
         if Some((meta.dev(), meta.ino())) != live_id {
             rotated.push(rotated_path(path, n));
         }
@@ -428,7 +431,10 @@ pub fn read_log(path: &Path) -> io::Result<(Vec<Event>, Vec<BadLine>, Follower)>
     let mut events = Vec::new();
     let mut bad = Vec::new();
     for f in rotated {
-        match fs::read(&f) {
+        match files::open_read(&f).and_then(|mut file| {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).map(|_| bytes)
+        }) {
             Ok(bytes) => parse_lines(&f, &bytes, &mut events, &mut bad),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
@@ -472,7 +478,7 @@ impl Follower {
             ino: None,
             pending: Vec::new(),
         };
-        if let Ok(mut file) = File::open(path)
+        if let Ok(mut file) = files::open_read(path)
             && let Ok(meta) = file.metadata()
             && file.seek(SeekFrom::End(0)).is_ok()
         {
@@ -499,7 +505,9 @@ impl Follower {
     pub fn poll(&mut self) -> io::Result<Vec<Event>> {
         let mut out = Vec::new();
         self.drain(&mut out)?;
-        let now = fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
+        let now = fs::symlink_metadata(&self.path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
         if now.is_some() && now != self.ino {
             // Rotated (or created): the old file was finished above. Files
             // rotated in between (newer than ours, older than the current
@@ -509,7 +517,9 @@ impl Follower {
             let mut n = 1;
             loop {
                 let p = rotated_path(&self.path, n);
-                let Ok(meta) = fs::metadata(&p) else { break };
+                let Ok(meta) = fs::symlink_metadata(&p) else {
+                    break;
+                };
                 if Some((meta.dev(), meta.ino())) == self.ino {
                     break;
                 }
@@ -520,13 +530,13 @@ impl Follower {
                 newer.clear();
             }
             for p in newer.iter().rev() {
-                if let Ok(file) = File::open(p) {
+                if let Ok(file) = files::open_read(p) {
                     self.file = Some(file);
                     self.drain(&mut out)?;
                     self.pending.clear();
                 }
             }
-            match File::open(&self.path) {
+            match files::open_read(&self.path) {
                 Ok(file) => {
                     self.ino = file.metadata().ok().map(|m| (m.dev(), m.ino()));
                     self.file = Some(file);
@@ -688,6 +698,21 @@ mod tests {
         assert!(sink.append(&ev(Kind::RestoreStart)).is_err());
         sink.emit(&ev(Kind::RestoreStart));
         assert!(sink.fail.reported.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn json_log_is_never_appended_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        fs::write(&target, "untouched\n").unwrap();
+        let path = dir.path().join("events.jsonl");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let e = JsonLogSink::new(&path)
+            .append(&ev(Kind::RestoreStart))
+            .unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(e.to_string().contains("events.jsonl"), "{e}");
+        assert_eq!(fs::read_to_string(&target).unwrap(), "untouched\n");
     }
 
     #[test]

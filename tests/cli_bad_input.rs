@@ -139,6 +139,18 @@ fn cases() -> Vec<Case> {
             2,
             &["invalid address", "link-local"],
         ),
+        // IPv4-mapped IPv6 would make 198.51.100.40 a second resource
+        // under another spelling; class E is reserved (issue 10 defect 9).
+        case(
+            ok("vip", "::ffff:198.51.100.40/128"),
+            2,
+            &["invalid address", "IPv4-mapped", "198.51.100.40"],
+        ),
+        case(
+            ok("vip", "240.0.0.10/24"),
+            2,
+            &["invalid address", "240.0.0.0/4"],
+        ),
         case(
             ok("vip", "198.51.100.20/24"),
             2,
@@ -264,6 +276,23 @@ fn cases() -> Vec<Case> {
             with(&["--restart-window", "0"]),
             2,
             &["invalid restart_window"],
+        ),
+        // Above the documented maximum: the field and its maximum, never a
+        // complaint about a file that was not written (issue 10 defect 9).
+        case(
+            with(&["--link-debounce", "18446744073709551615"]),
+            2,
+            &["invalid link_debounce", "at most"],
+        ),
+        case(
+            with(&["--restart-window", "18446744073709551615"]),
+            2,
+            &["invalid restart_window", "at most"],
+        ),
+        case(
+            with(&["--announce-refresh", "9223372036854775808"]),
+            2,
+            &["invalid announce_refresh", "at most"],
         ),
         // -- refused by the parser, still naming the option
         case(

@@ -519,6 +519,16 @@ fn deleted_adapter_fails_cleanly(v6: bool) {
     assert_eq!(out.event, Some(6507));
     assert_eq!(catalog(&ids), vec![6507]);
 
+    // Still in service: recover lands on the backup adapter.
+    let (out, ids) = r.run(Operation::Recover);
+    assert!(out.success, "recover: {out:?} {ids:?}");
+    assert_eq!(r.holders(), vec!["eth1"]);
+
+    // And remove of the remains works.
+    let (out, ids) = r.run(Operation::Remove);
+    assert!(out.success, "remove: {ids:?}");
+    assert_eq!(r.holders(), Vec::<String>::new());
+
     // Without local recovery, restore fails cleanly on the missing adapter.
     r.def.local_recovery = false;
     r.state = RuntimeState::default();
@@ -527,15 +537,12 @@ fn deleted_adapter_fails_cleanly(v6: bool) {
     assert_eq!(out.event, Some(6002));
     assert_eq!(catalog(&ids), vec![6013, 6019, 6008, 6002]);
 
-    // With it, recover lands on the backup adapter.
+    // Out of service, recover brings nothing up (issue 10: 7008).
     r.def.local_recovery = true;
     let (out, ids) = r.run(Operation::Recover);
-    assert!(out.success, "recover: {out:?} {ids:?}");
-    assert_eq!(r.holders(), vec!["eth1"]);
-
-    // And remove of the remains works.
-    let (out, ids) = r.run(Operation::Remove);
-    assert!(out.success, "remove: {ids:?}");
+    assert!(!out.success);
+    assert_eq!(catalog(&ids), vec![6605, 6604]);
+    assert!(ids.contains(&7008), "{ids:?}");
     assert_eq!(r.holders(), Vec::<String>::new());
 }
 

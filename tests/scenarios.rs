@@ -98,6 +98,16 @@ const BRANCHES: &[&str] = &[
     "restore kernel error",
     "remove kernel error",
     "recover kernel error",
+    // Beyond the seed (issue 10): the state is reconciled with the kernel
+    // before an operation acts (7007); recover refuses a resource that is
+    // not in service here (7008) and probes the wire before it adds an
+    // address no local adapter holds (7009); a failed restore never says
+    // "out of service" while this node holds the address.
+    "reconcile active adapter",
+    "reconcile in service",
+    "recover refused out of service",
+    "recover in use on wire",
+    "restore 7 address stays",
 ];
 
 // ---------------------------------------------------------------- format

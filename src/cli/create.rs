@@ -19,7 +19,7 @@ use crate::net::{Kernel, LinkInfo, ProbeResult};
 use crate::resource::{
     AdapterIdentity, AdapterName, Address, Definition, InvalidInput, Tag, Tunables,
 };
-use crate::store::Store;
+use crate::store::{Definitions, Store};
 
 use super::{CliError, Exit};
 
@@ -122,7 +122,28 @@ pub fn parse(req: &Request) -> Result<Definition, InvalidInput> {
 }
 
 /// Step 2: the tag is free and no other resource protects the address.
+/// A definition file that cannot be read is named in a note and does not
+/// stop the creation of another resource (issue 10).
 pub fn check_store(store: &Store, def: &Definition) -> Result<(), CliError> {
+    let all = store.load_all().map_err(|e| {
+        CliError::new(
+            Exit::Invalid,
+            format!("cannot check the existing definitions: {e}"),
+        )
+    })?;
+    for broken in &all.broken {
+        eprintln!(
+            "ipkit: note: {broken}; its address could not be compared with {}",
+            def.address.ip()
+        );
+    }
+    is_free(store, def, &all)
+}
+
+/// The tag is free and no other readable definition protects the address.
+/// Also run under the definitions' lock, right before the write (issue 10:
+/// concurrent creates).
+pub fn is_free(store: &Store, def: &Definition, all: &Definitions) -> Result<(), CliError> {
     if store.exists(&def.tag) {
         return Err(InvalidInput::new(
             "tag",
@@ -135,13 +156,11 @@ pub fn check_store(store: &Store, def: &Definition) -> Result<(), CliError> {
         )
         .into());
     }
-    let others = store.load_all().map_err(|e| {
-        CliError::new(
-            Exit::Invalid,
-            format!("cannot check the existing definitions: {e}"),
-        )
-    })?;
-    if let Some(other) = others.iter().find(|o| o.address.ip() == def.address.ip()) {
+    if let Some(other) = all
+        .loaded
+        .iter()
+        .find(|o| o.address.ip() == def.address.ip() && o.tag != def.tag)
+    {
         return Err(InvalidInput::new(
             "address",
             format!(
@@ -375,6 +394,23 @@ mod tests {
             (
                 Box::new(|r| r.lock_timeout_ms = Some(4_000_000)),
                 "lock_timeout",
+            ),
+            (
+                Box::new(|r| r.address = "::ffff:198.51.100.5/128".into()),
+                "address",
+            ),
+            (Box::new(|r| r.address = "240.0.0.1/24".into()), "address"),
+            (
+                Box::new(|r| r.link_debounce_ms = Some(u64::MAX)),
+                "link_debounce",
+            ),
+            (
+                Box::new(|r| r.announce_refresh_ms = Some(u64::MAX)),
+                "announce_refresh",
+            ),
+            (
+                Box::new(|r| r.restart_window_ms = Some(u64::MAX)),
+                "restart_window",
             ),
         ];
         for (f, field) in cases {

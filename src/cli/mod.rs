@@ -2,7 +2,7 @@
 //!
 //! `main` parses with clap, runs one command and maps the result to the
 //! documented exit statuses ([`Exit`]). The commands live in their own
-//! files: [`create`] (validation), [`status`] (list, show, status),
+//! files: [`create`] (validation), [`delete`], [`status`] (list, show, status),
 //! [`events`] (reading the event log back), [`demo`] (the throwaway lab).
 
 use std::io::Write;
@@ -19,6 +19,7 @@ use crate::store::{Store, StoreError};
 
 pub mod caps;
 pub mod create;
+pub mod delete;
 pub mod demo;
 pub mod events;
 pub mod status;
@@ -108,8 +109,10 @@ impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         let exit = match &e {
             StoreError::UnknownTag(_) => Exit::UnknownTag,
-            StoreError::Exists(_) | StoreError::Corrupt { .. } => Exit::Invalid,
-            StoreError::Busy { .. } => Exit::Busy,
+            StoreError::Exists(_) | StoreError::Corrupt { .. } | StoreError::Refused(_) => {
+                Exit::Invalid
+            }
+            StoreError::Busy { .. } | StoreError::DefinitionsBusy { .. } => Exit::Busy,
             StoreError::Io { source, .. }
                 if source.kind() == std::io::ErrorKind::PermissionDenied =>
             {
@@ -120,7 +123,7 @@ impl From<StoreError> for CliError {
                     ),
                 );
             }
-            StoreError::Io { .. } => Exit::Failed,
+            StoreError::Io { .. } | StoreError::Unwritable { .. } => Exit::Failed,
         };
         Self::new(exit, e.to_string())
     }
@@ -316,7 +319,7 @@ pub fn run(cli: Cli) -> Exit {
     };
     let result = match cli.command {
         Command::Create(a) => cmd_create(&g, *a),
-        Command::Delete { tag, force } => cmd_delete(&g, &tag, force),
+        Command::Delete { tag, force } => delete::delete(&g, &tag, force),
         Command::List => status::list(&g),
         Command::Show { tag } => status::show(&g, &tag),
         Command::Status => status::status(&g),
@@ -520,9 +523,11 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
     let def = create::check_system(&*kernel, def, !req.no_probe)?;
     // Say what the checks could not do.
     let ip = def.address.ip();
-    if kernel.holders(ip).is_ok_and(|h| !h.is_empty()) {
+    // check_system refused any other holder: this is the primary.
+    let adopted = kernel.holders(ip).is_ok_and(|h| !h.is_empty());
+    if adopted {
         eprintln!(
-            "ipkit: note: {ip} is already on {}; the resource adopts it (restore keeps it there)",
+            "ipkit: note: {ip} is already on {}; the resource adopts it (in service there; restore keeps it there)",
             def.adapter
         );
     } else if !req.no_probe {
@@ -537,8 +542,19 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
             );
         }
     }
-    // Everything checked: write.
-    g.store.create_definition(&def)?;
+    // Everything checked: write, checking the store again under the
+    // definitions' lock (another create may have run meanwhile).
+    g.store
+        .create_definition_checked(&def, |all| create::is_free(&g.store, &def, all))?;
+    if adopted {
+        // Never "out of service" while this node holds the address (issue 10).
+        let state = crate::resource::RuntimeState {
+            active_adapter: Some(def.adapter.clone()),
+            in_service: true,
+            ..Default::default()
+        };
+        g.store.save_state(&def.tag, &state)?;
+    }
     let sinks = crate::log::standard_sinks(g.state_dir(), true);
     sinks.emit(&Event::about(
         &def,
@@ -567,45 +583,6 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
         )
     };
     r.map_err(stdout_error)?;
-    Ok(Exit::Ok)
-}
-
-fn cmd_delete(g: &Global, tag: &str, force: bool) -> Result<Exit, CliError> {
-    let tag = parse_tag(tag)?;
-    let def = g.store.load_definition(&tag)?;
-    let _lock = g.store.lock(&tag, def.tunables.lock_timeout)?;
-    let state = g.store.load_state(&tag)?;
-    if state.in_service && !force {
-        return Err(CliError::new(
-            Exit::Invalid,
-            format!(
-                "invalid tag: {tag} is in service ({} on {}); run `ipkit remove {tag}` first, or `ipkit delete --force {tag}` to delete it and leave the address unprotected",
-                def.address,
-                state.active_adapter(&def)
-            ),
-        ));
-    }
-    g.store.delete_definition(&tag)?;
-    let sinks = crate::log::standard_sinks(g.state_dir(), true);
-    sinks.emit(&Event::about(
-        &def,
-        Operation::Delete,
-        &node(),
-        &Kind::ResourceDeleted,
-        std::time::SystemTime::now(),
-    ));
-    if state.in_service {
-        eprintln!(
-            "ipkit: warning: {} stays on {}, no longer protected",
-            def.address,
-            state.active_adapter(&def)
-        );
-    }
-    if !g.json {
-        say_out(format!("deleted {tag}"))?;
-    } else {
-        say_out(serde_json::json!({"tag": tag.as_str(), "deleted": true}))?;
-    }
     Ok(Exit::Ok)
 }
 

@@ -9,7 +9,8 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::resource::{Definition, LastResult, Operation, RuntimeState, rfc3339};
+use crate::ops::disagreements;
+use crate::resource::{AdapterName, Definition, LastResult, Operation, RuntimeState, rfc3339};
 
 use super::system::{self, SystemView};
 use super::{CliError, Exit, Global, parse_tag};
@@ -40,6 +41,11 @@ pub struct Row {
     /// (replaced or renamed), e.g. `eth0: MAC .. now, .. recorded`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub adapter_changed: Vec<String>,
+    /// Where the runtime state and the kernel disagree (issue 10), e.g.
+    /// `in_service is false in the state, but eth0 holds the address`; the
+    /// next operation corrects the state where the kernel tells how.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disagreements: Vec<String>,
     /// A definition or state file that could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -99,6 +105,16 @@ pub fn row(def: &Definition, state: &RuntimeState, view: Option<&SystemView>) ->
                 out
             })
             .unwrap_or_default(),
+        disagreements: view
+            .map(|v| {
+                let holders: Vec<AdapterName> = v
+                    .holders_of(def.address.ip())
+                    .iter()
+                    .filter_map(|h| AdapterName::new(h).ok())
+                    .collect();
+                disagreements(def, state, &holders)
+            })
+            .unwrap_or_default(),
         error: None,
     }
 }
@@ -118,6 +134,7 @@ fn broken_row(tag: &str, err: String) -> Row {
         last_check: None,
         last_result: None,
         adapter_changed: Vec::new(),
+        disagreements: Vec::new(),
         error: Some(err),
     }
 }
@@ -221,6 +238,9 @@ pub fn write_table(w: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
             if !r.adapter_changed.is_empty() {
                 service.push_str(" (NIC changed)");
             }
+            if !r.disagreements.is_empty() {
+                service.push_str(" (state disagrees)");
+            }
             [
                 r.tag.clone(),
                 r.address.clone(),
@@ -268,6 +288,11 @@ pub fn write_table(w: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
     for c in &cells {
         let refs: Vec<&str> = c.iter().map(String::as_str).collect();
         line(w, &refs)?;
+    }
+    for r in rows {
+        for d in &r.disagreements {
+            writeln!(w, "{}: state and kernel disagree: {d}", r.tag)?;
+        }
     }
     Ok(())
 }
@@ -397,6 +422,9 @@ pub fn show(g: &Global, tag: &str) -> Result<Exit, CliError> {
         )
         .map_err(out_err)?;
     }
+    for d in &r.disagreements {
+        writeln!(stdout, "state disagrees:      {d}").map_err(out_err)?;
+    }
     for (op, res) in &state.last {
         writeln!(
             stdout,
@@ -482,5 +510,34 @@ mod tests {
             assert!(json.get(k).is_some(), "{k} missing in {json}");
         }
         assert_eq!(json["address"], "198.51.100.10/24");
+        assert!(json.get("disagreements").is_none(), "none here: {json}");
+    }
+
+    #[test]
+    fn row_and_table_show_where_state_and_kernel_disagree() {
+        let d = def();
+        let mut view = SystemView::default();
+        view.links.insert("eth0".into(), LinkState::Connected);
+        view.holders.insert(d.address.ip(), vec!["eth0".to_owned()]);
+        // Up on the primary, but the state says out of service.
+        let r = row(&d, &RuntimeState::default(), Some(&view));
+        assert_eq!(
+            r.disagreements,
+            vec!["in_service is false in the state, but eth0 holds the address"]
+        );
+        let mut out = Vec::new();
+        write_table(&mut out, std::slice::from_ref(&r)).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("out (state disagrees)"), "{text}");
+        assert!(
+            text.contains("vip: state and kernel disagree: in_service is false"),
+            "{text}"
+        );
+        // Unknown system: nothing is claimed.
+        assert!(
+            row(&d, &RuntimeState::default(), None)
+                .disagreements
+                .is_empty()
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! The five operations of SPEC §4, one file each, steps numbered as in the
 //! spec. They reach the system only through [`Kernel`], [`ClusterView`],
 //! [`EventSink`] and [`Clock`]; [`run`] adds the store: it takes the
-//! resource's lock, loads definition and state, runs the operation and
-//! persists the state before it returns.
+//! resource's lock, loads definition and state, reconciles the state with
+//! the kernel ([`reconcile`], issue 10), runs the operation and persists
+//! the state before it returns.
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
@@ -14,13 +15,16 @@ use crate::resource::{AdapterName, Definition, Operation, RuntimeState, Tag};
 use crate::store::{Store, StoreError};
 
 mod deep_check;
+mod in_use;
 mod quick_check;
+mod reconcile;
 mod recover;
 mod remove;
 mod restore;
 
 pub use deep_check::deep_check;
 pub use quick_check::quick_check;
+pub use reconcile::{Correction, corrections, disagreements, reconcile};
 pub use recover::recover;
 pub use remove::remove;
 pub use restore::restore;
@@ -134,19 +138,39 @@ pub(crate) fn flush(ctx: &Ctx<'_>, def: &Definition, op: Operation, out: &mut Ou
     }
 }
 
-/// Run one operation by tag: lock, load, run, persist (SPEC §4 preamble).
+/// Run one operation by tag: lock, load, reconcile, run, persist (SPEC §4
+/// preamble).
+///
+/// Crash safety (issue 10): every step that changes the kernel is followed
+/// by the state write, and [`reconcile`] repairs what a crash in between
+/// leaves: an address added without its state (held, but "out of
+/// service") or moved without it (the wrong `active_adapter`). Taking the
+/// address away is the one change the kernel cannot tell apart from a
+/// fault (an address gone while "in service" is what recover repairs), so
+/// remove writes "out of service" first: a crash after its deletes leaves
+/// a consistent state, one before them an address that reconcile puts
+/// back in service.
 pub fn run(store: &Store, ctx: &Ctx<'_>, tag: &Tag, op: Operation) -> Result<Outcome, StoreError> {
     let def = store.load_definition(tag)?;
     let _lock = store.lock(tag, def.tunables.lock_timeout)?;
     // Re-read under the lock: the definition may have changed meanwhile.
     let def = store.load_definition(tag)?;
     let mut state = store.load_state(tag)?;
+    reconcile(ctx, &def, op, &mut state);
+    if op == Operation::Remove && state.in_service {
+        let intent = RuntimeState {
+            in_service: false,
+            ..state.clone()
+        };
+        store.save_state(tag, &intent)?;
+    }
     let outcome = run_loaded(ctx, &def, &mut state, op);
     store.save_state(tag, &state)?;
     Ok(outcome)
 }
 
-/// Run one operation on a loaded definition and state (no lock, no store).
+/// Run one operation on a loaded definition and state (no lock, no store,
+/// no reconcile: a caller that loads the state runs [`reconcile`] first).
 pub fn run_loaded(
     ctx: &Ctx<'_>,
     def: &Definition,
@@ -163,5 +187,104 @@ pub fn run_loaded(
         // events of the command line and the daemon): nothing runs, and
         // the outcome says it did not succeed.
         Operation::Create | Operation::Delete | Operation::Daemon => Outcome::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::sim::SimCluster;
+    use crate::events::Recorder;
+    use crate::net::sim::SimNet;
+    use crate::net::{AddOptions, LinkInfo, ProbeResult};
+    use crate::resource::{Address, Mac};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// The simulated kernel, reading the persisted state at every delete.
+    struct StateAtDelete<'a> {
+        net: &'a SimNet,
+        store: &'a Store,
+        tag: Tag,
+        in_service: Mutex<Vec<bool>>,
+    }
+
+    impl Kernel for StateAtDelete<'_> {
+        fn link(&self, a: &AdapterName) -> Result<LinkInfo, KernelError> {
+            self.net.link(a)
+        }
+        fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
+            self.net.holders(ip)
+        }
+        fn add_address(
+            &self,
+            a: &AdapterName,
+            addr: &Address,
+            o: AddOptions,
+        ) -> Result<(), KernelError> {
+            self.net.add_address(a, addr, o)
+        }
+        fn delete_address(&self, a: &AdapterName, addr: &Address) -> Result<(), KernelError> {
+            let persisted = self.store.load_state(&self.tag).expect("state readable");
+            self.in_service
+                .lock()
+                .expect("not poisoned")
+                .push(persisted.in_service);
+            self.net.delete_address(a, addr)
+        }
+        fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
+            self.net.flush_neighbours(ip)
+        }
+        fn announce(
+            &self,
+            a: &AdapterName,
+            ip: IpAddr,
+            p: AnnouncePlan,
+        ) -> Result<(), KernelError> {
+            self.net.announce(a, ip, p)
+        }
+        fn probe(
+            &self,
+            a: &AdapterName,
+            ip: IpAddr,
+            t: Duration,
+        ) -> Result<ProbeResult, KernelError> {
+            self.net.probe(a, ip, t)
+        }
+    }
+
+    #[test]
+    fn remove_is_out_of_service_on_disk_before_the_address_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("etc"), dir.path().join("var"));
+        let def = crate::resource::sample_definition(false);
+        store.create_definition(&def).unwrap();
+        let net = SimNet::new();
+        net.add_adapter(def.adapter.clone(), Mac([2, 0, 0, 0, 0, 1]));
+        net.assign(&def.adapter, def.address);
+        let in_service = RuntimeState {
+            in_service: true,
+            ..RuntimeState::default()
+        };
+        store.save_state(&def.tag, &in_service).unwrap();
+        let kernel = StateAtDelete {
+            net: &net,
+            store: &store,
+            tag: def.tag.clone(),
+            in_service: Mutex::new(Vec::new()),
+        };
+        let ctx = Ctx {
+            kernel: &kernel,
+            cluster: &SimCluster::new(),
+            events: &Recorder::new(),
+            clock: net.clock(),
+            node: "node1",
+        };
+        let out = run(&store, &ctx, &def.tag, Operation::Remove).unwrap();
+        assert!(out.success);
+        // A crash during the delete leaves "out of service": consistent
+        // with the address gone, and reconciled back if it is still there.
+        assert_eq!(*kernel.in_service.lock().unwrap(), vec![false]);
+        assert!(!store.load_state(&def.tag).unwrap().in_service);
     }
 }

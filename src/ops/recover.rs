@@ -1,5 +1,9 @@
-//! recover: local recovery (SPEC §4).
+//! recover: local recovery (SPEC §4), with two guards beyond the seed
+//! against a split brain (issue 10): it refuses a resource that is not in
+//! service on this node (7008), and it runs the in-use check on the wire
+//! before it adds an address no local adapter holds (7009).
 
+use super::in_use::{Wire, probe_wire};
 use super::{Ctx, Outcome, announce_plan, deep_check, flush, quick_check};
 use crate::events::Kind;
 use crate::net::AddOptions;
@@ -20,8 +24,48 @@ pub fn recover(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState) -> Out
         return fail(ctx, def, state, out);
     }
 
-    // 3. Delete the address from whichever adapter holds it.
-    delete_everywhere(ctx, def, &mut out, None);
+    // Beyond the seed (issue 10): local recovery is for a resource in
+    // service on this node. One that is not (after the reconcile of
+    // ops::run: no adapter of it holds the address) is brought up by
+    // restore, whose step 3 first checks that nobody else answers for the
+    // address; recover refuses it, or it could bring up an address another
+    // node serves (split brain): 7008, go to 8.
+    if !state.in_service {
+        ctx.emit(def, OP, Kind::RecoverNotInService);
+        return fail(ctx, def, state, out);
+    }
+
+    // 3. Delete the address from whichever adapter holds it. Held by none
+    //    (it was deleted, or its adapter went away): before anything is
+    //    added, restore step 3's check on the wire (issue 10); another host
+    //    answering for it is 7009, go to 8.
+    let holders = match ctx.kernel.holders(ip) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            ctx.kernel_error(def, OP, &mut out, e);
+            None
+        }
+    };
+    if holders.as_ref().is_some_and(Vec::is_empty)
+        && let Wire::InUse { mac, via } = probe_wire(
+            ctx,
+            def,
+            OP,
+            &mut out,
+            [&def.adapter, def.local_recovery_target()],
+        )
+    {
+        ctx.emit(
+            def,
+            OP,
+            Kind::RecoverInUseOnWire {
+                mac: mac.to_string(),
+                nic: via,
+            },
+        );
+        return fail(ctx, def, state, out);
+    }
+    delete_from(ctx, def, &mut out, holders.as_deref().unwrap_or(&[]), None);
 
     // 4. Add it to the primary adapter and announce it.
     let primary = def.adapter.clone();
@@ -66,13 +110,20 @@ fn delete_everywhere(
     out: &mut Outcome,
     keep: Option<&AdapterName>,
 ) {
-    let holders = match ctx.kernel.holders(def.address.ip()) {
-        Ok(h) => h,
-        Err(e) => {
-            ctx.kernel_error(def, OP, out, e);
-            return;
-        }
-    };
+    match ctx.kernel.holders(def.address.ip()) {
+        Ok(holders) => delete_from(ctx, def, out, &holders, keep),
+        Err(e) => ctx.kernel_error(def, OP, out, e),
+    }
+}
+
+/// Delete the address from each of `holders` except `keep`.
+fn delete_from(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    out: &mut Outcome,
+    holders: &[AdapterName],
+    keep: Option<&AdapterName>,
+) {
     for a in holders.iter().filter(|a| Some(*a) != keep) {
         if let Err(e) = ctx.kernel.delete_address(a, &def.address) {
             ctx.kernel_error(def, OP, out, e);

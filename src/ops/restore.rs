@@ -1,8 +1,10 @@
 //! restore (SPEC §4).
 
+use super::in_use::{Wire, probe_wire};
+use super::reconcile::holding_adapter;
 use super::{Ctx, Outcome, announce_plan, flush, held_exactly_by};
 use crate::events::Kind;
-use crate::net::{AddOptions, ProbeResult};
+use crate::net::AddOptions;
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
 
 const OP: Operation = Operation::Restore;
@@ -49,42 +51,19 @@ pub fn restore(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState) -> Out
             ctx.emit(def, OP, Kind::HeldByOtherAdapter { nic: other.clone() });
             return fail(ctx, def, state, out);
         }
-    } else if !def.tunables.probe_timeout.is_zero() {
-        // Not held locally: is it answered on the wire by another host? The
-        // probe goes out on the first of our adapters that has a cable.
-        let via = [&first, &second]
-            .into_iter()
-            .find(|a| ctx.kernel.link_state(a).is_ok_and(|l| l.is_connected()));
-        if let Some(via) = via {
-            match ctx.kernel.probe(via, ip, def.tunables.probe_timeout) {
-                Ok(ProbeResult::Free) => {}
-                Ok(ProbeResult::InUse { mac }) => {
-                    // (3-2) another host on the wire: fail.
-                    ctx.emit(
-                        def,
-                        OP,
-                        Kind::InUseOnWire {
-                            mac: mac.to_string(),
-                            nic: via.clone(),
-                        },
-                    );
-                    return fail(ctx, def, state, out);
-                }
-                Err(e) => {
-                    if e.is_permission() && out.error.is_none() {
-                        out.error = Some(e.clone());
-                    }
-                    ctx.emit(
-                        def,
-                        OP,
-                        Kind::ProbeFailed {
-                            nic: via.clone(),
-                            err: e.to_string(),
-                        },
-                    );
-                }
-            }
-        }
+    } else if let Wire::InUse { mac, via } = probe_wire(ctx, def, OP, &mut out, [&first, &second]) {
+        // Not held locally, but answered on the wire by another host (the
+        // probe goes out on the first of our adapters that has a cable):
+        // (3-2) fail.
+        ctx.emit(
+            def,
+            OP,
+            Kind::InUseOnWire {
+                mac: mac.to_string(),
+                nic: via,
+            },
+        );
+        return fail(ctx, def, state, out);
     }
 
     // 4. Add the address to the first adapter.
@@ -224,9 +203,24 @@ fn undo_add(
     }
 }
 
-/// 7. 6002, fail.
-fn fail(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState, out: Outcome) -> Outcome {
+/// Step 7: 6002, fail. The state follows the kernel (issue 10): a failed
+/// restore deletes only what it added itself, so the address may still be
+/// on an adapter of the resource (3-1 with a pulled cable and local
+/// recovery off, 3-2 with a stray copy elsewhere, a delete that failed).
+/// Then the resource stays in service on that adapter, watched by the
+/// daemon, and `delete` needs --force; otherwise it is out of service.
+fn fail(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState, mut out: Outcome) -> Outcome {
+    let holder = match ctx.kernel.holders(def.address.ip()) {
+        Ok(holders) => holding_adapter(def, state, &holders),
+        Err(e) => {
+            ctx.kernel_error(def, OP, &mut out, e);
+            None
+        }
+    };
     ctx.emit(def, OP, Kind::RestoreFailed);
-    state.in_service = false;
+    state.in_service = holder.is_some();
+    if holder.is_some() {
+        state.active_adapter = holder;
+    }
     out.finish(ctx, OP, state, false, Some(6002))
 }

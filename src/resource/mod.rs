@@ -2,14 +2,21 @@
 //! with its tunables, and the runtime state.
 //!
 //! Every type here is validated when it is built, so nothing downstream
-//! handles raw strings. Errors name the field and the reason.
+//! handles raw strings. Errors name the field and the reason. The address
+//! lives in [`address`], the tunables in [`tunables`].
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod address;
+mod tunables;
+
+pub use address::Address;
+pub use tunables::{Tunables, ms};
 
 /// A refusal of bad input: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,180 +85,6 @@ impl Tag {
 impl fmt::Display for Tag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// An IPv4 or IPv6 address with its prefix length (SPEC §1 `address`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Address {
-    ip: IpAddr,
-    prefix: u8,
-}
-
-impl Address {
-    pub fn new(ip: IpAddr, prefix: u8) -> Result<Self, InvalidInput> {
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        if prefix > max {
-            return Err(InvalidInput::new(
-                "prefix",
-                format!("/{prefix} is out of range for {ip} (0..={max})"),
-            ));
-        }
-        if prefix == 0 {
-            return Err(InvalidInput::new(
-                "prefix",
-                "/0 would claim the whole address space",
-            ));
-        }
-        if ip.is_unspecified() {
-            return Err(InvalidInput::new(
-                "address",
-                format!("{ip} is the unspecified address"),
-            ));
-        }
-        if ip.is_loopback() {
-            return Err(InvalidInput::new(
-                "address",
-                format!("{ip} is a loopback address"),
-            ));
-        }
-        if ip.is_multicast() {
-            return Err(InvalidInput::new(
-                "address",
-                format!("{ip} is a multicast address"),
-            ));
-        }
-        match ip {
-            IpAddr::V4(v4) => {
-                if v4.is_broadcast() {
-                    return Err(InvalidInput::new(
-                        "address",
-                        format!("{ip} is the limited broadcast address"),
-                    ));
-                }
-                if prefix < 31 {
-                    let a = Self { ip, prefix };
-                    if v4 == a.network_v4() {
-                        return Err(InvalidInput::new(
-                            "address",
-                            format!("{ip} is the network address of {}/{prefix}", a.network_v4()),
-                        ));
-                    }
-                    if Some(v4) == a.broadcast_v4() {
-                        return Err(InvalidInput::new(
-                            "address",
-                            format!(
-                                "{ip} is the broadcast address of {}/{prefix}",
-                                a.network_v4()
-                            ),
-                        ));
-                    }
-                }
-            }
-            IpAddr::V6(v6) => {
-                if (v6.segments()[0] & 0xffc0) == 0xfe80 {
-                    return Err(InvalidInput::new(
-                        "address",
-                        format!("{ip} is link-local; a switchable address must be routable"),
-                    ));
-                }
-            }
-        }
-        Ok(Self { ip, prefix })
-    }
-
-    pub fn ip(&self) -> IpAddr {
-        self.ip
-    }
-
-    pub fn prefix(&self) -> u8 {
-        self.prefix
-    }
-
-    pub fn is_ipv4(&self) -> bool {
-        self.ip.is_ipv4()
-    }
-
-    /// The netmask as the catalog shows it: dotted for IPv4, the prefix
-    /// length for IPv6 (SPEC §3 `{mask}`).
-    pub fn mask_text(&self) -> String {
-        match self.ip {
-            IpAddr::V4(_) => Ipv4Addr::from(self.mask_v4_bits()).to_string(),
-            IpAddr::V6(_) => self.prefix.to_string(),
-        }
-    }
-
-    fn mask_v4_bits(&self) -> u32 {
-        if self.prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(self.prefix))
-        }
-    }
-
-    fn network_v4(&self) -> Ipv4Addr {
-        match self.ip {
-            IpAddr::V4(v4) => Ipv4Addr::from(u32::from(v4) & self.mask_v4_bits()),
-            IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-        }
-    }
-
-    /// The IPv4 broadcast address of the subnet (none for /31, /32 or IPv6).
-    pub fn broadcast_v4(&self) -> Option<Ipv4Addr> {
-        match self.ip {
-            IpAddr::V4(v4) if self.prefix < 31 => {
-                Some(Ipv4Addr::from(u32::from(v4) | !self.mask_v4_bits()))
-            }
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.ip, self.prefix)
-    }
-}
-
-impl FromStr for Address {
-    type Err = InvalidInput;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (ip_text, prefix_text) = s.split_once('/').ok_or_else(|| {
-            InvalidInput::new(
-                "address",
-                format!("{s:?} has no prefix length; write ADDR/PREFIX, e.g. 198.51.100.10/24"),
-            )
-        })?;
-        let ip: IpAddr = ip_text.parse().map_err(|_| {
-            InvalidInput::new(
-                "address",
-                format!("{ip_text:?} is not an IPv4 or IPv6 address"),
-            )
-        })?;
-        if prefix_text.is_empty() || !prefix_text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(InvalidInput::new(
-                "prefix",
-                format!("{prefix_text:?} is not a whole number"),
-            ));
-        }
-        let prefix: u8 = prefix_text
-            .parse()
-            .map_err(|_| InvalidInput::new("prefix", format!("/{prefix_text} is out of range")))?;
-        Address::new(ip, prefix)
-    }
-}
-
-impl Serialize for Address {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Address {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -367,119 +200,6 @@ impl<'de> Deserialize<'de> for Mac {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// Durations in definitions are written as whole milliseconds.
-pub mod ms {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
-    }
-}
-
-/// The tunables of SPEC §1, each with its documented default.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Tunables {
-    /// How long restore listens for another owner of the address; 0 = no probe.
-    #[serde(rename = "probe_timeout_ms", with = "ms")]
-    pub probe_timeout: Duration,
-    /// Gratuitous ARP / unsolicited NA rounds after an add.
-    pub announce_count: u32,
-    #[serde(rename = "announce_interval_ms", with = "ms")]
-    pub announce_interval: Duration,
-    /// Periodic re-announcement while in service; 0 = off.
-    #[serde(rename = "announce_refresh_ms", with = "ms")]
-    pub announce_refresh: Duration,
-    #[serde(rename = "quick_check_interval_ms", with = "ms")]
-    pub quick_check_interval: Duration,
-    #[serde(rename = "deep_check_interval_ms", with = "ms")]
-    pub deep_check_interval: Duration,
-    /// How long a link must stay down before quickCheck fails on it.
-    #[serde(rename = "link_debounce_ms", with = "ms")]
-    pub link_debounce: Duration,
-    /// Local recoveries allowed in `restart_window` before the resource is failed.
-    pub restart_threshold: u32,
-    #[serde(rename = "restart_window_ms", with = "ms")]
-    pub restart_window: Duration,
-    /// How long an operation waits for another one on the same resource.
-    #[serde(rename = "lock_timeout_ms", with = "ms")]
-    pub lock_timeout: Duration,
-    /// Add the address without a prefix route (`IFA_F_NOPREFIXROUTE`).
-    pub noprefixroute: bool,
-}
-
-impl Default for Tunables {
-    fn default() -> Self {
-        Self {
-            probe_timeout: Duration::from_millis(200),
-            announce_count: 5,
-            announce_interval: Duration::from_millis(200),
-            announce_refresh: Duration::ZERO,
-            quick_check_interval: Duration::from_secs(5),
-            deep_check_interval: Duration::from_secs(60),
-            link_debounce: Duration::ZERO,
-            restart_threshold: 3,
-            restart_window: Duration::from_secs(15 * 60),
-            lock_timeout: Duration::from_secs(30),
-            noprefixroute: false,
-        }
-    }
-}
-
-impl Tunables {
-    /// Upper bounds that keep a typo from wedging a node.
-    pub fn validate(&self) -> Result<(), InvalidInput> {
-        if self.probe_timeout > Duration::from_secs(10) {
-            return Err(InvalidInput::new(
-                "probe_timeout",
-                "must be at most 10000 ms",
-            ));
-        }
-        if self.announce_count > 100 {
-            return Err(InvalidInput::new("announce_count", "must be at most 100"));
-        }
-        if self.announce_count > 1 && self.announce_interval.is_zero() {
-            return Err(InvalidInput::new(
-                "announce_interval",
-                "must be above 0 ms when announce_count is above 1",
-            ));
-        }
-        if self.announce_interval > Duration::from_secs(60) {
-            return Err(InvalidInput::new(
-                "announce_interval",
-                "must be at most 60000 ms",
-            ));
-        }
-        if self.lock_timeout > Duration::from_secs(3600) {
-            return Err(InvalidInput::new(
-                "lock_timeout",
-                "must be at most 3600000 ms",
-            ));
-        }
-        if self.quick_check_interval.is_zero() {
-            return Err(InvalidInput::new(
-                "quick_check_interval",
-                "must be above 0 ms",
-            ));
-        }
-        if self.deep_check_interval.is_zero() {
-            return Err(InvalidInput::new(
-                "deep_check_interval",
-                "must be above 0 ms",
-            ));
-        }
-        if self.restart_window.is_zero() {
-            return Err(InvalidInput::new("restart_window", "must be above 0 ms"));
-        }
-        Ok(())
     }
 }
 
@@ -735,44 +455,6 @@ mod tests {
             "ip-2001-db8--1"
         );
         assert!(Tag::new(Tag::default_for("2001:db8::1".parse().unwrap()).as_str()).is_ok());
-    }
-
-    #[test]
-    fn address_rules() {
-        let a: Address = "198.51.100.10/24".parse().unwrap();
-        assert_eq!(a.mask_text(), "255.255.255.0");
-        assert_eq!(a.broadcast_v4(), Some("198.51.100.255".parse().unwrap()));
-        let b: Address = "2001:db8::10/64".parse().unwrap();
-        assert_eq!(b.mask_text(), "64");
-        assert_eq!(b.to_string(), "2001:db8::10/64");
-        let e = "198.51.100.0/24".parse::<Address>().unwrap_err();
-        assert!(e.reason.contains("network address"), "{e}");
-        let e = "198.51.100.255/24".parse::<Address>().unwrap_err();
-        assert!(e.reason.contains("broadcast"), "{e}");
-        assert!("198.51.100.255/31".parse::<Address>().is_ok());
-        assert!("198.51.100.0/32".parse::<Address>().is_ok());
-        assert_eq!(
-            "198.51.100.1/33".parse::<Address>().unwrap_err().field,
-            "prefix"
-        );
-        assert_eq!(
-            "198.51.100.1".parse::<Address>().unwrap_err().field,
-            "address"
-        );
-        assert_eq!(
-            "198.51.100.1/x".parse::<Address>().unwrap_err().field,
-            "prefix"
-        );
-        assert_eq!(
-            "300.1.1.1/24".parse::<Address>().unwrap_err().field,
-            "address"
-        );
-        assert!("fe80::1/64".parse::<Address>().is_err());
-        assert!("2001:db8::1/129".parse::<Address>().is_err());
-        assert_eq!(
-            "198.51.100.10/16".parse::<Address>().unwrap().mask_text(),
-            "255.255.0.0"
-        );
     }
 
     #[test]

@@ -1,52 +1,11 @@
-//! The numbered event catalog of SPEC §3, the event record, and sinks.
-//!
-//! Number, severity and wording are a compatibility contract: operators
-//! grep for them. [`Kind::render`] produces the exact catalog text; the unit
-//! tests compare every entry with SPEC §3 character for character.
-//!
-//! Events beyond the seed's use numbers outside 6000–6999 (7xxx), with the
-//! same structure; they are listed in [`EXTRA_CATALOG`].
+//! One [`Kind`] per catalog entry, with the values its text needs: its
+//! number, severity, structured fields and exact rendering (SPEC §3).
 
-use std::fmt;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
-
-use crate::resource::{AdapterName, Definition, Operation, Tag};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-pub enum Severity {
-    Information,
-    Warning,
-    Error,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Information => "Information",
-            Severity::Warning => "Warning",
-            Severity::Error => "Error",
-        }
-    }
-
-    /// syslog / journald PRIORITY.
-    pub fn syslog_priority(self) -> u8 {
-        match self {
-            Severity::Information => 6,
-            Severity::Warning => 4,
-            Severity::Error => 3,
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use super::Severity;
+use super::catalog::{CATALOG, fill, lookup};
+use crate::resource::{AdapterName, Definition, Operation};
 
 /// One catalog entry with the values its text needs. The resource's own
 /// values (`{id}`, `{tag}`, `{ip}`, `{mask}`) come from the definition.
@@ -110,6 +69,13 @@ pub enum Kind {
     AdapterReplaced { nic: AdapterName, detail: String },
     /// 7006: a standby node's adapter state could not be read (warning).
     ClusterViewUnavailable { err: String },
+    /// 7007: the runtime state disagreed with the kernel and was corrected
+    /// before the operation acted (warning; `nic` holds the address).
+    StateCorrected { nic: AdapterName, detail: String },
+    /// 7008: recover refused: the resource is not in service on this node.
+    RecoverNotInService,
+    /// 7009: recover's in-use check: another host answers for the address.
+    RecoverInUseOnWire { mac: String, nic: AdapterName },
     /// 7101: daemon started.
     DaemonStarted { resources: usize },
     /// 7102: daemon stopping.
@@ -129,171 +95,6 @@ pub enum Kind {
     /// 7202: resource deleted.
     ResourceDeleted,
 }
-
-/// (number, severity, template) for every SPEC §3 entry, in catalog order.
-/// The templates are the SPEC wording verbatim; README tables are generated
-/// from this list and the tests check `render` against it.
-pub const CATALOG: &[(u16, Severity, &str)] = &[
-    (
-        6001,
-        Severity::Information,
-        "Restore IP Address {id} End: Successful",
-    ),
-    (6002, Severity::Error, "Restore IP Address {id} Failed"),
-    (
-        6008,
-        Severity::Error,
-        "Local Recovery was not enabled for {ip}. Failing IP restore action.",
-    ),
-    (6013, Severity::Information, "Restore IP Address {id} Start"),
-    (
-        6016,
-        Severity::Error,
-        "ARP cache update for IP address {id} on the Primary network adapter failed ({err}) (arpupdate {ip} {guid}).",
-    ),
-    (
-        6017,
-        Severity::Error,
-        "Verification of IP address insertion of IP address {id} on the Primary network adapter failed. (IPINDEX={guid}; EXTIPADDR={ip}; EXTMASK={mask}).",
-    ),
-    (
-        6018,
-        Severity::Error,
-        "IP address {id} was still active on a network interface {nic}. IP address deletion has failed.",
-    ),
-    (
-        6019,
-        Severity::Error,
-        "{cmd}: Network cable on adapter {nic} is not connected !",
-    ),
-    (
-        6101,
-        Severity::Information,
-        "Remove IP Address {id} End: Successful",
-    ),
-    (6102, Severity::Error, "Remove IP Address {id} Failed"),
-    (
-        6105,
-        Severity::Error,
-        "IP address deletion was not successful. The kernel returned an error. However, the remove action is continuing. The IPCONTEXT={guid}; SWITCHABLEIP={ip}; Error Code={errno}; Error Message: {errmsg}",
-    ),
-    (
-        6406,
-        Severity::Warning,
-        "The network cable for network adapter {nic} servicing protected IP address {ip} on system {node} is currently disconnected! This could prevent a successful resource failover to that system. Please reconnect the cable.",
-    ),
-    (
-        6507,
-        Severity::Error,
-        "Network cable for IP address {id} on network adapter {nic} is disconnected !.",
-    ),
-    (
-        6508,
-        Severity::Error,
-        "IP address {id} was not found on network adapter {nic}. Failing IP resource.",
-    ),
-    (
-        6603,
-        Severity::Information,
-        "Recover IP Address {id} End: Successful",
-    ),
-    (6604, Severity::Error, "Recover IP Address {id} Failed"),
-    (
-        6605,
-        Severity::Information,
-        "Recover IP Address {id} Start.",
-    ),
-    (
-        6605,
-        Severity::Error,
-        "{tag} was not created for local recovery. Aborting local recovery.",
-    ),
-    (
-        6607,
-        Severity::Error,
-        "IP address addition for resource {tag} and IP address {id} on the primary network adapter failed; ( -n{guid} -i{ip} -m{mask}). Trying Local Recovery Adapter.",
-    ),
-    (
-        6608,
-        Severity::Error,
-        "IP address addition for resource {tag} and IP address {id} on the local recovery adapter failed; (-n{guid} -i{ip} -m{mask}). Failing the resource.",
-    ),
-];
-
-/// The events ipkit adds beyond the seed, with the same structure.
-pub const EXTRA_CATALOG: &[(u16, Severity, &str)] = &[
-    (
-        7001,
-        Severity::Error,
-        "IP address {id} is already in use on the network by {mac} (probed on {nic}). Failing IP restore action.",
-    ),
-    (
-        7002,
-        Severity::Error,
-        "IP address {id} is already held by another local network adapter {nic}. Failing IP restore action.",
-    ),
-    (
-        7003,
-        Severity::Warning,
-        "Probe for IP address {id} on network adapter {nic} could not run ({err}); continuing without it.",
-    ),
-    (
-        7004,
-        Severity::Error,
-        "Kernel call failed for IP address {id}: {err}",
-    ),
-    (
-        7005,
-        Severity::Warning,
-        "Network adapter {nic} for IP address {id} is not the adapter recorded at definition time ({detail}).",
-    ),
-    (
-        7006,
-        Severity::Warning,
-        "Could not read the state of the standby nodes for IP address {id} ({err}); deepCheck goes on without them.",
-    ),
-    (
-        7101,
-        Severity::Information,
-        "ipkit daemon started with {count} resource(s).",
-    ),
-    (7102, Severity::Information, "ipkit daemon stopping."),
-    (
-        7103,
-        Severity::Information,
-        "ipkit daemon reloaded its definitions: {count} resource(s).",
-    ),
-    (
-        7104,
-        Severity::Error,
-        "Local recovery of {tag} ({id}) ran {count} times in {window} s; the resource is marked failed and local recovery stops until an operator clears it.",
-    ),
-    (
-        7105,
-        Severity::Warning,
-        "Netlink event overrun; re-reading all link and address state.",
-    ),
-    (
-        7106,
-        Severity::Information,
-        "on_failure command for {tag} ({id}) finished: {status}.",
-    ),
-    (
-        7107,
-        Severity::Information,
-        "Failed mark of {tag} ({id}) cleared by an operator.",
-    ),
-    (
-        7201,
-        Severity::Information,
-        "Resource {tag} for IP address {id} created on network adapter {nic}.",
-    ),
-    (
-        7202,
-        Severity::Information,
-        "Resource {tag} for IP address {id} deleted.",
-    ),
-];
 
 /// What the text of an event is built from.
 pub struct Subject<'a> {
@@ -341,6 +142,9 @@ impl Kind {
             KernelError { .. } => 7004,
             AdapterReplaced { .. } => 7005,
             ClusterViewUnavailable { .. } => 7006,
+            StateCorrected { .. } => 7007,
+            RecoverNotInService => 7008,
+            RecoverInUseOnWire { .. } => 7009,
             DaemonStarted { .. } => 7101,
             DaemonStopping => 7102,
             DaemonReloaded { .. } => 7103,
@@ -386,9 +190,11 @@ impl Kind {
             | CableDisconnected { nic }
             | NotOnAdapter { nic }
             | InUseOnWire { nic, .. }
+            | RecoverInUseOnWire { nic, .. }
             | HeldByOtherAdapter { nic }
             | ProbeFailed { nic, .. }
             | AdapterReplaced { nic, .. }
+            | StateCorrected { nic, .. }
             | ResourceCreated { nic } => Some(nic),
             _ => None,
         }
@@ -447,7 +253,7 @@ impl Kind {
                 vars.push(("nic", nic.to_string()));
                 vars.push(("node", node.clone()));
             }
-            InUseOnWire { mac, nic } => {
+            InUseOnWire { mac, nic } | RecoverInUseOnWire { mac, nic } => {
                 vars.push(("mac", mac.clone()));
                 vars.push(("nic", nic.to_string()));
             }
@@ -456,7 +262,7 @@ impl Kind {
                 vars.push(("err", err.clone()));
             }
             KernelError { err } | ClusterViewUnavailable { err } => vars.push(("err", err.clone())),
-            AdapterReplaced { nic, detail } => {
+            AdapterReplaced { nic, detail } | StateCorrected { nic, detail } => {
                 vars.push(("nic", nic.to_string()));
                 vars.push(("detail", detail.clone()));
             }
@@ -474,212 +280,10 @@ impl Kind {
     }
 }
 
-fn lookup(id: u16) -> Option<(u16, Severity, &'static str)> {
-    CATALOG
-        .iter()
-        .chain(EXTRA_CATALOG.iter())
-        .find(|(n, _, _)| *n == id)
-        .copied()
-}
-
-/// Replace `{name}` placeholders in one pass (values are never re-scanned,
-/// so a value that contains braces is printed as it is).
-fn fill(template: &str, vars: &[(&str, String)]) -> String {
-    let mut out = String::with_capacity(template.len() + 32);
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        match after.find('}') {
-            Some(end) => {
-                let name = &after[..end];
-                match vars.iter().find(|(k, _)| *k == name) {
-                    Some((_, v)) => out.push_str(v),
-                    None => {
-                        out.push('{');
-                        out.push_str(name);
-                        out.push('}');
-                    }
-                }
-                rest = &after[end + 1..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// One emitted event with its structured fields (SPEC §3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    #[serde(with = "crate::resource::rfc3339")]
-    pub time: SystemTime,
-    pub id: u16,
-    pub severity: Severity,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tag: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adapter: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operation: Option<Operation>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub message: String,
-}
-
-impl Event {
-    /// An event about a resource.
-    pub fn about(
-        def: &Definition,
-        op: Operation,
-        node: &str,
-        kind: &Kind,
-        time: SystemTime,
-    ) -> Self {
-        let node_field = match kind {
-            Kind::StandbyCableDisconnected { node, .. } => node.clone(),
-            _ => node.to_owned(),
-        };
-        Self {
-            time,
-            id: kind.id(),
-            severity: kind.severity(),
-            tag: Some(def.tag.to_string()),
-            address: Some(def.address.to_string()),
-            adapter: kind.adapter().map(|a| a.to_string()),
-            node: Some(node_field),
-            operation: Some(op),
-            error: kind.error(),
-            message: kind.render(&Subject::of(def)),
-        }
-    }
-
-    /// An event about the daemon itself (no resource).
-    pub fn daemon(node: &str, kind: &Kind, time: SystemTime) -> Self {
-        let subject = Subject {
-            tag: "",
-            ip: IpAddr::from([0, 0, 0, 0]),
-            mask: String::new(),
-        };
-        Self {
-            time,
-            id: kind.id(),
-            severity: kind.severity(),
-            tag: None,
-            address: None,
-            adapter: None,
-            node: Some(node.to_owned()),
-            operation: Some(Operation::Daemon),
-            error: kind.error(),
-            message: kind.render(&subject),
-        }
-    }
-
-    /// The human form: `Information 6013 Restore IP Address 198.51.100.10 Start`.
-    pub fn human(&self) -> String {
-        format!("{} {} {}", self.severity, self.id, self.message)
-    }
-
-    pub fn tag_is(&self, tag: &Tag) -> bool {
-        self.tag.as_deref() == Some(tag.as_str())
-    }
-}
-
-/// Where events go. Sinks must never lose an event silently: a sink that
-/// cannot deliver reports it on stderr (SPEC §7).
-pub trait EventSink: Send + Sync {
-    fn emit(&self, event: &Event);
-}
-
-/// Collects events in memory (tests, and operations that report their
-/// events to their caller).
-#[derive(Default)]
-pub struct Recorder {
-    events: Mutex<Vec<Event>>,
-}
-
-impl Recorder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn take(&self) -> Vec<Event> {
-        std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    pub fn snapshot(&self) -> Vec<Event> {
-        self.events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
-
-impl EventSink for Recorder {
-    fn emit(&self, event: &Event) {
-        self.events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(event.clone());
-    }
-}
-
-/// Sends every event to several sinks, in order.
-#[derive(Default)]
-pub struct Fanout {
-    sinks: Vec<Box<dyn EventSink>>,
-}
-
-impl Fanout {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn with(mut self, sink: impl EventSink + 'static) -> Self {
-        self.sinks.push(Box::new(sink));
-        self
-    }
-
-    pub fn push(&mut self, sink: Box<dyn EventSink>) {
-        self.sinks.push(sink);
-    }
-}
-
-impl EventSink for Fanout {
-    fn emit(&self, event: &Event) {
-        for s in &self.sinks {
-            s.emit(event);
-        }
-    }
-}
-
-impl<T: EventSink + ?Sized> EventSink for std::sync::Arc<T> {
-    fn emit(&self, event: &Event) {
-        (**self).emit(event)
-    }
-}
-
-/// Writes the human form to stderr.
-pub struct StderrSink;
-
-impl EventSink for StderrSink {
-    fn emit(&self, event: &Event) {
-        eprintln!("{}", event.human());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::Definition;
+    use crate::resource::Tag;
 
     fn def4() -> Definition {
         crate::resource::sample_definition(true)
@@ -901,15 +505,6 @@ mod tests {
     }
 
     #[test]
-    fn catalog_has_twenty_entries_with_both_6605s() {
-        assert_eq!(CATALOG.len(), 20);
-        assert_eq!(CATALOG.iter().filter(|e| e.0 == 6605).count(), 2);
-        for (n, _, _) in EXTRA_CATALOG {
-            assert!(!(6000..7000).contains(n), "{n} must lie outside 6000-6999");
-        }
-    }
-
-    #[test]
     fn e7201_names_the_adapter() {
         let (id, _, t) = text(Kind::ResourceCreated { nic: nic("eth0") });
         assert_eq!(id, 7201);
@@ -920,28 +515,46 @@ mod tests {
     }
 
     #[test]
-    fn values_with_braces_are_not_rescanned() {
-        let (_, _, t) = text(Kind::KernelError { err: "{id}".into() });
-        assert_eq!(t, "Kernel call failed for IP address 198.51.100.10: {id}");
+    fn e7007_says_what_was_corrected() {
+        assert_eq!(
+            text(Kind::StateCorrected {
+                nic: nic("eth0"),
+                detail: "active_adapter eth1 -> eth0 (the kernel has the address on eth0)".into()
+            }),
+            (
+                7007,
+                Severity::Warning,
+                "Runtime state of IP address 198.51.100.10 did not match the kernel and was corrected: active_adapter eth1 -> eth0 (the kernel has the address on eth0).".into()
+            )
+        );
     }
 
     #[test]
-    fn event_record_round_trips_as_json() {
-        let d = def4();
-        let e = Event::about(
-            &d,
-            Operation::Restore,
-            "node1",
-            &Kind::RestoreStart,
-            SystemTime::UNIX_EPOCH,
-        );
-        let line = serde_json::to_string(&e).unwrap();
-        assert!(line.contains("\"time\":\"1970-01-01T00:00:00Z\""), "{line}");
-        let back: Event = serde_json::from_str(&line).unwrap();
-        assert_eq!(back, e);
+    fn e7008_and_e7009_say_why_recover_refused() {
         assert_eq!(
-            e.human(),
-            "Information 6013 Restore IP Address 198.51.100.10 Start"
+            text(Kind::RecoverNotInService),
+            (
+                7008,
+                Severity::Error,
+                "Recover IP Address 198.51.100.10 refused: vip is not in service on this node and no adapter of it holds the address; restore brings it up.".into()
+            )
         );
+        assert_eq!(
+            text(Kind::RecoverInUseOnWire {
+                mac: "02:00:00:00:00:aa".into(),
+                nic: nic("eth0")
+            }),
+            (
+                7009,
+                Severity::Error,
+                "IP address 198.51.100.10 is already in use on the network by 02:00:00:00:00:aa (probed on eth0). Failing local recovery.".into()
+            )
+        );
+    }
+
+    #[test]
+    fn values_with_braces_are_not_rescanned() {
+        let (_, _, t) = text(Kind::KernelError { err: "{id}".into() });
+        assert_eq!(t, "Kernel call failed for IP address 198.51.100.10: {id}");
     }
 }

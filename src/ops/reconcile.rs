@@ -1,0 +1,270 @@
+//! The kernel is the truth (issue 10): the runtime state is reconciled with
+//! where the address really is before an operation acts on it.
+//!
+//! Every operation changes the kernel first and writes the state after;
+//! a crash in between leaves a state that names the wrong adapter, or says
+//! "out of service" while this node holds the address. [`reconcile`] reads
+//! which adapters hold the address and corrects the state, reporting each
+//! correction as 7007. The rule: when one of the resource's own adapters
+//! (primary or recovery adapter) holds the address, the state says in
+//! service on that adapter (the active one if it holds it, else the
+//! primary, else the recovery adapter).
+//!
+//! What it does not correct: a state that says "in service" while no
+//! adapter of the resource holds the address is a failed resource, not a
+//! stale state (quickCheck fails with 6508 and recover repairs it), and an
+//! address on another local adapter is not this resource's to adopt
+//! (restore refuses it, 7002). `status` shows both ([`disagreements`]).
+
+use std::fmt;
+
+use super::Ctx;
+use crate::events::Kind;
+use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
+
+/// One field of the runtime state corrected from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Correction {
+    /// `active_adapter` named `from`; the kernel has the address on `to`.
+    ActiveAdapter { from: AdapterName, to: AdapterName },
+    /// `active_adapter` named `from`, which is not an adapter of the
+    /// resource any more (its definition changed); back to the primary.
+    NotAnAdapter { from: AdapterName, to: AdapterName },
+    /// The state said out of service; this node holds the address on `on`.
+    InService { on: AdapterName },
+}
+
+impl Correction {
+    fn apply(&self, state: &mut RuntimeState) {
+        match self {
+            Correction::ActiveAdapter { to, .. } | Correction::NotAnAdapter { to, .. } => {
+                state.active_adapter = Some(to.clone());
+            }
+            Correction::InService { .. } => state.in_service = true,
+        }
+    }
+
+    /// The adapter the corrected state names (the event's adapter).
+    fn adapter(&self) -> &AdapterName {
+        match self {
+            Correction::ActiveAdapter { to, .. } | Correction::NotAnAdapter { to, .. } => to,
+            Correction::InService { on } => on,
+        }
+    }
+}
+
+impl fmt::Display for Correction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Correction::ActiveAdapter { from, to } => write!(
+                f,
+                "active_adapter {from} -> {to} (the kernel has the address on {to})"
+            ),
+            Correction::NotAnAdapter { from, to } => write!(
+                f,
+                "active_adapter {from} -> {to} ({from} is not an adapter of this resource)"
+            ),
+            Correction::InService { on } => write!(
+                f,
+                "in_service false -> true (this node holds the address on {on})"
+            ),
+        }
+    }
+}
+
+fn is_ours(def: &Definition, adapter: &AdapterName) -> bool {
+    *adapter == def.adapter || Some(adapter) == def.recovery_adapter.as_ref()
+}
+
+/// The adapter of the resource that holds the address, if any: the active
+/// one when it does, else the primary, else the recovery adapter.
+pub(crate) fn holding_adapter(
+    def: &Definition,
+    state: &RuntimeState,
+    holders: &[AdapterName],
+) -> Option<AdapterName> {
+    let active = state.active_adapter(def);
+    [
+        Some(active),
+        Some(&def.adapter),
+        def.recovery_adapter.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|a| is_ours(def, a) && holders.contains(a))
+    .cloned()
+}
+
+/// What the state gets wrong, given the adapters that hold the address.
+pub fn corrections(
+    def: &Definition,
+    state: &RuntimeState,
+    holders: &[AdapterName],
+) -> Vec<Correction> {
+    let active = state.active_adapter(def);
+    let mut out = Vec::new();
+    match holding_adapter(def, state, holders) {
+        Some(holder) => {
+            if *active != holder {
+                out.push(Correction::ActiveAdapter {
+                    from: active.clone(),
+                    to: holder.clone(),
+                });
+            }
+            if !state.in_service {
+                out.push(Correction::InService { on: holder });
+            }
+        }
+        None if !is_ours(def, active) => out.push(Correction::NotAnAdapter {
+            from: active.clone(),
+            to: def.adapter.clone(),
+        }),
+        None => {}
+    }
+    out
+}
+
+/// Correct `state` from the kernel before `op` acts on it, with one 7007
+/// per correction; returns them. When the kernel cannot be read nothing is
+/// corrected: the operation meets the same error and reports it.
+pub fn reconcile(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    op: Operation,
+    state: &mut RuntimeState,
+) -> Vec<Correction> {
+    let Ok(holders) = ctx.kernel.holders(def.address.ip()) else {
+        return Vec::new();
+    };
+    let found = corrections(def, state, &holders);
+    for c in &found {
+        c.apply(state);
+        ctx.emit(
+            def,
+            op,
+            Kind::StateCorrected {
+                nic: c.adapter().clone(),
+                detail: c.to_string(),
+            },
+        );
+    }
+    found
+}
+
+/// Where the state and the kernel disagree, in words (what `status`
+/// shows): what the next operation will correct, and what only an
+/// operation's outcome resolves.
+pub fn disagreements(
+    def: &Definition,
+    state: &RuntimeState,
+    holders: &[AdapterName],
+) -> Vec<String> {
+    let mut out: Vec<String> = corrections(def, state, holders)
+        .iter()
+        .map(|c| match c {
+            Correction::ActiveAdapter { from, to } => format!(
+                "active_adapter is {from} in the state, but the kernel has the address on {to}"
+            ),
+            Correction::NotAnAdapter { from, .. } => {
+                format!("active_adapter {from} is not an adapter of this resource")
+            }
+            Correction::InService { on } => {
+                format!("in_service is false in the state, but {on} holds the address")
+            }
+        })
+        .collect();
+    if state.in_service && holding_adapter(def, state, holders).is_none() {
+        out.push(
+            "in_service is true in the state, but no adapter of this resource holds the address"
+                .to_owned(),
+        );
+    }
+    out.extend(
+        holders
+            .iter()
+            .filter(|h| !is_ours(def, h))
+            .map(|h| format!("{h} holds the address but is not an adapter of this resource")),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nic(s: &str) -> AdapterName {
+        AdapterName::new(s).unwrap()
+    }
+
+    fn state(active: Option<&str>, in_service: bool) -> RuntimeState {
+        RuntimeState {
+            active_adapter: active.map(nic),
+            in_service,
+            ..RuntimeState::default()
+        }
+    }
+
+    #[test]
+    fn the_adapter_that_holds_the_address_wins() {
+        let def = crate::resource::sample_definition(true);
+        // The crash of issue 10: the state names eth1, the kernel eth0.
+        let c = corrections(&def, &state(Some("eth1"), true), &[nic("eth0")]);
+        assert_eq!(
+            c,
+            vec![Correction::ActiveAdapter {
+                from: nic("eth1"),
+                to: nic("eth0")
+            }]
+        );
+        assert_eq!(
+            c[0].to_string(),
+            "active_adapter eth1 -> eth0 (the kernel has the address on eth0)"
+        );
+        // Held, but the state says out of service.
+        let c = corrections(&def, &state(None, false), &[nic("eth1")]);
+        assert_eq!(
+            c.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec![
+                "active_adapter eth0 -> eth1 (the kernel has the address on eth1)",
+                "in_service false -> true (this node holds the address on eth1)"
+            ]
+        );
+        // On both of its adapters: the active one is kept.
+        let both = [nic("eth0"), nic("eth1")];
+        assert!(corrections(&def, &state(Some("eth1"), true), &both).is_empty());
+        // Agreeing states need nothing.
+        assert!(corrections(&def, &state(Some("eth0"), true), &[nic("eth0")]).is_empty());
+        assert!(corrections(&def, &state(None, false), &[]).is_empty());
+    }
+
+    #[test]
+    fn what_is_not_corrected_is_still_shown() {
+        let def = crate::resource::sample_definition(true);
+        // In service, held by nobody: a failed resource, not a stale state.
+        let st = state(Some("eth0"), true);
+        assert!(corrections(&def, &st, &[]).is_empty());
+        assert_eq!(
+            disagreements(&def, &st, &[]),
+            vec![
+                "in_service is true in the state, but no adapter of this resource holds the address"
+            ]
+        );
+        // Another local adapter holds it: not ours to adopt.
+        let st = state(None, false);
+        assert!(corrections(&def, &st, &[nic("eth2")]).is_empty());
+        assert_eq!(
+            disagreements(&def, &st, &[nic("eth2")]),
+            vec!["eth2 holds the address but is not an adapter of this resource"]
+        );
+        // An active adapter the definition no longer names.
+        let st = state(Some("eth7"), false);
+        assert_eq!(
+            corrections(&def, &st, &[]),
+            vec![Correction::NotAnAdapter {
+                from: nic("eth7"),
+                to: nic("eth0")
+            }]
+        );
+        assert!(disagreements(&def, &state(Some("eth0"), true), &[nic("eth0")]).is_empty());
+    }
+}

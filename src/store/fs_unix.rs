@@ -1,0 +1,273 @@
+//! The file primitives the store and the event log stand on, for Unix:
+//! directories, no-follow opens, atomic and durable replacement, exclusive
+//! creation, the lock file and its `flock`. Everything that depends on the
+//! operating system's file semantics is here, behind small functions, so
+//! that another system gets a file of its own.
+//!
+//! Rules (issue 10 defect 7):
+//! - modes are set explicitly with `fchmod`/`chmod` after creation, never
+//!   taken from the umask: [`FileKind::mode`], directories 0755;
+//! - no symbolic link inside ipkit's directories is followed: files are
+//!   opened with `O_NOFOLLOW` (a link gives a [`Refusal::Symlink`] naming
+//!   the path), the store's own subdirectories are checked with `lstat`,
+//!   replacing renames over the path (a link there is replaced, never
+//!   written through) and removing unlinks (the link, never its target);
+//! - files are opened with `O_NONBLOCK` and must be regular files, so a
+//!   FIFO or a device planted in their place cannot block or feed ipkit.
+//!
+//! The config and state directories themselves may be links: the operator
+//! chooses them (command line, environment, unit file).
+
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{FileKind, Refusal, Refused};
+
+/// The mode of every directory ipkit creates.
+const DIR_MODE: u32 = 0o755;
+
+impl FileKind {
+    /// The mode a file of this kind is created with, whatever the umask.
+    pub(crate) fn mode(self) -> u32 {
+        match self {
+            // Readable by monitoring users (`ipkit status` needs no root).
+            FileKind::Definition | FileKind::State | FileKind::Plain => 0o644,
+            FileKind::EventLog => 0o640,
+            FileKind::Lock => 0o600,
+        }
+    }
+}
+
+fn refused(path: &Path, what: Refusal) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        Refused {
+            path: path.to_owned(),
+            what,
+        },
+    )
+}
+
+/// `O_NOFOLLOW` answers a link with `ELOOP`: say what it means.
+fn no_follow_error(path: &Path, e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        refused(path, Refusal::Symlink)
+    } else {
+        e
+    }
+}
+
+fn must_be_regular(path: &Path, file: &File) -> io::Result<()> {
+    if file.metadata()?.is_file() {
+        Ok(())
+    } else {
+        Err(refused(path, Refusal::NotRegular))
+    }
+}
+
+/// Create `dir` and its missing parents, each with mode 0755. Directories
+/// that exist are left as they are.
+pub(crate) fn create_dir_all(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dir_all(parent)?;
+    }
+    match DirBuilder::new().mode(DIR_MODE).create(dir) {
+        Ok(()) => fs::set_permissions(dir, Permissions::from_mode(DIR_MODE)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// One of the store's own subdirectories (`resources/`, `state/`,
+/// `locks/`): created if missing, refused if it is a link or not a
+/// directory.
+pub(crate) fn own_dir(dir: &Path) -> io::Result<()> {
+    create_dir_all(dir)?;
+    check_own_dir(dir)
+}
+
+/// Like [`own_dir`] for a reader: a missing directory is `NotFound`.
+pub(crate) fn check_own_dir(dir: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(dir)?;
+    if meta.file_type().is_symlink() {
+        Err(refused(dir, Refusal::Symlink))
+    } else if !meta.is_dir() {
+        Err(refused(dir, Refusal::NotADirectory))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether anything (a file, a link, even a dangling one) is at `path`.
+pub(crate) fn is_present(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// Open a regular file for reading without following a link.
+pub(crate) fn open_read(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| no_follow_error(path, e))?;
+    must_be_regular(path, &file)?;
+    Ok(file)
+}
+
+/// The whole of a regular file of at most `max` bytes.
+pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let file = open_read(path)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(refused(path, Refusal::TooLarge { max }));
+    }
+    Ok(bytes)
+}
+
+/// Open `path` with `access`, creating it with exactly `kind`'s mode if it
+/// does not exist. Never through a link; only a regular file.
+fn open_or_create(
+    path: &Path,
+    kind: FileKind,
+    access: impl Fn(&mut OpenOptions) -> &mut OpenOptions,
+) -> io::Result<File> {
+    const FLAGS: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    // A file that disappears between the two opens (a log rotation) is
+    // created again; a few rounds are plenty.
+    for _ in 0..8 {
+        match access(&mut OpenOptions::new())
+            .create_new(true)
+            .mode(kind.mode())
+            .custom_flags(FLAGS)
+            .open(path)
+        {
+            Ok(file) => {
+                file.set_permissions(Permissions::from_mode(kind.mode()))?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(no_follow_error(path, e)),
+        }
+        match access(&mut OpenOptions::new())
+            .custom_flags(FLAGS)
+            .open(path)
+        {
+            Ok(file) => {
+                must_be_regular(path, &file)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(no_follow_error(path, e)),
+        }
+    }
+    Err(io::Error::other(format!(
+        "{}: keeps disappearing while it is opened",
+        path.display()
+    )))
+}
+
+/// Open (creating it if needed) a file to append to.
+pub(crate) fn open_append(path: &Path, kind: FileKind) -> io::Result<File> {
+    open_or_create(path, kind, |o| o.append(true))
+}
+
+/// Open (creating it if needed) a lock file.
+pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
+    open_or_create(path, FileKind::Lock, |o| o.read(true).write(true))
+}
+
+/// Try to take an exclusive lock on `file` without waiting: `Ok(false)`
+/// when another holder has it.
+pub(crate) fn try_lock(file: &File) -> io::Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(fs::TryLockError::WouldBlock) => Ok(false),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Make a directory's entries durable (after a rename or an unlink in it).
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir).and_then(|d| d.sync_all())
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A fresh temporary name beside `path` (never a `<tag>.toml` or
+/// `<tag>.json`, so no reader mistakes it for a file of the store).
+fn temporary_beside(path: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    parent(path).join(format!(".{name}.{}.{n}.tmp", std::process::id()))
+}
+
+/// Write `bytes` into a new temporary file beside `path`, with `kind`'s
+/// mode, and make it durable. Returns its name.
+fn write_temporary(path: &Path, bytes: &[u8], kind: FileKind) -> io::Result<PathBuf> {
+    create_dir_all(parent(path))?;
+    let tmp = temporary_beside(path);
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(kind.mode())
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        file.set_permissions(Permissions::from_mode(kind.mode()))?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Replace `path` with `bytes` atomically and durably: temporary file,
+/// fsync, rename over `path`, fsync the directory. A crash leaves the old
+/// or the new file, never half of one.
+pub(crate) fn replace(path: &Path, bytes: &[u8], kind: FileKind) -> io::Result<()> {
+    let tmp = write_temporary(path, bytes, kind)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(parent(path))
+}
+
+/// Create `path` with `bytes`, atomically, durably, and only if nothing is
+/// there yet (not even a dangling link): `AlreadyExists` otherwise. The
+/// complete file appears under its name at once (a hard link of the
+/// temporary file), so no reader ever sees it half written.
+pub(crate) fn create_new(path: &Path, bytes: &[u8], kind: FileKind) -> io::Result<()> {
+    let tmp = write_temporary(path, bytes, kind)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    linked?;
+    sync_dir(parent(path))
+}
+
+/// Remove `path` (a link itself, never its target) and make that durable.
+pub(crate) fn remove(path: &Path) -> io::Result<()> {
+    fs::remove_file(path)?;
+    sync_dir(parent(path))
+}
