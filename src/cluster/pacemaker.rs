@@ -57,10 +57,19 @@ impl Pacemaker {
 
 impl ClusterView for Pacemaker {
     fn standby_nodes(&self, def: &Definition) -> Result<Vec<StandbyNode>, ClusterError> {
-        let xml = crm_mon_xml(self.timeout)?;
-        let status = parse_crm_mon(&xml)?;
-        Ok(standby_from(&status, &self.local, def))
+        view_from_crm_mon(&crm_mon_xml(self.timeout)?, &self.local, def)
     }
+}
+
+/// The view `crm_mon`'s XML gives of the standby nodes for `def`, from
+/// node `local`.
+pub fn view_from_crm_mon(
+    xml: &str,
+    local: &str,
+    def: &Definition,
+) -> Result<Vec<StandbyNode>, ClusterError> {
+    let status = parse_crm_mon(xml)?;
+    Ok(standby_from(&status, local, def))
 }
 
 /// One node as `crm_mon` reports it.
@@ -382,6 +391,60 @@ mod tests {
         nodes[1].attributes.clear();
         let s = standby_from(&nodes, "node1", &def());
         assert_eq!(s[0].link, None);
+    }
+
+    /// SAMPLE where node2 never published `ethmonitor-eth0` (no
+    /// ethmonitor clone runs there).
+    fn without_node2_attribute() -> String {
+        SAMPLE.replace(r#"<attribute name="ethmonitor-eth0" value="0"/>"#, "")
+    }
+
+    #[test]
+    fn a_never_published_attribute_makes_the_view_unknown() {
+        let e = view_from_crm_mon(&without_node2_attribute(), "node1", &def()).unwrap_err();
+        assert!(
+            e.0.contains("node2") && e.0.contains("ethmonitor-eth0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn deep_check_warns_7006_naming_the_node_and_the_attribute() {
+        use crate::events::Recorder;
+        use crate::net::sim::SimNet;
+        use crate::ops::{Ctx, deep_check};
+        use crate::resource::RuntimeState;
+
+        struct Canned(String);
+        impl ClusterView for Canned {
+            fn standby_nodes(&self, def: &Definition) -> Result<Vec<StandbyNode>, ClusterError> {
+                view_from_crm_mon(&self.0, "node1", def)
+            }
+        }
+        let net = SimNet::new();
+        let events = Recorder::new();
+        let cluster = Canned(without_node2_attribute());
+        let ctx = Ctx {
+            kernel: &net,
+            cluster: &cluster,
+            events: &events,
+            clock: net.clock(),
+            node: "node1",
+        };
+        let out = deep_check(&ctx, &def(), &mut RuntimeState::default());
+        assert!(out.success, "deepCheck never fails on the cluster view");
+        let warned: Vec<_> = events
+            .snapshot()
+            .into_iter()
+            .filter(|e| matches!(e.id, 6406 | 7006))
+            .collect();
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert_eq!(warned[0].id, 7006);
+        assert!(
+            warned[0].message.contains("node2") && warned[0].message.contains("ethmonitor-eth0"),
+            "{}",
+            warned[0].message
+        );
     }
 
     #[test]
