@@ -7,8 +7,9 @@
 //! - The link state of the adapter `nic` on each of them: the transient node
 //!   attribute `ethmonitor-<nic>` that a cloned `ocf:heartbeat:ethmonitor`
 //!   resource publishes (1 = link up, 0 = down). Pacemaker's attribute
-//!   manager replicates it to every node. No attribute: the state is
-//!   unknown (`None`) and no warning is raised for that node.
+//!   manager replicates it to every node. A standby node without the
+//!   attribute (ethmonitor never published it) leaves the view unknown:
+//!   an error naming the node and the attribute (deepCheck's 7006).
 //!
 //! Both come from one `crm_mon --one-shot --show-node-attributes
 //! --output-as=xml` call. This file is the one place in `src/` that runs an
@@ -62,14 +63,51 @@ impl ClusterView for Pacemaker {
 }
 
 /// The view `crm_mon`'s XML gives of the standby nodes for `def`, from
-/// node `local`.
+/// node `local`. A standby node whose `ethmonitor-<nic>` attribute was
+/// never published (or is not a number) leaves the view unknown: an error
+/// naming the node and the attribute, which deepCheck reports as 7006. The
+/// error also names the standby nodes known to be disconnected, since
+/// deepCheck then reports no 6406 for them.
 pub fn view_from_crm_mon(
     xml: &str,
     local: &str,
     def: &Definition,
 ) -> Result<Vec<StandbyNode>, ClusterError> {
     let status = parse_crm_mon(xml)?;
-    Ok(standby_from(&status, local, def))
+    let standby = standby_from(&status, local, def);
+    let attr = link_attribute(def.adapter.as_str());
+    let unknown: Vec<String> = standby
+        .iter()
+        .filter(|n| n.link.is_none())
+        .map(|n| {
+            let value = status
+                .iter()
+                .find(|s| s.name == n.name)
+                .and_then(|s| s.attribute(&attr));
+            match value {
+                None => format!(
+                    "node {} never published the attribute {attr} (no cloned \
+                     ocf:heartbeat:ethmonitor for {} runs there)",
+                    n.name, n.adapter
+                ),
+                Some(v) => format!("node {}'s attribute {attr} is {v:?}, not a number", n.name),
+            }
+        })
+        .collect();
+    if unknown.is_empty() {
+        return Ok(standby);
+    }
+    let mut text = unknown.join("; ");
+    for n in standby
+        .iter()
+        .filter(|n| matches!(n.link, Some(LinkState::Disconnected | LinkState::Missing)))
+    {
+        text.push_str(&format!(
+            "; node {} reports {} disconnected",
+            n.name, n.adapter
+        ));
+    }
+    Err(ClusterError(text))
 }
 
 /// One node as `crm_mon` reports it.
@@ -445,6 +483,41 @@ mod tests {
             "{}",
             warned[0].message
         );
+    }
+
+    #[test]
+    fn an_unknown_node_names_the_disconnected_ones_too() {
+        let xml = without_node2_attribute().replace(
+            r#"standby="true" standby_onfail"#,
+            r#"standby="false" standby_onfail"#,
+        );
+        let xml = xml.replace(
+            "</node_attributes>",
+            r#"<node name="node4"><attribute name="ethmonitor-eth0" value="0"/></node>
+  </node_attributes>"#,
+        );
+        let e = view_from_crm_mon(&xml, "node1", &def()).unwrap_err();
+        assert_eq!(
+            e.0,
+            "node node2 never published the attribute ethmonitor-eth0 (no cloned \
+             ocf:heartbeat:ethmonitor for eth0 runs there); node node4 reports eth0 disconnected"
+        );
+    }
+
+    #[test]
+    fn a_value_that_is_no_number_is_unknown_too() {
+        let xml = SAMPLE.replace(
+            r#"name="ethmonitor-eth0" value="0""#,
+            r#"name="ethmonitor-eth0" value="up""#,
+        );
+        let e = view_from_crm_mon(&xml, "node1", &def()).unwrap_err();
+        assert!(
+            e.0.contains(r#"node node2's attribute ethmonitor-eth0 is "up""#),
+            "{e}"
+        );
+        // Every standby node published it: the view is known.
+        let s = view_from_crm_mon(SAMPLE, "node1", &def()).unwrap();
+        assert_eq!(s[0].link, Some(LinkState::Disconnected));
     }
 
     #[test]
