@@ -30,23 +30,10 @@ pub(super) fn monitor(
         Ok(h) => h,
         Err(e) => return Reply::failure(exit_for_kernel_error(&e), e.to_string()),
     };
-    if state.in_service {
-        started(ctx, def, state, rec, env, refresh_count)
-    } else {
-        not_started(ctx, def, &holders, rec)
+    if !state.in_service {
+        return not_started(ctx, def, &holders, rec);
     }
-}
-
-/// A resource this node started (`state.in_service`): quickCheck; a
-/// failure runs recover first.
-fn started(
-    ctx: &Ctx<'_>,
-    def: &Definition,
-    state: &mut RuntimeState,
-    rec: &Recorder,
-    env: &OcfEnv,
-    refresh_count: u32,
-) -> Reply {
+    // Started here: quickCheck; a failure runs recover first.
     let quick = ops::quick_check(ctx, def, state);
     if quick.success {
         if env.check_level() >= 10 {
