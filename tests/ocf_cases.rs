@@ -68,7 +68,10 @@ use ipkit::net::{
 use ipkit::ocf::{Deps, OcfEnv, run};
 use ipkit::resource::{AdapterName, Address, Definition, Mac, Tag};
 use ipkit::store::Store;
-use serde::{Deserialize, Serialize};
+
+#[path = "ocf_cases/format.rs"]
+mod format;
+use format::{AfterOut, EventOut, ExitOut, Line, PublishedOut, RsctmpIn, RunIn, StateOut, Step};
 
 /// Every case directory under `tests/ocf`, in the order they are run.
 const CASES: &[&str] = &[
@@ -121,176 +124,6 @@ const CASES: &[&str] = &[
     "reload-agent",
     "upgrade-takes-over-legacy-tag",
 ];
-
-// ---------------------------------------------------------------- input
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum Step {
-    Description(String),
-    Env(BTreeMap<String, Option<String>>),
-    Adapter(AdapterIn),
-    Assign(Placement),
-    Unassign(Placement),
-    Carrier(Switch),
-    Admin(Switch),
-    Vanish(String),
-    Remote(RemoteIn),
-    Standby(StandbyIn),
-    ClusterUnreadable(Option<String>),
-    Fault(FaultIn),
-    KernelUnavailable(Option<String>),
-    Rsctmp(RsctmpIn),
-    Run(RunIn),
-}
-
-/// What `HA_RSCTMP` points at.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum RsctmpIn {
-    Usable,
-    AFile,
-    UnderAFile,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AdapterIn {
-    name: String,
-    #[serde(default = "yes")]
-    carrier: bool,
-    #[serde(default = "yes")]
-    admin_up: bool,
-    #[serde(default)]
-    loopback: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Placement {
-    adapter: String,
-    address: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Switch {
-    adapter: String,
-    up: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RemoteIn {
-    mac: String,
-    ips: Vec<IpAddr>,
-    /// The adapters on whose segment it answers (all when absent).
-    via: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StandbyIn {
-    node: String,
-    adapter: String,
-    #[serde(default = "yes")]
-    up: bool,
-    link: LinkState,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FaultIn {
-    /// link, holders, add, delete, flush, announce, probe
-    call: String,
-    adapter: Option<String>,
-    errno: String,
-    /// 0 = every matching call from then on.
-    #[serde(default = "one")]
-    times: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
-enum RunIn {
-    Action(String),
-    WithEnv {
-        action: String,
-        env: BTreeMap<String, Option<String>>,
-    },
-}
-
-// ---------------------------------------------------------------- output
-
-#[derive(Serialize)]
-#[serde(rename_all = "snake_case")]
-enum Line {
-    Run(RunIn),
-    Event(EventOut),
-    Stdout(String),
-    Stderr(String),
-    Exit(ExitOut),
-    After(AfterOut),
-}
-
-#[derive(Serialize)]
-struct EventOut {
-    id: u16,
-    severity: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tag: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    node: Option<String>,
-    message: String,
-}
-
-#[derive(Serialize)]
-struct ExitOut {
-    code: u8,
-    name: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-}
-
-#[derive(Serialize)]
-struct AfterOut {
-    /// "ADAPTER ADDRESS/PREFIX", the whole simulated address table.
-    addresses: Vec<String>,
-    /// "ADAPTER IP COUNTxINTERVALms" sent during this action.
-    announced: Vec<String>,
-    /// Definitions published for a daemon (`resources/*.toml`).
-    published: Vec<PublishedOut>,
-    /// Runtime state files (`state/*.json`).
-    state: Vec<StateOut>,
-}
-
-#[derive(Serialize)]
-struct PublishedOut {
-    tag: String,
-    address: String,
-    adapter: String,
-    recovery_adapter: Option<String>,
-    local_recovery: bool,
-    hold_in_service: bool,
-    probe_timeout_ms: u128,
-    announce_count: u32,
-    announce_interval_ms: u128,
-}
-
-#[derive(Serialize)]
-struct StateOut {
-    tag: String,
-    in_service: bool,
-    active_adapter: Option<String>,
-}
 
 // ---------------------------------------------------------------- world
 
@@ -654,7 +487,11 @@ fn replay(dir: &Path) -> Result<String, String> {
         text.push('\n');
     }
     // Messages naming the state directory name it symbolically.
-    let tmp = world.rsctmp.path().to_str().ok_or("temporary dir is not UTF-8")?;
+    let tmp = world
+        .rsctmp
+        .path()
+        .to_str()
+        .ok_or("temporary dir is not UTF-8")?;
     Ok(text.replace(tmp, "{HA_RSCTMP}"))
 }
 
