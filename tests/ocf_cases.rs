@@ -16,6 +16,9 @@
 //!   (Pacemaker always passes it);
 //! - `{"adapter": {"name": "eth0", "carrier": true, "admin_up": true}}`: an
 //!   adapter of this node (MACs 02:00:00:00:00:01, :02, ... in order);
+//!   with `"loopback": true` it is the loopback adapter under that name: the
+//!   kernel reports it at ifindex 1 with MAC 00:00:00:00:00:00, as Linux
+//!   reports `lo` (also renamed);
 //! - `{"assign": {"adapter": "eth0", "address": "198.51.100.50/24"}}` and
 //!   `{"unassign": {...}}`: an address put on or taken off behind the
 //!   agent's back;
@@ -29,6 +32,9 @@
 //! - `{"fault": {"call": "add", "errno": "EPERM", "times": 1}}`: the next
 //!   matching kernel call(s) fail (`times` 0: all of them);
 //! - `{"kernel_unavailable": "EPERM"}` (or `null`): opening the kernel fails;
+//! - `{"rsctmp": "a-file"}`: `HA_RSCTMP` becomes a regular file;
+//!   `"under-a-file"`: a path below that file (missing, and it cannot be
+//!   created); `"usable"`: the temporary directory again;
 //! - `{"run": "start"}` or `{"run": {"action": "monitor", "env": {...}}}`:
 //!   run one action, with extra variables for this action only.
 //!
@@ -38,6 +44,7 @@
 //! `stderr` lines it printed, its `exit` (code, OCF name, exit reason), and
 //! `after`: the address table, the announcements sent during the action,
 //! the definitions published for a daemon, and the runtime state files.
+//! The temporary directory is written `{HA_RSCTMP}` wherever it shows.
 //!
 //! `IPKIT_BLESS=1 cargo test --test ocf_cases` rewrites the outputs; review
 //! the diff against SPEC §6 and the OCF exit codes before committing it.
@@ -49,16 +56,22 @@ use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ipkit::cluster::sim::SimCluster;
 use ipkit::cluster::{ClusterError, ClusterView, StandbyNode};
 use ipkit::events::Recorder;
 use ipkit::net::sim::{CallKind, Fault, SimNet};
-use ipkit::net::{Kernel, KernelError, KernelOp, LinkState};
+use ipkit::net::{
+    AddOptions, AnnouncePlan, Kernel, KernelError, KernelOp, LinkInfo, LinkState, ProbeResult,
+};
 use ipkit::ocf::{Deps, OcfEnv, run};
 use ipkit::resource::{AdapterName, Address, Definition, Mac, Tag};
 use ipkit::store::Store;
-use serde::{Deserialize, Serialize};
+
+#[path = "ocf_cases/format.rs"]
+mod format;
+use format::{AfterOut, EventOut, ExitOut, Line, PublishedOut, RsctmpIn, RunIn, StateOut, Step};
 
 /// Every case directory under `tests/ocf`, in the order they are run.
 const CASES: &[&str] = &[
@@ -79,6 +92,7 @@ const CASES: &[&str] = &[
     "validate-all-refresh-too-large",
     "validate-all-adapter-not-on-node",
     "validate-all-kernel-unavailable",
+    "validate-all-nic-is-loopback",
     "ocf-tester-sequence",
     "start-ok",
     "start-publishes-stop-withdraws",
@@ -89,8 +103,10 @@ const CASES: &[&str] = &[
     "start-no-privilege",
     "start-adapter-not-on-node",
     "start-bad-parameter",
+    "start-nic-is-loopback",
     "stop-not-running",
     "stop-bad-parameter",
+    "stop-state-dir-unusable",
     "monitor-running",
     "monitor-not-running",
     "monitor-probe-bad-parameter",
@@ -99,170 +115,15 @@ const CASES: &[&str] = &[
     "monitor-both-cables-pulled",
     "monitor-address-removed-recovers",
     "monitor-address-removed-no-local-recovery",
-    "monitor-adopts-address-found-on-nic",
+    "monitor-reports-address-found-on-nic",
+    "monitor-not-started-does-not-recover",
+    "monitor-instance-names-do-not-collide",
     "monitor-address-on-foreign-adapter",
     "monitor-refresh-announces",
     "monitor-deep-check",
     "reload-agent",
+    "upgrade-takes-over-legacy-tag",
 ];
-
-// ---------------------------------------------------------------- input
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum Step {
-    Description(String),
-    Env(BTreeMap<String, Option<String>>),
-    Adapter(AdapterIn),
-    Assign(Placement),
-    Unassign(Placement),
-    Carrier(Switch),
-    Admin(Switch),
-    Vanish(String),
-    Remote(RemoteIn),
-    Standby(StandbyIn),
-    ClusterUnreadable(Option<String>),
-    Fault(FaultIn),
-    KernelUnavailable(Option<String>),
-    Run(RunIn),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AdapterIn {
-    name: String,
-    #[serde(default = "yes")]
-    carrier: bool,
-    #[serde(default = "yes")]
-    admin_up: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Placement {
-    adapter: String,
-    address: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Switch {
-    adapter: String,
-    up: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RemoteIn {
-    mac: String,
-    ips: Vec<IpAddr>,
-    /// The adapters on whose segment it answers (all when absent).
-    via: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StandbyIn {
-    node: String,
-    adapter: String,
-    #[serde(default = "yes")]
-    up: bool,
-    link: LinkState,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FaultIn {
-    /// link, holders, add, delete, flush, announce, probe
-    call: String,
-    adapter: Option<String>,
-    errno: String,
-    /// 0 = every matching call from then on.
-    #[serde(default = "one")]
-    times: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
-enum RunIn {
-    Action(String),
-    WithEnv {
-        action: String,
-        env: BTreeMap<String, Option<String>>,
-    },
-}
-
-// ---------------------------------------------------------------- output
-
-#[derive(Serialize)]
-#[serde(rename_all = "snake_case")]
-enum Line {
-    Run(RunIn),
-    Event(EventOut),
-    Stdout(String),
-    Stderr(String),
-    Exit(ExitOut),
-    After(AfterOut),
-}
-
-#[derive(Serialize)]
-struct EventOut {
-    id: u16,
-    severity: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tag: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    node: Option<String>,
-    message: String,
-}
-
-#[derive(Serialize)]
-struct ExitOut {
-    code: u8,
-    name: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-}
-
-#[derive(Serialize)]
-struct AfterOut {
-    /// "ADAPTER ADDRESS/PREFIX", the whole simulated address table.
-    addresses: Vec<String>,
-    /// "ADAPTER IP COUNTxINTERVALms" sent during this action.
-    announced: Vec<String>,
-    /// Definitions published for a daemon (`resources/*.toml`).
-    published: Vec<PublishedOut>,
-    /// Runtime state files (`state/*.json`).
-    state: Vec<StateOut>,
-}
-
-#[derive(Serialize)]
-struct PublishedOut {
-    tag: String,
-    address: String,
-    adapter: String,
-    recovery_adapter: Option<String>,
-    local_recovery: bool,
-    hold_in_service: bool,
-    probe_timeout_ms: u128,
-    announce_count: u32,
-    announce_interval_ms: u128,
-}
-
-#[derive(Serialize)]
-struct StateOut {
-    tag: String,
-    in_service: bool,
-    active_adapter: Option<String>,
-}
 
 // ---------------------------------------------------------------- world
 
@@ -275,8 +136,65 @@ impl ClusterView for SharedCluster {
     }
 }
 
+/// The kernel the agent gets: the simulated network, except that a loopback
+/// adapter is reported at ifindex 1 with MAC 00:00:00:00:00:00, as Linux
+/// reports `lo` under any name (the simulated network numbers adapters
+/// from 2).
+struct HarnessKernel {
+    net: Arc<SimNet>,
+    loopbacks: BTreeSet<AdapterName>,
+}
+
+impl Kernel for HarnessKernel {
+    fn link(&self, adapter: &AdapterName) -> Result<LinkInfo, KernelError> {
+        let mut info = self.net.link(adapter)?;
+        if self.loopbacks.contains(adapter) {
+            info.ifindex = 1;
+        }
+        Ok(info)
+    }
+    fn link_state(&self, adapter: &AdapterName) -> Result<LinkState, KernelError> {
+        self.net.link_state(adapter)
+    }
+    fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
+        self.net.holders(ip)
+    }
+    fn add_address(
+        &self,
+        adapter: &AdapterName,
+        addr: &Address,
+        opts: AddOptions,
+    ) -> Result<(), KernelError> {
+        self.net.add_address(adapter, addr, opts)
+    }
+    fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError> {
+        self.net.delete_address(adapter, addr)
+    }
+    fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
+        self.net.flush_neighbours(ip)
+    }
+    fn announce(
+        &self,
+        adapter: &AdapterName,
+        ip: IpAddr,
+        plan: AnnouncePlan,
+    ) -> Result<(), KernelError> {
+        self.net.announce(adapter, ip, plan)
+    }
+    fn probe(
+        &self,
+        adapter: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<ProbeResult, KernelError> {
+        self.net.probe(adapter, ip, timeout)
+    }
+}
+
 struct World {
     net: Arc<SimNet>,
+    /// Adapters the kernel reports as the loopback adapter.
+    loopbacks: BTreeSet<AdapterName>,
     cluster: Arc<SimCluster>,
     events: Recorder,
     /// The errno opening the kernel fails with, when set.
@@ -285,7 +203,7 @@ struct World {
     adapters: u8,
     announced: usize,
     /// The agent's `HA_RSCTMP`, removed when the case ends.
-    _rsctmp: tempfile::TempDir,
+    rsctmp: tempfile::TempDir,
 }
 
 impl World {
@@ -298,13 +216,14 @@ impl World {
         ]);
         Ok(Self {
             net: Arc::new(SimNet::new()),
+            loopbacks: BTreeSet::new(),
             cluster: Arc::new(SimCluster::new()),
             events: Recorder::new(),
             kernel_unavailable: Mutex::new(None),
             env,
             adapters: 0,
             announced: 0,
-            _rsctmp: dir,
+            rsctmp: dir,
         })
     }
 
@@ -315,8 +234,13 @@ impl World {
             Step::Adapter(a) => {
                 self.adapters += 1;
                 let name = nic(&a.name)?;
-                self.net
-                    .add_adapter(name.clone(), Mac([2, 0, 0, 0, 0, self.adapters]));
+                let mac = if a.loopback {
+                    self.loopbacks.insert(name.clone());
+                    Mac([0; 6])
+                } else {
+                    Mac([2, 0, 0, 0, 0, self.adapters])
+                };
+                self.net.add_adapter(name.clone(), mac);
                 self.net.set_carrier(&name, a.carrier);
                 self.net.set_admin_up(&name, a.admin_up);
             }
@@ -352,6 +276,18 @@ impl World {
                 *self.kernel_unavailable.lock().map_err(|e| e.to_string())? =
                     e.as_deref().map(errno).transpose()?;
             }
+            Step::Rsctmp(to) => {
+                let dir = self.rsctmp.path();
+                let file = dir.join("rsctmp-file");
+                let path = match to {
+                    RsctmpIn::Usable => dir.to_path_buf(),
+                    RsctmpIn::AFile => file.clone(),
+                    RsctmpIn::UnderAFile => file.join("rsctmp"),
+                };
+                fs::write(&file, "not a directory\n").map_err(|e| e.to_string())?;
+                let text = path.to_str().ok_or("temporary dir is not UTF-8")?;
+                self.env.insert("HA_RSCTMP".to_owned(), text.to_owned());
+            }
             Step::Run(r) => self.run(r, out)?,
         }
         Ok(())
@@ -368,10 +304,14 @@ impl World {
         };
         let env = OcfEnv::from_pairs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let net = Arc::clone(&self.net);
+        let loopbacks = self.loopbacks.clone();
         let unavailable = &self.kernel_unavailable;
         let open_kernel = move || match *unavailable.lock().unwrap_or_else(|e| e.into_inner()) {
             Some(errno) => Err(KernelError::new(KernelOp::GetLink, None, errno)),
-            None => Ok(Box::new(Arc::clone(&net)) as Box<dyn Kernel>),
+            None => Ok(Box::new(HarnessKernel {
+                net: Arc::clone(&net),
+                loopbacks: loopbacks.clone(),
+            }) as Box<dyn Kernel>),
         };
         let shared = Arc::clone(&self.cluster);
         let cluster =
@@ -433,7 +373,12 @@ impl World {
         let dir = env.state_dir();
         let store = Store::new(&dir, &dir);
         let mut published = Vec::new();
-        for tag in store.list_tags().map_err(|e| e.to_string())? {
+        // An unusable HA_RSCTMP holds nothing.
+        let tags = match dir.is_dir() {
+            true => store.list_tags().map_err(|e| e.to_string())?,
+            false => Vec::new(),
+        };
+        for tag in tags {
             let d = store.load_definition(&tag).map_err(|e| e.to_string())?;
             published.push(PublishedOut {
                 tag: d.tag.to_string(),
@@ -541,7 +486,13 @@ fn replay(dir: &Path) -> Result<String, String> {
         text.push_str(&serde_json::to_string(line).map_err(|e| e.to_string())?);
         text.push('\n');
     }
-    Ok(text)
+    // Messages naming the state directory name it symbolically.
+    let tmp = world
+        .rsctmp
+        .path()
+        .to_str()
+        .ok_or("temporary dir is not UTF-8")?;
+    Ok(text.replace(tmp, "{HA_RSCTMP}"))
 }
 
 /// The first line where `got` differs from `want`, for the failure message.

@@ -7,8 +7,9 @@
 //! - The link state of the adapter `nic` on each of them: the transient node
 //!   attribute `ethmonitor-<nic>` that a cloned `ocf:heartbeat:ethmonitor`
 //!   resource publishes (1 = link up, 0 = down). Pacemaker's attribute
-//!   manager replicates it to every node. No attribute: the state is
-//!   unknown (`None`) and no warning is raised for that node.
+//!   manager replicates it to every node. A standby node without the
+//!   attribute (ethmonitor never published it) leaves the view unknown:
+//!   an error naming the node and the attribute (deepCheck's 7006).
 //!
 //! Both come from one `crm_mon --one-shot --show-node-attributes
 //! --output-as=xml` call. This file is the one place in `src/` that runs an
@@ -57,10 +58,56 @@ impl Pacemaker {
 
 impl ClusterView for Pacemaker {
     fn standby_nodes(&self, def: &Definition) -> Result<Vec<StandbyNode>, ClusterError> {
-        let xml = crm_mon_xml(self.timeout)?;
-        let status = parse_crm_mon(&xml)?;
-        Ok(standby_from(&status, &self.local, def))
+        view_from_crm_mon(&crm_mon_xml(self.timeout)?, &self.local, def)
     }
+}
+
+/// The view `crm_mon`'s XML gives of the standby nodes for `def`, from
+/// node `local`. A standby node whose `ethmonitor-<nic>` attribute was
+/// never published (or is not a number) leaves the view unknown: an error
+/// naming the node and the attribute, which deepCheck reports as 7006. The
+/// error also names the standby nodes known to be disconnected, since
+/// deepCheck then reports no 6406 for them.
+pub fn view_from_crm_mon(
+    xml: &str,
+    local: &str,
+    def: &Definition,
+) -> Result<Vec<StandbyNode>, ClusterError> {
+    let status = parse_crm_mon(xml)?;
+    let standby = standby_from(&status, local, def);
+    let attr = link_attribute(def.adapter.as_str());
+    let unknown: Vec<String> = standby
+        .iter()
+        .filter(|n| n.link.is_none())
+        .map(|n| {
+            let value = status
+                .iter()
+                .find(|s| s.name == n.name)
+                .and_then(|s| s.attribute(&attr));
+            match value {
+                None => format!(
+                    "node {} never published the attribute {attr} (no cloned \
+                     ocf:heartbeat:ethmonitor for {} runs there)",
+                    n.name, n.adapter
+                ),
+                Some(v) => format!("node {}'s attribute {attr} is {v:?}, not a number", n.name),
+            }
+        })
+        .collect();
+    if unknown.is_empty() {
+        return Ok(standby);
+    }
+    let mut text = unknown.join("; ");
+    for n in standby
+        .iter()
+        .filter(|n| matches!(n.link, Some(LinkState::Disconnected | LinkState::Missing)))
+    {
+        text.push_str(&format!(
+            "; node {} reports {} disconnected",
+            n.name, n.adapter
+        ));
+    }
+    Err(ClusterError(text))
 }
 
 /// One node as `crm_mon` reports it.
@@ -382,6 +429,95 @@ mod tests {
         nodes[1].attributes.clear();
         let s = standby_from(&nodes, "node1", &def());
         assert_eq!(s[0].link, None);
+    }
+
+    /// SAMPLE where node2 never published `ethmonitor-eth0` (no
+    /// ethmonitor clone runs there).
+    fn without_node2_attribute() -> String {
+        SAMPLE.replace(r#"<attribute name="ethmonitor-eth0" value="0"/>"#, "")
+    }
+
+    #[test]
+    fn a_never_published_attribute_makes_the_view_unknown() {
+        let e = view_from_crm_mon(&without_node2_attribute(), "node1", &def()).unwrap_err();
+        assert!(
+            e.0.contains("node2") && e.0.contains("ethmonitor-eth0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn deep_check_warns_7006_naming_the_node_and_the_attribute() {
+        use crate::events::Recorder;
+        use crate::net::sim::SimNet;
+        use crate::ops::{Ctx, deep_check};
+        use crate::resource::RuntimeState;
+
+        struct Canned(String);
+        impl ClusterView for Canned {
+            fn standby_nodes(&self, def: &Definition) -> Result<Vec<StandbyNode>, ClusterError> {
+                view_from_crm_mon(&self.0, "node1", def)
+            }
+        }
+        let net = SimNet::new();
+        let events = Recorder::new();
+        let cluster = Canned(without_node2_attribute());
+        let ctx = Ctx {
+            kernel: &net,
+            cluster: &cluster,
+            events: &events,
+            clock: net.clock(),
+            node: "node1",
+        };
+        let out = deep_check(&ctx, &def(), &mut RuntimeState::default());
+        assert!(out.success, "deepCheck never fails on the cluster view");
+        let warned: Vec<_> = events
+            .snapshot()
+            .into_iter()
+            .filter(|e| matches!(e.id, 6406 | 7006))
+            .collect();
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert_eq!(warned[0].id, 7006);
+        assert!(
+            warned[0].message.contains("node2") && warned[0].message.contains("ethmonitor-eth0"),
+            "{}",
+            warned[0].message
+        );
+    }
+
+    #[test]
+    fn an_unknown_node_names_the_disconnected_ones_too() {
+        let xml = without_node2_attribute().replace(
+            r#"standby="true" standby_onfail"#,
+            r#"standby="false" standby_onfail"#,
+        );
+        let xml = xml.replace(
+            "</node_attributes>",
+            r#"<node name="node4"><attribute name="ethmonitor-eth0" value="0"/></node>
+  </node_attributes>"#,
+        );
+        let e = view_from_crm_mon(&xml, "node1", &def()).unwrap_err();
+        assert_eq!(
+            e.0,
+            "node node2 never published the attribute ethmonitor-eth0 (no cloned \
+             ocf:heartbeat:ethmonitor for eth0 runs there); node node4 reports eth0 disconnected"
+        );
+    }
+
+    #[test]
+    fn a_value_that_is_no_number_is_unknown_too() {
+        let xml = SAMPLE.replace(
+            r#"name="ethmonitor-eth0" value="0""#,
+            r#"name="ethmonitor-eth0" value="up""#,
+        );
+        let e = view_from_crm_mon(&xml, "node1", &def()).unwrap_err();
+        assert!(
+            e.0.contains(r#"node node2's attribute ethmonitor-eth0 is "up""#),
+            "{e}"
+        );
+        // Every standby node published it: the view is known.
+        let s = view_from_crm_mon(SAMPLE, "node1", &def()).unwrap();
+        assert_eq!(s[0].link, Some(LinkState::Disconnected));
     }
 
     #[test]

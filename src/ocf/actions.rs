@@ -4,15 +4,19 @@
 //! resource's lock and with its runtime state in `$HA_RSCTMP/ipkit`, and
 //! turns the outcome into an OCF exit code and exit reason.
 
+use std::path::Path;
+
 use super::env::OcfEnv;
+use super::monitor::monitor;
 use super::params::Params;
 use super::publish::{publish_definition, republish, tell_daemon, withdraw_definition};
+use super::upgrade::{self, TakeOver};
 use super::{Deps, OcfExit, Reply};
-use crate::events::{Event, EventSink, Kind, Recorder, Severity};
-use crate::net::{AnnouncePlan, Kernel, KernelError, LinkState};
+use crate::events::{Event, EventSink, Recorder, Severity};
+use crate::net::{Kernel, KernelError, LinkInfo, LinkState};
 use crate::ops::{self, Ctx, Outcome};
-use crate::resource::{AdapterName, Definition, InvalidInput, Operation, RuntimeState};
-use crate::store::{Store, StoreError};
+use crate::resource::{AdapterName, Definition, InvalidInput, Mac, RuntimeState};
+use crate::store::{ResourceLock, Store, StoreError};
 
 /// The actions that work on the resource the parameters describe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,21 +80,13 @@ impl Agent<'_> {
                 }
                 return reply;
             }
-            ResourceAction::Start | ResourceAction::Stop | ResourceAction::Monitor => {}
+            ResourceAction::Start => {
+                if let Some(refusal) = refuse_loopback(kernel.as_ref(), &def) {
+                    return refusal;
+                }
+            }
+            ResourceAction::Stop | ResourceAction::Monitor => {}
         }
-        let store = Store::new(&state_dir, &state_dir);
-        let _lock = match store.lock(&def.tag, def.tunables.lock_timeout) {
-            Ok(l) => l,
-            Err(e) => return Reply::failure(OcfExit::ErrGeneric, format!("state: {e}")),
-        };
-        let mut state = match store.load_state(&def.tag) {
-            Ok(s) => s,
-            // A corrupt state file is not fatal: the kernel is the truth
-            // for an address; start over from it.
-            Err(StoreError::Corrupt { .. }) => RuntimeState::default(),
-            Err(e) => return Reply::failure(OcfExit::ErrGeneric, format!("state: {e}")),
-        };
-        forget_foreign_active_adapter(&def, &mut state);
         let recorder = Recorder::new();
         let events = EventTee {
             recorder: &recorder,
@@ -105,10 +101,33 @@ impl Agent<'_> {
             clock: self.deps.clock,
             node: &node,
         };
-        let reply = match action {
+        let store = Store::new(&state_dir, &state_dir);
+        let (_lock, mut state) = match lock_and_load(&store, &def) {
+            Ok(held) => held,
+            // Nothing can be recorded, but a stop must still take the
+            // address away, and succeed when nothing of ours is held.
+            Err(e) if action == ResourceAction::Stop && !matches!(e, StoreError::Busy { .. }) => {
+                return stop_without_state(&ctx, &def, &recorder, &state_dir, &e);
+            }
+            Err(e) => return Reply::failure(OcfExit::ErrGeneric, format!("state: {e}")),
+        };
+        let taken_over = match self.env.legacy_instance_tag() {
+            Some(legacy) => upgrade::take_over(&store, &def, &legacy, &mut state),
+            None => TakeOver::default(),
+        };
+        forget_foreign_active_adapter(&def, &mut state);
+        let started_here = state.in_service;
+        let mut reply = match action {
             ResourceAction::Start => start(&ctx, &def, &mut state, &recorder),
             ResourceAction::Stop => stop(&ctx, &def, &mut state, &recorder),
-            _ => self.monitor(&ctx, &def, &mut state, &recorder),
+            _ => monitor(
+                &ctx,
+                &def,
+                &mut state,
+                &recorder,
+                self.env,
+                self.params.arp_count_refresh,
+            ),
         };
         // The definition is published for a daemon serving this state dir
         // while the resource runs here (still under the lock).
@@ -117,105 +136,104 @@ impl Agent<'_> {
             (ResourceAction::Stop, true) => withdraw_definition(&store, &def.tag),
             _ => false,
         };
-        if let Err(e) = store.save_state(&def.tag, &state) {
+        // A monitor of a resource not started here records nothing.
+        if (action != ResourceAction::Monitor || started_here)
+            && let Err(e) = store.save_state(&def.tag, &state)
+        {
             // The kernel already changed; report it, the state is rebuilt
             // from the kernel on the next call.
             eprintln!("ipkit: could not save the state of {}: {e}", def.tag);
         }
-        if published {
+        if published || taken_over.republished {
             tell_daemon(store.state_dir());
+        }
+        for note in taken_over.notes {
+            reply.stderr.push_str(&note);
+            reply.stderr.push('\n');
         }
         reply
     }
+}
 
-    /// `monitor` (SPEC §6): quickCheck, deepCheck at `OCF_CHECK_LEVEL` 10,
-    /// and recover before reporting a failed quickCheck.
-    fn monitor(
-        &self,
-        ctx: &Ctx<'_>,
-        def: &Definition,
-        state: &mut RuntimeState,
-        rec: &Recorder,
-    ) -> Reply {
-        let ip = def.address.ip();
-        let holders = match ctx.kernel.holders(ip) {
-            Ok(h) => h,
-            Err(e) => return Reply::failure(exit_for_kernel_error(&e), e.to_string()),
-        };
-        if !state.in_service {
-            // Not started by us (or this node rebooted): report what the
-            // kernel shows. Present nowhere: not running.
-            if holders.is_empty() {
-                return Reply::bare(OcfExit::NotRunning);
-            }
-            // Found on one of our adapters: adopt it and check it.
-            match holders.as_slice() {
-                [one] if *one == def.adapter || Some(one) == def.recovery_adapter.as_ref() => {
-                    state.active_adapter = Some(one.clone());
-                    state.in_service = true;
-                }
-                _ => {
-                    return Reply::failure(
-                        OcfExit::ErrGeneric,
-                        format!(
-                            "address {ip} is held by {}, not (only) by nic {} or recovery_nic",
-                            adapter_list(&holders),
-                            def.adapter
-                        ),
-                    );
-                }
-            }
-        }
-        // In service. quickCheck; a failure runs recover first.
-        let quick = ops::quick_check(ctx, def, state);
-        if quick.success {
-            if self.env.check_level() >= 10 {
-                ops::deep_check(ctx, def, state);
-            }
-            self.refresh(ctx, def, state);
-            return Reply::success();
-        }
-        let out = ops::recover(ctx, def, state);
-        if out.success {
-            return Reply::success();
-        }
-        let reason = failure_reason(rec, &out, "monitor: quickCheck and local recovery failed");
-        match ctx.kernel.holders(ip) {
-            Ok(h) if h.is_empty() => Reply::failure(OcfExit::NotRunning, reason),
-            _ => Reply::failure(OcfExit::ErrGeneric, reason),
-        }
+/// Take the resource's lock and load its state. A corrupt state file is
+/// not fatal: the kernel is the truth for an address; start over from it.
+fn lock_and_load(
+    store: &Store,
+    def: &Definition,
+) -> Result<(ResourceLock, RuntimeState), StoreError> {
+    let lock = store.lock(&def.tag, def.tunables.lock_timeout)?;
+    match store.load_state(&def.tag) {
+        Ok(state) => Ok((lock, state)),
+        Err(StoreError::Corrupt { .. }) => Ok((lock, RuntimeState::default())),
+        Err(e) => Err(e),
     }
+}
 
-    /// `arp_count_refresh`: re-announce on each successful monitor.
-    fn refresh(&self, ctx: &Ctx<'_>, def: &Definition, state: &RuntimeState) {
-        let count = self.params.arp_count_refresh;
-        if count == 0 {
-            return;
-        }
-        let plan = AnnouncePlan {
-            count,
-            interval: def.tunables.announce_interval,
+/// `stop` when the state directory cannot be used (`HA_RSCTMP` missing, a
+/// file, unwritable): remove the address wherever it is, as any stop does,
+/// without the lock (no other call can take it either) and without
+/// recording anything. Nothing held afterwards: 0, with a warning.
+fn stop_without_state(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    rec: &Recorder,
+    state_dir: &Path,
+    e: &StoreError,
+) -> Reply {
+    let problem = format!(
+        "the state directory {} is unusable ({e})",
+        state_dir.display()
+    );
+    let out = ops::remove(ctx, def, &mut RuntimeState::default());
+    if out.success {
+        return Reply {
+            stderr: format!("ipkit: warning: {problem}; stopped without recording it\n"),
+            ..Reply::success()
         };
-        let active = state.active_adapter(def).clone();
-        if let Err(e) = ctx.kernel.announce(&active, def.address.ip(), plan) {
-            let event = Event::about(
-                def,
-                Operation::QuickCheck,
-                ctx.node,
-                &Kind::AnnounceFailed {
-                    err: e.to_string(),
-                    guid: active,
-                },
-                ctx.clock.now(),
-            );
-            ctx.events.emit(&event);
-        }
     }
+    let mut reply = reply_for(out, rec, "stop failed");
+    if let Some(reason) = &mut reply.reason {
+        reason.push_str(&format!("; {problem}"));
+    }
+    reply
+}
+
+/// The loopback adapter as `nic` or `recovery_nic`: by its name (the
+/// command line's check), or renamed, by what the kernel reports of it:
+/// ifindex 1 (the first device of every network namespace) and no MAC.
+fn refuse_loopback(kernel: &dyn Kernel, def: &Definition) -> Option<Reply> {
+    let adapters = std::iter::once(("nic", &def.adapter))
+        .chain(def.recovery_adapter.as_ref().map(|r| ("recovery_nic", r)));
+    for (field, adapter) in adapters {
+        let refusal = match crate::cli::create::refuse_loopback(field, adapter) {
+            Err(e) => e,
+            Ok(()) => match kernel.link(adapter) {
+                Ok(info) if is_loopback(&info) => InvalidInput::new(
+                    field,
+                    format!(
+                        "{adapter} is the loopback adapter (ifindex 1, no MAC); a switchable \
+                         address needs a network adapter"
+                    ),
+                ),
+                _ => continue,
+            },
+        };
+        return Some(Reply::failure(OcfExit::ErrConfigured, refusal.to_string()));
+    }
+    None
+}
+
+/// What the kernel reports of the loopback adapter under any name.
+fn is_loopback(info: &LinkInfo) -> bool {
+    info.ifindex == 1 && info.mac == Mac([0; 6])
 }
 
 /// `validate-all` (and the check before `reload-agent`): the adapters must
 /// exist on this node. Read only.
 fn validate(kernel: &dyn Kernel, def: &Definition, action: ResourceAction) -> Reply {
+    if let Some(refusal) = refuse_loopback(kernel, def) {
+        return refusal;
+    }
     for nic in std::iter::once(&def.adapter).chain(def.recovery_adapter.as_ref()) {
         match kernel.link_state(nic) {
             Ok(LinkState::Missing) => {
@@ -291,7 +309,7 @@ fn reply_for(out: Outcome, rec: &Recorder, fallback: &str) -> Reply {
 
 /// The exit reason: the first error event that decided the failure (the
 /// cause, e.g. 6019 or 7001), else the last error event, else `fallback`.
-fn failure_reason(rec: &Recorder, out: &Outcome, fallback: &str) -> String {
+pub(super) fn failure_reason(rec: &Recorder, out: &Outcome, fallback: &str) -> String {
     let events = rec.snapshot();
     let errors: Vec<&Event> = events
         .iter()
@@ -313,7 +331,7 @@ fn failure_reason(rec: &Recorder, out: &Outcome, fallback: &str) -> String {
     text
 }
 
-fn exit_for_kernel_error(e: &KernelError) -> OcfExit {
+pub(super) fn exit_for_kernel_error(e: &KernelError) -> OcfExit {
     if e.is_permission() {
         OcfExit::ErrPerm
     } else {
@@ -333,7 +351,7 @@ fn kernel_unavailable(action: ResourceAction, e: &KernelError) -> Reply {
     Reply::failure(exit, reason)
 }
 
-fn adapter_list(list: &[AdapterName]) -> String {
+pub(super) fn adapter_list(list: &[AdapterName]) -> String {
     list.iter()
         .map(AdapterName::as_str)
         .collect::<Vec<_>>()
@@ -351,5 +369,27 @@ impl EventSink for EventTee<'_> {
     fn emit(&self, event: &Event) {
         self.recorder.emit(event);
         self.sink.emit(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(name: &str, ifindex: u32, mac: [u8; 6]) -> LinkInfo {
+        LinkInfo {
+            name: AdapterName::new(name).unwrap(),
+            ifindex,
+            mac: Mac(mac),
+            state: LinkState::Connected,
+        }
+    }
+
+    #[test]
+    fn the_loopback_is_known_by_ifindex_1_and_no_mac() {
+        assert!(is_loopback(&link("lo9", 1, [0; 6])));
+        // A device without a MAC (tun, wireguard) is not the loopback.
+        assert!(!is_loopback(&link("tun0", 7, [0; 6])));
+        assert!(!is_loopback(&link("eth0", 2, [2, 0, 0, 0, 0, 1])));
     }
 }

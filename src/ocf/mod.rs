@@ -6,24 +6,29 @@
 //! definition from the environment, since Pacemaker's CIB is its home, and
 //! maps the action onto an operation of SPEC §4 (SPEC §6): `start` = restore,
 //! `stop` = remove, `monitor` = quickCheck (deepCheck too at `OCF_CHECK_LEVEL`
-//! 10; a failed quickCheck on a resource in service runs recover first), plus
-//! `validate-all`, `reload-agent` and `meta-data`. Each operation takes the
-//! resource's lock and keeps its runtime state under `$HA_RSCTMP/ipkit`
-//! (tmpfs: a reboot forgets it, as Pacemaker expects). While the resource
-//! runs here its definition is also published in that directory, so that an
-//! `ipkit daemon` serving it recovers the address on netlink events.
+//! 10; a failed quickCheck on a resource started here runs recover first),
+//! plus `validate-all`, `reload-agent` and `meta-data`. Each operation takes
+//! the resource's lock and keeps its runtime state under `$HA_RSCTMP/ipkit`
+//! (tmpfs: a reboot forgets it, as Pacemaker expects), named by a tag that
+//! `OCF_RESOURCE_INSTANCE` maps to injectively. While the resource runs here
+//! its definition is also published in that directory, so that an `ipkit
+//! daemon` serving it recovers the address on netlink events.
 //!
-//! - `env`: the `OCF_*` / `HA_*` environment ([`OcfEnv`]);
+//! - `env`: the `OCF_*` / `HA_*` environment ([`OcfEnv`]) and the tag;
 //! - `params`: the parameter table and the parser built on it ([`Params`]);
 //! - `actions`: the actions on a resource and their OCF exit codes;
+//! - `monitor`: the monitor action (recover only for a resource started here);
+//! - `upgrade`: taking over what earlier agents kept under their old tag;
 //! - `publish`: the definition published for a daemon, and its SIGHUP;
 //! - `meta_data`: the meta-data XML, rendered from the parameter table.
 
 mod actions;
 mod env;
 mod meta_data;
+mod monitor;
 mod params;
 mod publish;
+mod upgrade;
 
 pub use env::OcfEnv;
 pub use meta_data::{
