@@ -20,7 +20,7 @@
 //! Errors keep the kernel's errno in [`KernelError`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -32,10 +32,7 @@ use netlink_packet_core::{
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
-use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkHeader,
-    LinkInfo as LinkInfoAttr, LinkMessage,
-};
+use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkHeader, LinkMessage};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourHeader, NeighbourMessage,
 };
@@ -709,8 +706,8 @@ impl Netlink {
         )
     }
 
-    /// Add (or replace) a permanent neighbour entry: test and lab set-up
-    /// (e.g. a stale entry left by a previous owner of an address).
+    /// Add (or replace) a permanent neighbour entry: test set-up (e.g. a
+    /// stale entry left by a previous owner of an address).
     pub fn add_neighbour(&self, ifindex: u32, ip: IpAddr, mac: Mac) -> Result<(), KernelError> {
         let mut msg = NeighbourMessage::default();
         msg.header.ifindex = ifindex;
@@ -733,8 +730,8 @@ impl Netlink {
             NLM_F_CREATE | netlink_packet_core::NLM_F_REPLACE,
         )
         .map_err(ke(
-            KernelOp::ManageLink,
-            format_args!("neighbour {ip} ifindex {ifindex}"),
+            KernelOp::AddNeighbour,
+            format_args!("{ip} ifindex {ifindex}"),
         ))
     }
 
@@ -770,118 +767,6 @@ impl Netlink {
             }
         }
         Ok(deleted)
-    }
-
-    fn index_of(&self, name: &str) -> Result<u32, KernelError> {
-        match self.link_by_name(name)? {
-            Some(l) => Ok(l.index),
-            None => Err(KernelError::new(
-                KernelOp::GetLink,
-                Some(name.to_owned()),
-                libc::ENODEV,
-            )),
-        }
-    }
-
-    fn manage(&self, name: &str, msg: RouteNetlinkMessage, flags: u16) -> Result<(), KernelError> {
-        self.ack(msg, flags).map_err(ke(KernelOp::ManageLink, name))
-    }
-
-    /// Create a veth pair `name` / `peer`; the peer end goes into
-    /// `peer_netns` when given.
-    pub fn create_veth(
-        &self,
-        name: &str,
-        peer: &str,
-        peer_netns: Option<BorrowedFd<'_>>,
-    ) -> Result<(), KernelError> {
-        let mut peer_msg = LinkMessage::default();
-        peer_msg
-            .attributes
-            .push(LinkAttribute::IfName(peer.to_owned()));
-        if let Some(fd) = peer_netns {
-            peer_msg
-                .attributes
-                .push(LinkAttribute::NetNsFd(fd.as_raw_fd()));
-        }
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfoAttr::Kind(InfoKind::Veth),
-            LinkInfoAttr::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
-        ]));
-        self.manage(
-            name,
-            RouteNetlinkMessage::NewLink(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
-    }
-
-    /// Create a bridge `name`.
-    pub fn create_bridge(&self, name: &str) -> Result<(), KernelError> {
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
-        msg.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfoAttr::Kind(
-                InfoKind::Bridge,
-            )]));
-        self.manage(
-            name,
-            RouteNetlinkMessage::NewLink(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
-    }
-
-    fn set_link(&self, name: &str, f: impl FnOnce(&mut LinkMessage)) -> Result<(), KernelError> {
-        let mut msg = LinkMessage::default();
-        msg.header.index = self.index_of(name)?;
-        f(&mut msg);
-        self.manage(name, RouteNetlinkMessage::SetLink(msg), 0)
-    }
-
-    /// Enslave `name` to the bridge (or bond) `master`.
-    pub fn set_master(&self, name: &str, master: &str) -> Result<(), KernelError> {
-        let master = self.index_of(master)?;
-        self.set_link(name, |m| {
-            m.attributes.push(LinkAttribute::Controller(master))
-        })
-    }
-
-    /// Administratively up or down.
-    pub fn set_up(&self, name: &str, up: bool) -> Result<(), KernelError> {
-        self.set_link(name, |m| {
-            m.header.flags = if up {
-                LinkFlags::Up
-            } else {
-                LinkFlags::empty()
-            };
-            m.header.change_mask = LinkFlags::Up;
-        })
-    }
-
-    pub fn set_mac(&self, name: &str, mac: Mac) -> Result<(), KernelError> {
-        self.set_link(name, |m| {
-            m.attributes.push(LinkAttribute::Address(mac.0.to_vec()))
-        })
-    }
-
-    pub fn rename(&self, name: &str, new: &str) -> Result<(), KernelError> {
-        self.set_link(name, |m| {
-            m.attributes.push(LinkAttribute::IfName(new.to_owned()))
-        })
-    }
-
-    pub fn move_to_netns(&self, name: &str, netns: BorrowedFd<'_>) -> Result<(), KernelError> {
-        self.set_link(name, |m| {
-            m.attributes.push(LinkAttribute::NetNsFd(netns.as_raw_fd()))
-        })
-    }
-
-    /// Delete the interface (for a veth, both ends go).
-    pub fn delete_link(&self, name: &str) -> Result<(), KernelError> {
-        let mut msg = LinkMessage::default();
-        msg.header.index = self.index_of(name)?;
-        self.manage(name, RouteNetlinkMessage::DelLink(msg), 0)
     }
 }
 
@@ -1040,11 +925,12 @@ impl AsRawFd for Monitor {
 #[cfg(test)]
 mod tests {
     //! Each test runs on a thread inside a fresh network namespace, so it
-    //! never sees or touches the host's interfaces. Addresses come from the
+    //! never sees or touches the host's interfaces; links are made and
+    //! changed with the lab's own netlink socket. Addresses come from the
     //! documentation ranges only.
 
     use super::*;
-    use std::os::fd::{AsFd, OwnedFd};
+    use ipkit_lab::netlink::RouteSocket;
 
     /// Run `f` on a thread that has its own, new network namespace.
     fn in_netns<T: Send>(f: impl FnOnce() -> T + Send) -> T {
@@ -1064,15 +950,6 @@ mod tests {
         })
     }
 
-    /// A second, empty namespace, kept alive by the returned fd.
-    fn other_netns() -> OwnedFd {
-        in_netns(|| {
-            std::fs::File::open("/proc/thread-self/ns/net")
-                .expect("open own netns")
-                .into()
-        })
-    }
-
     fn v4(s: &str) -> IpAddr {
         s.parse().expect("test address")
     }
@@ -1081,11 +958,20 @@ mod tests {
         s.parse().expect("test address")
     }
 
+    /// A veth pair a/b, both down, made through the lab's own socket
+    /// (which is returned for further link changes).
+    fn veth() -> RouteSocket {
+        let admin = RouteSocket::open().expect("open the lab's netlink");
+        admin.create_veth("a", "b", None).expect("create veth");
+        admin
+    }
+
     /// A veth pair a/b, both up (so both have carrier).
-    fn veth_up(nl: &Netlink) {
-        nl.create_veth("a", "b", None).expect("create veth");
-        nl.set_up("a", true).expect("a up");
-        nl.set_up("b", true).expect("b up");
+    fn veth_up() -> RouteSocket {
+        let admin = veth();
+        admin.set_up("a", true).expect("a up");
+        admin.set_up("b", true).expect("b up");
+        admin
     }
 
     /// Raw IFA_BROADCAST and IFA_FLAGS of `ip`, decoded with the crate's
@@ -1130,19 +1016,19 @@ mod tests {
         in_netns(|| {
             let nl = Netlink::open().expect("open");
             assert_eq!(nl.link_by_name("a").expect("lookup"), None);
-            nl.create_veth("a", "b", None).expect("create veth");
+            let admin = veth();
             let a = nl.link_by_name("a").expect("lookup").expect("a exists");
             assert_eq!(a.name, "a");
             assert!(a.index > 1);
             assert!(a.mac.is_some_and(|m| m != Mac::default()));
             assert!(!a.admin_up);
 
-            nl.set_up("a", true).expect("a up");
+            admin.set_up("a", true).expect("a up");
             let a = nl.link_by_name("a").expect("lookup").expect("a exists");
             assert!(a.admin_up);
             assert!(!a.carrier, "peer b is still down");
 
-            nl.set_up("b", true).expect("b up");
+            admin.set_up("b", true).expect("b up");
             let a2 = nl
                 .link_by_index(a.index)
                 .expect("lookup")
@@ -1167,7 +1053,7 @@ mod tests {
     fn ipv4_add_is_idempotent_and_sets_local_address_and_broadcast() {
         in_netns(|| {
             let nl = Netlink::open().expect("open");
-            veth_up(&nl);
+            veth_up();
             let idx = nl.link_by_name("a").expect("lookup").expect("a").index;
             let a = addr("198.51.100.10/24");
             nl.add_address(idx, &a, false).expect("add");
@@ -1197,7 +1083,7 @@ mod tests {
     fn delete_matches_the_address_and_prefix_and_is_idempotent() {
         in_netns(|| {
             let nl = Netlink::open().expect("open");
-            veth_up(&nl);
+            veth_up();
             let idx = nl.link_by_name("a").expect("lookup").expect("a").index;
             nl.add_address(idx, &addr("198.51.100.10/24"), false)
                 .expect("add .10");
@@ -1229,7 +1115,7 @@ mod tests {
     fn ipv6_add_is_usable_at_once_and_honours_noprefixroute() {
         in_netns(|| {
             let nl = Netlink::open().expect("open");
-            veth_up(&nl);
+            veth_up();
             let idx = nl.link_by_name("a").expect("lookup").expect("a").index;
             let a = addr("2001:db8:1::10/64");
             nl.add_address(idx, &a, true).expect("add");
@@ -1259,7 +1145,7 @@ mod tests {
     fn delete_neighbours_removes_every_entry_for_the_address_only() {
         in_netns(|| {
             let nl = Netlink::open().expect("open");
-            veth_up(&nl);
+            veth_up();
             let ia = nl.link_by_name("a").expect("lookup").expect("a").index;
             let ib = nl.link_by_name("b").expect("lookup").expect("b").index;
             let vip = v4("198.51.100.20");
@@ -1291,43 +1177,10 @@ mod tests {
     }
 
     #[test]
-    fn bridge_master_mac_rename_move_and_delete() {
-        let far = other_netns();
-        in_netns(|| {
-            let nl = Netlink::open().expect("open");
-            nl.create_bridge("lan").expect("bridge");
-            let e = nl.create_bridge("lan").expect_err("duplicate");
-            assert_eq!(e.errno, libc::EEXIST);
-            nl.create_veth("p0", "n0", Some(far.as_fd()))
-                .expect("veth with far peer");
-            assert_eq!(
-                nl.link_by_name("n0").expect("lookup"),
-                None,
-                "peer is in the far netns"
-            );
-            nl.set_master("p0", "lan").expect("enslave");
-            nl.set_mac("p0", Mac([2, 0x11, 0x22, 0x33, 0x44, 0x55]))
-                .expect("mac");
-            let p = nl.link_by_name("p0").expect("lookup").expect("p0");
-            assert_eq!(p.mac, Some(Mac([2, 0x11, 0x22, 0x33, 0x44, 0x55])));
-            nl.rename("p0", "port0").expect("rename");
-            assert_eq!(nl.link_by_name("p0").expect("lookup"), None);
-            let p2 = nl.link_by_name("port0").expect("lookup").expect("renamed");
-            assert_eq!(p2.index, p.index);
-            nl.move_to_netns("port0", far.as_fd()).expect("move");
-            assert_eq!(nl.link_by_name("port0").expect("lookup"), None);
-            nl.delete_link("lan").expect("delete");
-            assert_eq!(nl.link_by_name("lan").expect("lookup"), None);
-            let e = nl.delete_link("lan").expect_err("already gone");
-            assert_eq!(e.errno, libc::ENODEV);
-        });
-    }
-
-    #[test]
     fn dumps_stay_consistent_while_the_table_changes() {
         in_netns(|| {
             let nl = Netlink::open().expect("open");
-            veth_up(&nl);
+            veth_up();
             let idx = nl.link_by_name("a").expect("lookup").expect("a").index;
             // Enough addresses that a dump spans several datagrams.
             let stable: Vec<IpAddr> = (1..=600u16)
@@ -1389,8 +1242,11 @@ mod tests {
                 .expect_err("no such link");
             assert_eq!(e.errno, libc::ENODEV);
             assert_eq!(e.op, KernelOp::AddAddress);
-            let e = nl.set_up("nope", true).expect_err("no such link");
+            let e = nl
+                .add_neighbour(999_999, v4("198.51.100.20"), Mac([2, 0, 0, 0, 0, 1]))
+                .expect_err("no such link");
             assert_eq!(e.errno, libc::ENODEV);
+            assert_eq!(e.op, KernelOp::AddNeighbour);
         });
     }
 
@@ -1422,7 +1278,7 @@ mod tests {
             let mut pending = Vec::new();
             let nl = Netlink::open().expect("open");
             assert_eq!(m.recv(Some(Duration::ZERO)).expect("recv"), vec![]);
-            veth_up(&nl);
+            let admin = veth_up();
             let ev = wait_for(
                 &mut m,
                 &mut pending,
@@ -1451,14 +1307,14 @@ mod tests {
                 "added",
                 |e| matches!(e, NetEvent::AddressRemoved(r) if r.ip == v4a.ip()),
             );
-            nl.set_up("b", false).expect("b down");
+            admin.set_up("b", false).expect("b down");
             wait_for(
                 &mut m,
                 &mut pending,
                 "removed",
                 |e| matches!(e, NetEvent::Link(l) if l.name == "a" && !l.carrier),
             );
-            nl.delete_link("a").expect("delete");
+            admin.delete_link("a").expect("delete");
             wait_for(
                 &mut m,
                 &mut pending,
@@ -1485,7 +1341,7 @@ mod tests {
             };
             assert_eq!(rc, 0);
             let nl = Netlink::open().expect("open");
-            veth_up(&nl);
+            veth_up();
             let idx = nl.link_by_name("a").expect("lookup").expect("a").index;
             for i in 1..=200u8 {
                 nl.add_address(idx, &addr(&format!("203.0.113.{i}/24")), false)
