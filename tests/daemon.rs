@@ -211,6 +211,10 @@ fn cable_pull(address: &str) {
     assert!(lab.client_reaches(ip).unwrap());
     wait_for("6603", || count(&rec, 6603) == 1);
     assert!(count(&rec, 6507) >= 1, "{:#?}", rec.snapshot());
+    // 6603 is emitted inside the recover; its state is saved right after.
+    wait_for("the recovered state saved", || {
+        node.store.load_state(&tag).unwrap().active_adapter == Some(nic("eth1"))
+    });
     let st = node.store.load_state(&tag).unwrap();
     assert_eq!(st.active_adapter, Some(nic("eth1")));
     assert!(st.in_service && !st.failed);
