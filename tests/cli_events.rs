@@ -211,7 +211,7 @@ fn help_lists_the_exit_statuses() {
     let text = String::from_utf8(out.stdout).unwrap();
     for l in [
         "0  success",
-        "1  the operation failed",
+        "1  the operation ran and failed",
         "2  invalid input",
         "3  missing privilege",
         "4  resource busy",
