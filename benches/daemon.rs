@@ -27,11 +27,11 @@ use ipkit::cluster::Standalone;
 use ipkit::daemon::DaemonOptions;
 use ipkit::daemon::config::Config;
 use ipkit::events::Recorder;
-use ipkit::lab::{FrameKind, Lab, LabConfig, Port, kind_of};
 use ipkit::net::linux::LinuxKernel;
 use ipkit::ops::{self, Ctx, SystemClock};
 use ipkit::resource::{AdapterName, Address, Definition, Operation, RuntimeState, Tag};
 use ipkit::store::Store;
+use ipkit_lab::{FrameKind, Lab, LabConfig, Port, kind_of};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -76,7 +76,7 @@ fn wait_for(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
 
 fn holders(lab: &Lab, ip: IpAddr) -> Vec<u32> {
     lab.nl_of(Port::APrimary)
-        .addresses(None)
+        .addresses()
         .unwrap()
         .into_iter()
         .filter(|a| a.ip == ip)
@@ -411,7 +411,7 @@ fn footprint(n: usize, idle_secs: u64) {
         .unwrap();
         store.create_definition(&def).unwrap();
         // In service on eth0, as a restore would leave it.
-        nl.add_address(eth0, &addr, false).unwrap();
+        nl.add_address(eth0, addr.ip(), addr.prefix()).unwrap();
         let st = RuntimeState {
             active_adapter: Some(nic("eth0")),
             in_service: true,

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use ipkit::cluster::Standalone;
 use ipkit::events::{Event, EventSink};
-use ipkit::lab::{Lab, LabConfig, Port};
 use ipkit::net::linux::LinuxKernel;
 use ipkit::ops::{self, Ctx, SystemClock};
 use ipkit::resource::{AdapterName, Address, Definition, Operation, RuntimeState, Tag};
+use ipkit_lab::{Lab, LabConfig, Port};
 
 /// Events are built and rendered as usual, then dropped.
 struct Discard;

@@ -8,9 +8,10 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use ipkit::lab::{CLIENT_V4, CLIENT_V6, Lab, LabConfig, Port};
 use ipkit::net::linux::packet;
 use ipkit::net::{AnnouncePlan, ProbeResult};
+use ipkit::resource::Mac;
+use ipkit_lab::{CLIENT_V4, CLIENT_V6, Lab, LabConfig, Port};
 
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
@@ -44,8 +45,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let lab = Lab::build(LabConfig::unique())?;
     let index = lab.ifindex_of(Port::APrimary)?;
-    let mac = lab.mac_of(Port::APrimary)?;
-    let client = lab.mac_of(Port::Client)?;
+    let mac = Mac(lab.mac_of(Port::APrimary)?);
+    let client = Mac(lab.mac_of(Port::Client)?);
     let vip: IpAddr = "198.51.100.10".parse()?;
     let a = lab.node_a();
 

@@ -18,12 +18,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# 2. Build and run every Rust test (unit, scenarios, kernel, CLI, daemon).
+# 2. Build and run every Rust test of the workspace (ipkit: unit,
+#    scenarios, kernel, CLI, daemon; ipkit-lab: the lab's own).
 #    Doc tests are left out (there are none); benches only get built.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo build --locked --all-targets
-cargo test --locked --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"
+cargo build --locked --workspace --all-targets
+cargo test --locked --workspace --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"
 
 # 3. End-to-end suites that drive external tools (tests/e2e/*.sh); each
 #    prints "<name>: N passed, M failed" and exits non-zero on a failure.

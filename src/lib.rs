@@ -18,17 +18,16 @@
 //! - [`store`]: persisted definitions and state, atomic writes, locks.
 //! - [`ops`]: the five operations (SPEC §4), one file each.
 //! - [`cli`], [`ocf`], [`daemon`]: the three faces of SPEC §6.
-//! - [`netns`], [`lab`]: network namespaces and the throwaway lab used by
-//!   `ipkit demo`, the tests and the benchmarks.
+//!
+//! The throwaway namespace lab behind `ipkit demo`, the tests and the
+//! benchmarks is the workspace crate `ipkit-lab` (`crates/ipkit-lab`).
 
 pub mod cli;
 pub mod cluster;
 pub mod daemon;
 pub mod events;
-pub mod lab;
 pub mod log;
 pub mod net;
-pub mod netns;
 pub mod ocf;
 pub mod ops;
 pub mod resource;

@@ -5,7 +5,8 @@
 mod cli_support;
 
 use cli_support::{Env, code, stderr, stdout};
-use ipkit::lab::Port;
+use ipkit::resource::Mac;
+use ipkit_lab::Port;
 
 fn ok(env: &Env, args: &[&str]) -> (String, String) {
     let out = env.run(args);
@@ -34,8 +35,8 @@ fn event_ids(stderr: &str) -> Vec<u16> {
 
 fn scenario(addr: &str, ip: &str) {
     let env = Env::new();
-    let mac0 = env.lab.mac_of(Port::APrimary).expect("eth0 MAC");
-    let mac1 = env.lab.mac_of(Port::ABackup).expect("eth1 MAC");
+    let mac0 = Mac(env.lab.mac_of(Port::APrimary).expect("eth0 MAC"));
+    let mac1 = Mac(env.lab.mac_of(Port::ABackup).expect("eth1 MAC"));
 
     // create: validated (including the wire probe), MAC and ifindex recorded.
     let (out, _) = ok(

@@ -19,12 +19,12 @@ use ipkit::cluster::peers::{self, PeerCluster};
 use ipkit::daemon::config::{Config, Peer};
 use ipkit::daemon::{Daemon, DaemonOptions};
 use ipkit::events::{Event, Recorder};
-use ipkit::lab::{Lab, LabConfig, Port};
 use ipkit::net::linux::LinuxKernel;
-use ipkit::net::linux::netlink::Netlink;
 use ipkit::ops::{self, Ctx, SystemClock};
 use ipkit::resource::{AdapterName, Address, Definition, Operation, Tag};
 use ipkit::store::Store;
+use ipkit_lab::netlink::RouteSocket;
+use ipkit_lab::{Lab, LabConfig, Port};
 
 const BOUND: Duration = Duration::from_secs(20);
 
@@ -127,10 +127,10 @@ fn start(lab: &Lab, port: Port, node: &Node, config: Config, rec: &Arc<Recorder>
         .unwrap()
 }
 
-fn holders(nl: &Netlink, ip: IpAddr) -> Vec<String> {
+fn holders(nl: &RouteSocket, ip: IpAddr) -> Vec<String> {
     let links = nl.links().unwrap();
     let mut out: Vec<String> = nl
-        .addresses(None)
+        .addresses()
         .unwrap()
         .into_iter()
         .filter(|a| a.ip == ip)
@@ -211,6 +211,10 @@ fn cable_pull(address: &str) {
     assert!(lab.client_reaches(ip).unwrap());
     wait_for("6603", || count(&rec, 6603) == 1);
     assert!(count(&rec, 6507) >= 1, "{:#?}", rec.snapshot());
+    // 6603 is emitted inside the recover; its state is saved right after.
+    wait_for("the recovered state saved", || {
+        node.store.load_state(&tag).unwrap().active_adapter == Some(nic("eth1"))
+    });
     let st = node.store.load_state(&tag).unwrap();
     assert_eq!(st.active_adapter, Some(nic("eth1")));
     assert!(st.in_service && !st.failed);
@@ -347,11 +351,10 @@ fn management_link(lab: &Lab) {
     let b = lab.nl_of(Port::B);
     a.create_veth("mgmt", "mgmt", Some(lab.node_b().fd()))
         .unwrap();
-    for (nl, addr) in [(a, "203.0.113.1/24"), (b, "203.0.113.2/24")] {
+    for (nl, ip) in [(a, "203.0.113.1"), (b, "203.0.113.2")] {
         nl.set_up("mgmt", true).unwrap();
         let l = nl.link_by_name("mgmt").unwrap().unwrap();
-        nl.add_address(l.index, &addr.parse().unwrap(), false)
-            .unwrap();
+        nl.add_address(l.index, ip.parse().unwrap(), 24).unwrap();
     }
 }
 

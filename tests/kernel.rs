@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use ipkit::cluster::Standalone;
 use ipkit::events::Recorder;
-use ipkit::lab::{FrameKind, Lab, LabConfig, Port};
 use ipkit::net::linux::LinuxKernel;
-use ipkit::net::linux::netlink::{Family, Monitor, NetEvent};
+use ipkit::net::linux::netlink::{Monitor, NetEvent};
 use ipkit::net::linux::pdu::{ethernet::EthernetFrame, ndp::NdKind};
 use ipkit::ops::{self, Ctx, Outcome, SystemClock};
 use ipkit::resource::{AdapterName, Address, Definition, Mac, Operation, RuntimeState, Tag};
+use ipkit_lab::{Frame, FrameKind, Lab, LabConfig, Port, kind_of};
 
 const ETH_P_ARP: u16 = 0x0806;
 
@@ -104,14 +104,15 @@ impl<'a> Resource<'a> {
             .expect("run in node A")
     }
 
-    /// The adapters of node A that hold the address.
+    /// The adapters of node A that hold the address (read with the lab's
+    /// own netlink, not with the code under test).
     fn holders(&self) -> Vec<String> {
         let nl = self.lab.nl_of(Port::APrimary);
         let ip = self.ip();
         let mut out = Vec::new();
-        for a in nl.addresses(Some(Family::of(ip))).expect("dump") {
+        for a in nl.addresses().expect("dump") {
             if a.ip == ip {
-                assert!(!a.tentative && !a.dadfailed, "{a:?} is not usable");
+                assert!(!a.tentative && !a.dad_failed, "{a:?} is not usable");
                 let l = nl.link_by_index(a.ifindex).expect("link").expect("exists");
                 out.push(l.name);
             }
@@ -182,15 +183,15 @@ fn restore_puts_address_on_primary_and_announces(v6: bool) {
         frames
             .iter()
             .filter(|f| f.from_node)
-            .filter(|f| ipkit::lab::kind_of(&f.bytes, ip).is_some_and(|k| kinds.contains(&k)))
+            .filter(|f| kind_of(&f.bytes, ip).is_some_and(|k| kinds.contains(&k)))
             .count()
             > count * kinds.len()
     });
     assert!(!more, "more than {count} announcement rounds");
-    let primary_mac = lab.mac_of(Port::APrimary).expect("mac");
+    let primary_mac = Mac(lab.mac_of(Port::APrimary).expect("mac"));
     let frames = cap.stop().expect("stop");
     for f in frames.iter().filter(|f| f.from_node) {
-        if ipkit::lab::kind_of(&f.bytes, ip).is_some_and(|k| announcement_kinds(v6).contains(&k)) {
+        if kind_of(&f.bytes, ip).is_some_and(|k| announcement_kinds(v6).contains(&k)) {
             let eth = EthernetFrame::parse(&f.bytes).expect("frame");
             assert_eq!(eth.source(), primary_mac, "announced from the primary");
         }
@@ -209,7 +210,10 @@ fn restore_puts_address_on_primary_and_announces(v6: bool) {
         lab.client_reaches(ip).expect("ping"),
         "client cannot reach {ip}"
     );
-    assert_eq!(lab.client_neighbour(ip).expect("neigh"), Some(primary_mac));
+    assert_eq!(
+        lab.client_neighbour(ip).expect("neigh"),
+        Some(primary_mac.0)
+    );
 }
 
 #[test]
@@ -244,11 +248,11 @@ fn quick_check_detects_cable_and_misplaced_address(v6: bool) {
     assert!(out.success, "plugged again: quickCheck passes");
     let nl = lab.nl_of(Port::APrimary);
     let ia = lab.ifindex_of(Port::APrimary).expect("eth0");
-    let ib = lab.ifindex_of(Port::ABackup).expect("eth1");
     let a = r.def.address;
     nl.delete_address(ia, a.ip(), a.prefix())
         .expect("delete by hand");
-    nl.add_address(ib, &a, false).expect("add by hand");
+    lab.add_address(Port::ABackup, a.ip(), a.prefix())
+        .expect("add by hand");
     assert_eq!(r.holders(), vec!["eth1"]);
 
     let (out, ids) = r.run(Operation::QuickCheck);
@@ -274,7 +278,7 @@ fn quick_check_detects_cable_and_misplaced_address_v6() {
 
 /// Did the client ask for the address (ARP request / neighbour
 /// solicitation of its own)?
-fn client_resolution_frames(frames: &[ipkit::lab::Frame]) -> usize {
+fn client_resolution_frames(frames: &[Frame]) -> usize {
     frames
         .iter()
         .filter(|f| f.from_node)
@@ -338,9 +342,7 @@ fn recover_moves_to_backup_and_client_follows(v6: bool) {
     let reached = frames
         .iter()
         .filter(|f| !f.from_node)
-        .filter(|f| {
-            ipkit::lab::kind_of(&f.bytes, ip).is_some_and(|k| announcement_kinds(v6).contains(&k))
-        })
+        .filter(|f| kind_of(&f.bytes, ip).is_some_and(|k| announcement_kinds(v6).contains(&k)))
         .count();
     assert!(reached > 0, "no announcement reached the client");
 
@@ -407,9 +409,7 @@ fn restore_fails_when_address_in_use_on_the_wire(v6: bool) {
     let lab = lab(v6);
     let mut r = Resource::new(&lab, v6);
     let ip = r.ip();
-    let client_if = lab.ifindex_of(Port::Client).expect("client eth0");
-    lab.nl_of(Port::Client)
-        .add_address(client_if, &r.def.address, false)
+    lab.add_address(Port::Client, ip, r.def.address.prefix())
         .expect("client takes the address");
 
     // Watch node A's addresses for the whole restore.
@@ -437,7 +437,7 @@ fn restore_fails_when_address_in_use_on_the_wire(v6: bool) {
     // The client keeps it.
     assert!(
         lab.nl_of(Port::Client)
-            .addresses(Some(Family::of(ip)))
+            .addresses()
             .expect("dump")
             .iter()
             .any(|a| a.ip == ip)
@@ -469,14 +469,9 @@ fn remove_leaves_nothing_and_is_idempotent(v6: bool) {
     // previous owner).
     let nl = lab.nl_of(Port::APrimary);
     let ib = lab.ifindex_of(Port::ABackup).expect("eth1");
-    nl.add_neighbour(ib, ip, Mac([0x02, 0, 0, 0, 0x99, 0x01]))
+    nl.add_neighbour(ib, ip, [0x02, 0, 0, 0, 0x99, 0x01])
         .expect("seed neighbour");
-    let has_neigh = || {
-        nl.neighbours(Some(Family::of(ip)))
-            .expect("dump")
-            .iter()
-            .any(|n| n.ip == ip)
-    };
+    let has_neigh = || nl.neighbours().expect("dump").iter().any(|n| n.ip == ip);
     assert!(has_neigh());
 
     let (out, ids) = r.run(Operation::Remove);

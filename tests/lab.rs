@@ -1,73 +1,14 @@
-//! The lab and the packet functions on the real kernel (needs root).
+//! The packet functions and the announcer registry on the real kernel, in a namespace lab (needs root).
 
 use std::fs;
-use std::net::IpAddr;
-use std::path::Path;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use ipkit::lab::{CLIENT_V4, CLIENT_V6, FrameKind, Lab, LabConfig, Port};
 use ipkit::net::linux::packet;
 use ipkit::net::linux::pdu::{arp, ethernet::EthernetFrame, ndp};
 use ipkit::net::{AnnouncePlan, ProbeResult};
-use ipkit::netns::NetNs;
-use ipkit::resource::Address;
-
-fn inode(path: &str) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(path).expect("stat").ino()
-}
-
-#[test]
-fn netns_is_separate_and_has_lo_up() {
-    let ns = NetNs::new().expect("new netns");
-    let host = inode("/proc/thread-self/ns/net");
-    let inside = ns.run(|| inode("/proc/thread-self/ns/net")).expect("run");
-    assert_ne!(host, inside, "the closure ran in the host namespace");
-    // lo is up: a UDP datagram to ourselves over 127.0.0.1 arrives.
-    let echoed = ns
-        .run(|| -> std::io::Result<Vec<u8>> {
-            let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
-            s.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
-            s.send_to(b"lo", s.local_addr()?)?;
-            let mut buf = [0u8; 8];
-            let n = s.recv(&mut buf)?;
-            Ok(buf[..n].to_vec())
-        })
-        .expect("run");
-    assert_eq!(echoed.expect("loopback works"), b"lo");
-    assert_eq!(ns.name(), None);
-    ns.set_sysctl("net/ipv6/conf/all/accept_dad", "0")
-        .expect("sysctl");
-    assert_eq!(
-        ns.sysctl("net/ipv6/conf/all/accept_dad").expect("read"),
-        "0"
-    );
-}
-
-#[test]
-fn netns_run_propagates_a_panic_and_stays_usable() {
-    let ns = NetNs::new().expect("new netns");
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        ns.run(|| panic!("inside the namespace"))
-    }));
-    assert!(r.is_err(), "the panic was swallowed");
-    assert_eq!(ns.run(|| 42).expect("run"), 42);
-}
-
-#[test]
-fn named_netns_is_mounted_and_removed() {
-    let name = format!("ipkt{}n", std::process::id());
-    let path = Path::new("/run/netns").join(&name);
-    {
-        let ns = NetNs::new_named(&name).expect("new named");
-        assert_eq!(ns.name(), Some(name.as_str()));
-        let inside = ns.run(|| inode("/proc/thread-self/ns/net")).expect("run");
-        assert_eq!(inode(path.to_str().expect("utf8")), inside);
-        let again = NetNs::new_named(&name).expect_err("duplicate name");
-        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
-    }
-    assert!(!path.exists(), "{} left behind", path.display());
-}
+use ipkit::resource::{Address, Mac};
+use ipkit_lab::{CLIENT_V4, CLIENT_V6, Capture, Frame, FrameKind, Lab, LabConfig, Port, kind_of};
 
 fn lab() -> Lab {
     Lab::build(LabConfig::unique()).expect("build lab")
@@ -76,115 +17,46 @@ fn lab() -> Lab {
 /// Puts `ip` on the adapter behind `port` (in its node's namespace).
 fn add(lab: &Lab, port: Port, ip: &str, prefix: u8) -> IpAddr {
     let ip: IpAddr = ip.parse().expect("ip");
-    let addr = Address::new(ip, prefix).expect("address");
-    let index = lab.ifindex_of(port).expect("ifindex");
-    lab.nl_of(port)
-        .add_address(index, &addr, false)
-        .expect("add address");
+    lab.add_address(port, ip, prefix).expect("add address");
     ip
 }
 
-#[test]
-fn lab_builds_and_tears_down() {
-    let t = Instant::now();
-    let lab = lab();
-    eprintln!("lab built in {:?}", t.elapsed());
-    let names: Vec<String> = [lab.switch(), lab.node_a(), lab.node_b(), lab.client()]
-        .iter()
-        .map(|ns| ns.name().expect("named").to_owned())
-        .collect();
-    for n in &names {
-        assert!(Path::new("/run/netns").join(n).exists(), "{n} missing");
-    }
-    // Every port has distinct node-side MACs and the client has its address.
-    let macs: Vec<_> = Port::ALL
-        .iter()
-        .map(|p| lab.mac_of(*p).expect("mac"))
-        .collect();
-    for (i, m) in macs.iter().enumerate() {
-        assert!(!macs[..i].contains(m));
-    }
-    let t = Instant::now();
-    drop(lab);
-    eprintln!("lab dropped in {:?}", t.elapsed());
-    for n in &names {
-        assert!(!Path::new("/run/netns").join(n).exists(), "{n} left behind");
-    }
+/// The MAC of the adapter behind `port`, as ipkit spells it.
+fn mac_of(lab: &Lab, port: Port) -> Mac {
+    Mac(lab.mac_of(port).expect("mac"))
 }
 
+/// The frames ipkit builds are the frames the lab's own decoder classifies
+/// (the lab counts what ipkit sends with it).
 #[test]
-fn lab_is_torn_down_on_panic() {
-    let cfg = LabConfig::unique();
-    let name = format!("{}-a", cfg.prefix);
-    let r = std::panic::catch_unwind(move || {
-        let _lab = Lab::build(cfg).expect("build lab");
-        panic!("test panic inside a lab");
-    });
-    assert!(r.is_err());
-    assert!(!Path::new("/run/netns").join(&name).exists());
-}
-
-#[test]
-fn client_reaches_a_peer_address_v4_and_v6() {
-    let lab = lab();
-    let v4: IpAddr = "198.51.100.10".parse().expect("ip");
-    let v6: IpAddr = "2001:db8:1::10".parse().expect("ip");
-    assert!(
-        !lab.client_reaches_within(v4, Duration::from_millis(300))
-            .expect("ping")
+fn ipkit_frames_are_what_the_lab_classifies() {
+    let mac = Mac([2, 0, 0, 0, 0, 1]);
+    let v4 = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
+    let v6: Ipv6Addr = "2001:db8:1::10".parse().expect("ip");
+    let IpAddr::V4(a4) = v4 else { unreachable!() };
+    assert_eq!(
+        kind_of(&arp::gratuitous_arp_request(mac, a4), v4),
+        Some(FrameKind::ArpRequest)
     );
-    add(&lab, Port::APrimary, "198.51.100.10", 24);
-    add(&lab, Port::APrimary, "2001:db8:1::10", 64);
-    assert!(lab.client_reaches(v4).expect("ping v4"));
-    assert!(lab.client_reaches(v6).expect("ping v6"));
-    // The client learnt node A's primary MAC for both.
-    let mac = lab.mac_of(Port::APrimary).expect("mac");
-    assert_eq!(lab.client_neighbour(v4).expect("neigh"), Some(mac));
-    assert_eq!(lab.client_neighbour(v6).expect("neigh"), Some(mac));
-}
-
-#[test]
-fn cable_pull_changes_carrier_seen_from_node_a() {
-    let lab = lab();
-    let carrier = |lab: &Lab| {
-        lab.nl_of(Port::APrimary)
-            .link_by_name("eth0")
-            .expect("link")
-            .expect("eth0 exists")
-            .carrier
-    };
-    assert!(carrier(&lab));
-    lab.pull_cable(Port::APrimary).expect("pull");
-    assert!(!carrier(&lab));
-    // The backup adapter is not affected.
-    let backup = lab.nl_of(Port::ABackup).link_by_name("eth1").expect("link");
-    assert!(backup.expect("eth1").carrier);
-    lab.plug_cable(Port::APrimary).expect("plug");
-    assert!(carrier(&lab));
-    lab.delete_adapter(Port::ABackup).expect("delete");
-    assert!(
-        lab.nl_of(Port::ABackup)
-            .link_by_name("eth1")
-            .expect("dump")
-            .is_none()
+    assert_eq!(
+        kind_of(&arp::gratuitous_arp_reply(mac, a4), v4),
+        Some(FrameKind::ArpReply)
     );
-    assert!(lab.mac_of(Port::ABackup).is_err());
-}
-
-#[test]
-fn capture_sees_frames_in_both_directions() {
-    let lab = lab();
-    let v4: IpAddr = "198.51.100.10".parse().expect("ip");
-    add(&lab, Port::APrimary, "198.51.100.10", 24);
-    let cap = lab.capture(Port::APrimary).expect("capture");
-    assert!(lab.client_reaches(v4).expect("ping"));
-    let frames = cap.stop().expect("stop");
-    // The client's echo request went towards node A, the reply came from it.
-    assert!(frames.iter().any(|f| f.from_node), "nothing from node A");
-    assert!(
-        frames.iter().any(|f| !f.from_node),
-        "nothing towards node A"
+    assert_eq!(
+        kind_of(&arp::arp_probe(mac, a4), v4),
+        Some(FrameKind::ArpProbe)
     );
+    assert_eq!(
+        kind_of(&ndp::unsolicited_na(mac, v6), IpAddr::V6(v6)),
+        Some(FrameKind::NeighbourAdvertisement)
+    );
+    assert_eq!(
+        kind_of(&ndp::dad_ns(mac, v6), IpAddr::V6(v6)),
+        Some(FrameKind::NeighbourSolicitation)
+    );
+    let other = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 11));
+    assert_eq!(kind_of(&arp::gratuitous_arp_request(mac, a4), other), None);
+    assert_eq!(kind_of(&ndp::unsolicited_na(mac, v6), v4), None);
 }
 
 // ---------------------------------------------------------------------------
@@ -215,7 +87,7 @@ fn zombie_children() -> Vec<String> {
 
 fn announce_on(lab: &Lab, port: Port, ip: IpAddr, count: u32, interval_ms: u64) {
     let index = lab.ifindex_of(port).expect("ifindex");
-    let mac = lab.mac_of(port).expect("mac");
+    let mac = mac_of(lab, port);
     let plan = AnnouncePlan {
         count,
         interval: Duration::from_millis(interval_ms),
@@ -231,7 +103,7 @@ fn announce_v4_puts_request_and_reply_on_the_wire_count_times() {
     let lab = lab();
     let ip = add(&lab, Port::APrimary, "198.51.100.10", 24);
     let IpAddr::V4(v4) = ip else { unreachable!() };
-    let mac = lab.mac_of(Port::APrimary).expect("mac");
+    let mac = mac_of(&lab, Port::APrimary);
     let cap = lab.capture(Port::APrimary).expect("capture");
     announce_on(&lab, Port::APrimary, ip, 3, 50);
     assert!(zombie_children().is_empty(), "{:?}", zombie_children());
@@ -244,7 +116,7 @@ fn announce_v4_puts_request_and_reply_on_the_wire_count_times() {
         .iter()
         .filter(|f| f.from_node)
         .map(|f| &f.bytes)
-        .filter(|b| ipkit::lab::kind_of(b, ip).is_some())
+        .filter(|b| kind_of(b, ip).is_some())
         .collect();
     let request = arp::gratuitous_arp_request(mac, v4).to_vec();
     let reply = arp::gratuitous_arp_reply(mac, v4).to_vec();
@@ -259,7 +131,7 @@ fn announce_v6_puts_unsolicited_na_on_the_wire_count_times() {
     let lab = lab();
     let ip = add(&lab, Port::APrimary, "2001:db8:1::10", 64);
     let IpAddr::V6(v6) = ip else { unreachable!() };
-    let mac = lab.mac_of(Port::APrimary).expect("mac");
+    let mac = mac_of(&lab, Port::APrimary);
     let cap = lab.capture(Port::APrimary).expect("capture");
     announce_on(&lab, Port::APrimary, ip, 4, 50);
     assert!(cap.wait_for_count(FrameKind::NeighbourAdvertisement, ip, 4, WAIT));
@@ -269,7 +141,7 @@ fn announce_v6_puts_unsolicited_na_on_the_wire_count_times() {
     let frames = cap.stop().expect("stop");
     let nas: Vec<_> = frames
         .iter()
-        .filter(|f| f.from_node && ipkit::lab::kind_of(&f.bytes, ip).is_some())
+        .filter(|f| f.from_node && kind_of(&f.bytes, ip).is_some())
         .collect();
     assert!(nas.iter().all(|f| f.bytes == na));
     assert!(zombie_children().is_empty());
@@ -295,10 +167,16 @@ fn announcement_moves_the_client_neighbour_to_the_backup_mac() {
     let v6 = add(&lab, Port::APrimary, "2001:db8:1::10", 64);
     assert!(lab.client_reaches(v4).expect("ping"));
     assert!(lab.client_reaches(v6).expect("ping"));
-    let primary = lab.mac_of(Port::APrimary).expect("mac");
-    let backup = lab.mac_of(Port::ABackup).expect("mac");
-    assert_eq!(lab.client_neighbour(v4).expect("neigh"), Some(primary));
-    assert_eq!(lab.client_neighbour(v6).expect("neigh"), Some(primary));
+    let primary = mac_of(&lab, Port::APrimary);
+    let backup = mac_of(&lab, Port::ABackup);
+    assert_eq!(
+        lab.client_neighbour(v4).expect("neigh").map(Mac),
+        Some(primary)
+    );
+    assert_eq!(
+        lab.client_neighbour(v6).expect("neigh").map(Mac),
+        Some(primary)
+    );
 
     // Move the addresses to the backup adapter and announce them there;
     // the client sends nothing, it only listens. Its entries were updated
@@ -317,18 +195,24 @@ fn announcement_moves_the_client_neighbour_to_the_backup_mac() {
     assert!(cap.wait_for_count(FrameKind::ArpReply, v4, 1, WAIT));
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline
-        && (lab.client_neighbour(v4).expect("neigh") != Some(backup)
-            || lab.client_neighbour(v6).expect("neigh") != Some(backup))
+        && (lab.client_neighbour(v4).expect("neigh").map(Mac) != Some(backup)
+            || lab.client_neighbour(v6).expect("neigh").map(Mac) != Some(backup))
     {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(lab.client_neighbour(v4).expect("neigh"), Some(backup));
-    assert_eq!(lab.client_neighbour(v6).expect("neigh"), Some(backup));
+    assert_eq!(
+        lab.client_neighbour(v4).expect("neigh").map(Mac),
+        Some(backup)
+    );
+    assert_eq!(
+        lab.client_neighbour(v6).expect("neigh").map(Mac),
+        Some(backup)
+    );
 }
 
 fn probe_from(lab: &Lab, port: Port, ip: IpAddr, timeout_ms: u64) -> ProbeResult {
     let index = lab.ifindex_of(port).expect("ifindex");
-    let mac = lab.mac_of(port).expect("mac");
+    let mac = mac_of(lab, port);
     lab.ns_of(port)
         .run(|| packet::probe(index, mac, ip, Duration::from_millis(timeout_ms)))
         .expect("run")
@@ -337,7 +221,7 @@ fn probe_from(lab: &Lab, port: Port, ip: IpAddr, timeout_ms: u64) -> ProbeResult
 
 fn probe_detects(ip: IpAddr, free: IpAddr, probe_kind: FrameKind) {
     let lab = lab();
-    let client = lab.mac_of(Port::Client).expect("mac");
+    let client = mac_of(&lab, Port::Client);
     let cap = lab.capture(Port::APrimary).expect("capture");
     assert_eq!(
         probe_from(&lab, Port::APrimary, ip, 300),
@@ -378,7 +262,7 @@ fn probe_v6_detects_the_client_and_reports_free_otherwise() {
 fn probe_detects_another_node_holding_the_address() {
     let lab = lab();
     let ip = add(&lab, Port::B, "198.51.100.20", 24);
-    let b = lab.mac_of(Port::B).expect("mac");
+    let b = mac_of(&lab, Port::B);
     assert_eq!(
         probe_from(&lab, Port::APrimary, ip, 300),
         ProbeResult::InUse { mac: b }
@@ -391,9 +275,9 @@ fn probe_hears_an_announcement_by_another_node() {
     // B does not hold the address (so never answers a probe); it only
     // announces it, once A's probe is on the wire (A is listening).
     let ip: IpAddr = "198.51.100.21".parse().expect("ip");
-    let b = lab.mac_of(Port::B).expect("mac");
+    let b = mac_of(&lab, Port::B);
     let index = lab.ifindex_of(Port::APrimary).expect("ifindex");
-    let mac = lab.mac_of(Port::APrimary).expect("mac");
+    let mac = mac_of(&lab, Port::APrimary);
     let cap = lab.capture(Port::APrimary).expect("capture");
     let r = std::thread::scope(|s| {
         let probing = s.spawn(|| {
@@ -414,7 +298,7 @@ fn probe_hears_an_announcement_by_another_node() {
 fn packet_errors_keep_errno_on_a_deleted_adapter() {
     let lab = lab();
     let index = lab.ifindex_of(Port::ABackup).expect("ifindex");
-    let mac = lab.mac_of(Port::ABackup).expect("mac");
+    let mac = mac_of(&lab, Port::ABackup);
     lab.delete_adapter(Port::ABackup).expect("delete");
     let ip: IpAddr = "198.51.100.10".parse().expect("ip");
     let plan = AnnouncePlan {
@@ -445,7 +329,7 @@ fn announce_rounds_outlive_the_process() {
     if let Ok(args) = std::env::var(ROLE) {
         let mut it = args.split(' ');
         let index: u32 = it.next().and_then(|s| s.parse().ok()).expect("index");
-        let mac: ipkit::resource::Mac = it.next().and_then(|s| s.parse().ok()).expect("mac");
+        let mac: Mac = it.next().and_then(|s| s.parse().ok()).expect("mac");
         let ip: IpAddr = it.next().and_then(|s| s.parse().ok()).expect("ip");
         let plan = AnnouncePlan {
             count: 3,
@@ -457,7 +341,7 @@ fn announce_rounds_outlive_the_process() {
     let lab = lab();
     let ip = add(&lab, Port::APrimary, "198.51.100.10", 24);
     let index = lab.ifindex_of(Port::APrimary).expect("ifindex");
-    let mac = lab.mac_of(Port::APrimary).expect("mac");
+    let mac = mac_of(&lab, Port::APrimary);
     let cap = lab.capture(Port::APrimary).expect("capture");
     let exe = std::env::current_exe().expect("test binary");
     // Spawned from a thread inside node A: the child is born in its netns.
@@ -485,34 +369,13 @@ fn announce_rounds_outlive_the_process() {
     assert_eq!(cap.count(FrameKind::ArpRequest, ip), 3);
 }
 
-#[test]
-fn ipv4_only_lab_disables_ipv6() {
-    let mut cfg = LabConfig::unique();
-    cfg.ipv6 = false;
-    let lab = Lab::build(cfg).expect("build lab");
-    assert!(!lab.ipv6());
-    for ns in [lab.switch(), lab.node_a(), lab.node_b(), lab.client()] {
-        assert_eq!(
-            ns.sysctl("net/ipv6/conf/all/disable_ipv6").expect("sysctl"),
-            "1"
-        );
-    }
-    let v6 = lab
-        .nl_of(Port::Client)
-        .addresses(Some(ipkit::net::linux::netlink::Family::V6))
-        .expect("dump");
-    assert!(v6.is_empty(), "{v6:?}");
-    let ip = add(&lab, Port::B, "198.51.100.20", 24);
-    assert!(lab.client_reaches(ip).expect("ping"));
-}
-
 // ---------------------------------------------------------------------------
 // The announcer registry: background rounds end with the address
 // ---------------------------------------------------------------------------
 
 use ipkit::net::Kernel;
 use ipkit::net::linux::LinuxKernel;
-use ipkit::resource::{AdapterName, Mac};
+use ipkit::resource::AdapterName;
 
 /// A long schedule, so that "no further frames" means something: ten
 /// rounds 100 ms apart.
@@ -530,13 +393,13 @@ fn adapter(port: Port) -> AdapterName {
 
 /// Announcement frames about `ip` among `frames` that the node sent with
 /// Ethernet source `mac`.
-fn announcements_in(frames: &[ipkit::lab::Frame], ip: IpAddr, mac: Mac) -> usize {
+fn announcements_in(frames: &[Frame], ip: IpAddr, mac: Mac) -> usize {
     frames
         .iter()
         .filter(|f| f.from_node)
         .filter(|f| {
             matches!(
-                ipkit::lab::kind_of(&f.bytes, ip),
+                kind_of(&f.bytes, ip),
                 Some(
                     FrameKind::ArpRequest | FrameKind::ArpReply | FrameKind::NeighbourAdvertisement
                 )
@@ -550,7 +413,7 @@ fn announcements_in(frames: &[ipkit::lab::Frame], ip: IpAddr, mac: Mac) -> usize
 /// capture has it. A frame the node sent before (through the same veth)
 /// was delivered to the capture socket before this one, so counting after
 /// the marker counts everything sent before it.
-fn mark(lab: &Lab, cap: &ipkit::lab::Capture, port: Port, marker: &str) {
+fn mark(lab: &Lab, cap: &Capture, port: Port, marker: &str) {
     let marker: IpAddr = marker.parse().expect("marker ip");
     let before = cap.count(FrameKind::ArpReply, marker);
     announce_on(lab, port, marker, 1, 0);
@@ -567,7 +430,7 @@ fn delete_address_ends_the_background_rounds() {
     let lab = lab();
     let ip = add(&lab, Port::APrimary, "198.51.100.10", 24);
     let addr = Address::new(ip, 24).expect("address");
-    let mac = lab.mac_of(Port::APrimary).expect("mac");
+    let mac = mac_of(&lab, Port::APrimary);
     let cap = lab.capture(Port::APrimary).expect("capture");
     let eth0 = adapter(Port::APrimary);
     let k = lab
@@ -606,8 +469,8 @@ fn delete_address_ends_the_background_rounds() {
 fn announce_on_another_adapter_stops_the_old_rounds() {
     let lab = lab();
     let ip = add(&lab, Port::APrimary, "198.51.100.10", 24);
-    let primary = lab.mac_of(Port::APrimary).expect("mac");
-    let backup = lab.mac_of(Port::ABackup).expect("mac");
+    let primary = mac_of(&lab, Port::APrimary);
+    let backup = mac_of(&lab, Port::ABackup);
     let cap = lab.capture(Port::APrimary).expect("capture");
     let backup_cap = lab.capture(Port::ABackup).expect("capture");
     let k = lab
@@ -657,7 +520,7 @@ fn rounds_outlive_their_process_and_another_process_stops_them() {
     let lab = lab();
     let ip = add(&lab, Port::APrimary, "198.51.100.10", 24);
     let addr = Address::new(ip, 24).expect("address");
-    let mac = lab.mac_of(Port::APrimary).expect("mac");
+    let mac = mac_of(&lab, Port::APrimary);
     let cap = lab.capture(Port::APrimary).expect("capture");
     let exe = std::env::current_exe().expect("test binary");
     let out = lab
@@ -746,14 +609,17 @@ fn recover_right_after_restore_leaves_the_client_on_the_backup() {
             .run(|| ops::run_loaded(&ctx, &def, &mut state, op))
             .expect("run")
     };
-    let primary = lab.mac_of(Port::APrimary).expect("mac");
-    let backup = lab.mac_of(Port::ABackup).expect("mac");
+    let primary = mac_of(&lab, Port::APrimary);
+    let backup = mac_of(&lab, Port::ABackup);
 
     assert!(run(Operation::Restore).success, "restore");
     // The client talks to the address: it has an entry with the primary's
     // MAC (announcements update entries, they do not create them).
     assert!(lab.client_reaches(ip).expect("ping"));
-    assert_eq!(lab.client_neighbour(ip).expect("neigh"), Some(primary));
+    assert_eq!(
+        lab.client_neighbour(ip).expect("neigh").map(Mac),
+        Some(primary)
+    );
     let client_cap = lab.capture(Port::Client).expect("capture");
     // Cable out, recover onto eth1, cable back in: all while the
     // restore's rounds on eth0 would still be going.
@@ -764,7 +630,7 @@ fn recover_right_after_restore_leaves_the_client_on_the_backup() {
     let cap = lab.capture(Port::APrimary).expect("capture");
     assert!(
         client_cap.wait_until(WAIT, |_| {
-            lab.client_neighbour(ip).ok().flatten() == Some(backup)
+            lab.client_neighbour(ip).ok().flatten().map(Mac) == Some(backup)
         }),
         "the client never moved to the backup MAC"
     );
@@ -774,7 +640,7 @@ fn recover_right_after_restore_leaves_the_client_on_the_backup() {
     // the client stays on the backup.
     let flipped = cap.wait_until(QUIET, |f| {
         announcements_in(f, ip, primary) > sent
-            || lab.client_neighbour(ip).ok().flatten() != Some(backup)
+            || lab.client_neighbour(ip).ok().flatten().map(Mac) != Some(backup)
     });
     assert!(
         !flipped,
@@ -796,7 +662,7 @@ fn kept_probe_socket_is_reused_and_drained() {
         .expect("run")
         .expect("open");
     let eth0 = adapter(Port::APrimary);
-    let client = lab.mac_of(Port::Client).expect("mac");
+    let client = mac_of(&lab, Port::Client);
     let free: IpAddr = "198.51.100.77".parse().expect("ip");
     let probe = |ip: IpAddr| {
         lab.node_a()

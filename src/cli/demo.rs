@@ -1,6 +1,6 @@
 //! `ipkit demo`: the newcomer's first minute (issue 4 point 4).
 //!
-//! Builds a throwaway lab ([`crate::lab::Lab`]: a LAN switch, node A with
+//! Builds a throwaway lab ([`ipkit_lab::Lab`]: a LAN switch, node A with
 //! a primary `eth0` and a backup `eth1`, a client at 198.51.100.100) with
 //! its own temporary config and state directories, then runs the real
 //! operations in node A's namespace and narrates each step with the events
@@ -17,13 +17,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::events::{Event, EventSink, Fanout};
-use crate::lab::{Lab, LabConfig, Port};
 use crate::log::JsonLogSink;
 use crate::net::Kernel;
 use crate::net::linux::LinuxKernel;
 use crate::ops::{self, Ctx, SystemClock};
-use crate::resource::{Operation, Tag};
+use crate::resource::{Mac, Operation, Tag};
 use crate::store::Store;
+
+use ipkit_lab::{Lab, LabConfig, Port};
 
 use super::{CliError, Exit, create, status, system};
 
@@ -151,7 +152,7 @@ fn show_client(
     lab: &Lab,
     kernel: &dyn Kernel,
     ip: IpAddr,
-    want: crate::resource::Mac,
+    want: Mac,
     adapter: &str,
     after_recover: bool,
 ) -> Result<(), String> {
@@ -198,14 +199,10 @@ fn show_client(
 
 /// The client's neighbour entry for `ip`, waiting up to 1 s for it to
 /// become `want` (announcements travel asynchronously).
-fn neighbour_becomes(
-    lab: &Lab,
-    ip: IpAddr,
-    want: crate::resource::Mac,
-) -> Option<crate::resource::Mac> {
+fn neighbour_becomes(lab: &Lab, ip: IpAddr, want: Mac) -> Option<Mac> {
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
-        let now = lab.client_neighbour(ip).ok().flatten();
+        let now = lab.client_neighbour(ip).ok().flatten().map(Mac);
         if now == Some(want) || Instant::now() >= deadline {
             return now;
         }
@@ -230,9 +227,11 @@ fn tour(lab: &Lab, dir: &Path, stop: &AtomicBool) -> Result<(), CliError> {
     };
     let mac_primary = lab
         .mac_of(Port::APrimary)
+        .map(Mac)
         .map_err(|e| fail("reading eth0's MAC", e))?;
     let mac_backup = lab
         .mac_of(Port::ABackup)
+        .map(Mac)
         .map_err(|e| fail("reading eth1's MAC", e))?;
     let tag = Tag::new(TAG)?;
     let run = |op: Operation| -> Result<bool, CliError> {

@@ -63,8 +63,8 @@ pub enum KernelOp {
     Announce,
     Probe,
     Open,
-    /// Creating, changing or deleting an interface (lab, demo, tests).
-    ManageLink,
+    /// Adding a neighbour entry (test set-up).
+    AddNeighbour,
     /// Reading the netlink event monitor.
     Monitor,
 }
@@ -80,7 +80,7 @@ impl KernelOp {
             KernelOp::Announce => "announce",
             KernelOp::Probe => "probe",
             KernelOp::Open => "open socket",
-            KernelOp::ManageLink => "manage link",
+            KernelOp::AddNeighbour => "add neighbour",
             KernelOp::Monitor => "read netlink events",
         }
     }

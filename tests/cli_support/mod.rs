@@ -12,7 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ipkit::lab::{Lab, LabConfig};
+use ipkit_lab::{Lab, LabConfig};
 
 pub struct Env {
     pub lab: Lab,

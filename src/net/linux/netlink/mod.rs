@@ -1,0 +1,24 @@
+//! The one module that speaks netlink (netlink-packet-route + netlink-sys): route socket, parsers, route operations, event monitor.
+//!
+//! Laid out as netavark's `netlink.rs` / `netlink_route.rs`:
+//! - `socket`: the synchronous socket core ([`Netlink`]): sequence numbers,
+//!   ACK / error handling, multi-part dumps read until consistent.
+//! - [`parse`]: bounds-checked decoding of datagrams and of the link,
+//!   address and neighbour records ipkit needs (no panics on any input).
+//! - `route`: the operations on domain types (links, addresses, neighbours).
+//! - `monitor`: the [`Monitor`] socket the daemon listens on (SPEC §6).
+//!
+//! Nothing outside this folder names `netlink-packet-*` or `netlink-sys`.
+//! Errors keep the kernel's errno in [`crate::net::KernelError`].
+
+mod monitor;
+pub mod parse;
+mod route;
+mod socket;
+#[cfg(test)]
+mod test_support;
+
+pub use monitor::{Monitor, NetEvent};
+pub use parse::{AddrRecord, LinkRecord, NeighRecord};
+pub use route::Family;
+pub use socket::Netlink;
