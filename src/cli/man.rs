@@ -3,7 +3,7 @@
 //! `ipkit man --out-dir DIR` writes a man tree: `DIR/man1/ipkit.1`,
 //! `DIR/man1/ipkit-restore.1`, ..., `DIR/man5/ipkit.toml.5` (hand-written,
 //! `contrib/man/ipkit.toml.5`) and `DIR/man7/ocf_ipkit_vip.7` (generated
-//! from the agent's parameters, [`super::agent_page`]).
+//! from the agent's parameter table, [`super::agent_page`]).
 
 use std::path::{Path, PathBuf};
 
@@ -40,9 +40,7 @@ pub fn write_tree(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::write(&config, CONFIG_PAGE)?;
     written.push(config);
     let agent = section(7)?.join("ocf_ipkit_vip.7");
-    let page = super::agent_page::render(&crate::ocf::meta_data())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    std::fs::write(&agent, page)?;
+    std::fs::write(&agent, super::agent_page::render())?;
     written.push(agent);
     Ok(written)
 }
