@@ -42,7 +42,7 @@ cleanup() {
   fi
   # The operator's definition (the test made it; nothing else was there).
   if [ "$installed" = 1 ]; then
-    rm -f /etc/ipkit/resources/e2e-web.toml
+    rm -f /etc/ipkit/resources/e2e-web.toml /etc/ipkit/resources/.lock
     rmdir /etc/ipkit/resources /etc/ipkit 2>/dev/null
   fi
   rm -rf "$tmp"
