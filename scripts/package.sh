@@ -76,7 +76,7 @@ Comment: /usr/bin/ipkit is statically linked with these Rust crates, each
  under its own license (the crate's sources carry the full text):
 EOT
   cargo tree --locked -e normal,no-proc-macro --prefix none --no-dedupe \
-    --format ' {p}: {l}' | grep -v '^ ipkit ' | LC_ALL=C sort -u
+    --format ' {p}: {l}' | grep -v ' (/' | LC_ALL=C sort -u   # not ipkit's own crates
   cat <<EOT
 
 Files: *
