@@ -81,26 +81,17 @@ pub fn render() -> String {
             .text([roman(format!("Defaults: {}.", action_facts(a)))]);
     }
 
-    page.control("SH", ["EXAMPLES"])
-        .text([roman("With pcs:")])
-        .control("PP", [])
-        .control("nf", [])
-        .control("RS", [])
-        .text([roman(
-            "pcs resource create vip ocf:ipkit:vip \\\n    ip=198.51.100.50/24 nic=eth0 recovery_nic=eth1 \\\n    op monitor interval=5s timeout=20s \\\n    monitor interval=60s timeout=20s OCF_CHECK_LEVEL=10",
-        )])
-        .control("RE", [])
-        .control("fi", [])
-        .control("PP", [])
-        .text([roman("With crm:")])
-        .control("PP", [])
-        .control("nf", [])
-        .control("RS", [])
-        .text([roman(
-            "crm configure primitive vip ocf:ipkit:vip \\\n    params ip=198.51.100.50/24 nic=eth0 recovery_nic=eth1 \\\n    op monitor interval=5s timeout=20s \\\n    op monitor interval=60s timeout=20s OCF_CHECK_LEVEL=10",
-        )])
-        .control("RE", [])
-        .control("fi", []);
+    page.control("SH", ["EXAMPLES"]);
+    example(
+        &mut page,
+        "With pcs:",
+        "pcs resource create vip ocf:ipkit:vip \\\n    ip=198.51.100.50/24 nic=eth0 recovery_nic=eth1 \\\n    op monitor interval=5s timeout=20s \\\n    monitor interval=60s timeout=20s OCF_CHECK_LEVEL=10",
+    );
+    example(
+        &mut page,
+        "With crm:",
+        "crm configure primitive vip ocf:ipkit:vip \\\n    params ip=198.51.100.50/24 nic=eth0 recovery_nic=eth1 \\\n    op monitor interval=5s timeout=20s \\\n    op monitor interval=60s timeout=20s OCF_CHECK_LEVEL=10",
+    );
 
     page.control("SH", ["FILES"])
         .control("TP", [])
@@ -118,6 +109,18 @@ pub fn render() -> String {
         roman("(5)"),
     ]);
     page.render()
+}
+
+/// A paragraph saying what follows, then `text` verbatim and indented.
+fn example(page: &mut Roff, intro: &str, text: &str) {
+    page.control("PP", [])
+        .text([roman(intro)])
+        .control("PP", [])
+        .control("nf", [])
+        .control("RS", [])
+        .text([roman(text)])
+        .control("RE", [])
+        .control("fi", []);
 }
 
 /// "string, required, unique, default: 200, reloadable".

@@ -178,18 +178,26 @@ mod tests {
         crate::resource::sample_definition(false)
     }
 
-    /// A one-shot server that answers `answer` and hands back the request.
-    fn serve_once(answer: String) -> (u16, std::thread::JoinHandle<String>) {
+    /// A one-connection server: reads the request, lets `answer` write
+    /// the reply, and hands back the request.
+    fn serve(
+        answer: impl FnOnce(&mut std::net::TcpStream) + Send + 'static,
+    ) -> (u16, std::thread::JoinHandle<String>) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let h = std::thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
             let mut buf = [0u8; 2048];
             let n = s.read(&mut buf).unwrap();
-            s.write_all(answer.as_bytes()).unwrap();
+            answer(&mut s);
             String::from_utf8_lossy(&buf[..n]).into_owned()
         });
         (port, h)
+    }
+
+    /// A one-shot server that answers `answer` and hands back the request.
+    fn serve_once(answer: String) -> (u16, std::thread::JoinHandle<String>) {
+        serve(move |s| s.write_all(answer.as_bytes()).unwrap())
     }
 
     #[test]
@@ -218,12 +226,7 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            let mut buf = [0u8; 2048];
-            let _ = s.read(&mut buf).unwrap();
+        let (port, server) = serve(move |s| {
             // Until the client hangs up (or 50 bytes, 2.5 s).
             for byte in answer.as_bytes().iter().take(50) {
                 if s.write_all(std::slice::from_ref(byte)).is_err() {
