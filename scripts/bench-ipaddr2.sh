@@ -48,21 +48,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-for n in sw node peer; do
-  ip netns add "$ns-$n"
-  ip -n "$ns-$n" link set lo up
-done
-ip -n "$ns-sw" link add lan type bridge stp_state 0 forward_delay 0
-ip -n "$ns-sw" link set lan up
-for a in eth0 eth1; do
-  ip -n "$ns-sw" link add "n$a" type veth peer name "$a" netns "$ns-node"
-  ip -n "$ns-sw" link set "n$a" master lan up
-  ip -n "$ns-node" link set "$a" up
-done
-ip -n "$ns-sw" link add peer0 type veth peer name eth0 netns "$ns-peer"
-ip -n "$ns-sw" link set peer0 master lan up
-ip -n "$ns-peer" addr add 198.51.100.1/24 dev eth0
-ip -n "$ns-peer" link set eth0 up
+# shellcheck source=tests/e2e/lib/lan.sh
+source tests/e2e/lib/lan.sh
+lan_up "$ns"
 mkdir -p "$tmp/agent"
 # Runtime state on tmpfs, as under Pacemaker (/run/resource-agents).
 shm=$(mktemp -d /dev/shm/ipkit-bench.XXXXXX)

@@ -187,8 +187,15 @@ fn man_page_and_completions() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(dir.path().join("man/ipkit.1").exists());
-    assert!(dir.path().join("man/ipkit-create.1").exists());
+    // A man tree: the commands in man1, the configuration in man5, the agent in man7.
+    for page in [
+        "man1/ipkit.1",
+        "man1/ipkit-create.1",
+        "man5/ipkit.toml.5",
+        "man7/ocf_ipkit_vip.7",
+    ] {
+        assert!(dir.path().join("man").join(page).exists(), "{page}");
+    }
     for shell in ["bash", "zsh", "fish"] {
         let out = ipkit(dir.path())
             .args(["completions", shell])

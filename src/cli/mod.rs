@@ -17,11 +17,13 @@ use crate::ops::{self, Ctx, Outcome, SystemClock};
 use crate::resource::{InvalidInput, Operation, Tag};
 use crate::store::{Store, StoreError};
 
+pub mod agent_page;
 pub mod caps;
 pub mod create;
 pub mod delete;
 pub mod demo;
 pub mod events;
+pub mod man;
 pub mod status;
 pub mod system;
 
@@ -282,8 +284,11 @@ pub enum Command {
     Ocf { action: String },
     /// Run the event-driven monitoring daemon.
     Daemon,
-    /// Print the man page (or write one per command into --out-dir).
+    /// Print the man page ipkit(1), or write every page under --out-dir.
     Man {
+        /// The root of a man tree (e.g. /usr/local/share/man): writes
+        /// man1/ipkit.1 and one page per command, man5/ipkit.toml.5 and
+        /// man7/ocf_ipkit_vip.7.
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
@@ -616,19 +621,14 @@ fn cmd_clear(g: &Global, tag: &str) -> Result<Exit, CliError> {
 }
 
 fn cmd_man(out_dir: Option<&Path>) -> Result<Exit, CliError> {
-    let cmd = Cli::command();
     match out_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .and_then(|()| clap_mangen::generate_to(cmd, dir))
+            man::write_tree(dir)
                 .map_err(|e| CliError::new(Exit::Failed, format!("{}: {e}", dir.display())))?;
         }
         None => {
-            let mut out = Vec::new();
-            clap_mangen::Man::new(cmd)
-                .render(&mut out)
-                .map_err(|e| CliError::new(Exit::Failed, e.to_string()))?;
-            std::io::stdout().write_all(&out).map_err(stdout_error)?;
+            let page = man::main_page().map_err(|e| CliError::new(Exit::Failed, e.to_string()))?;
+            std::io::stdout().write_all(&page).map_err(stdout_error)?;
         }
     }
     Ok(Exit::Ok)

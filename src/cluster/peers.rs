@@ -13,11 +13,11 @@
 //! - a peer that has the resource in service is the active node, not a
 //!   standby.
 //!
-//! The client is a few lines of HTTP/1.1 over a `TcpStream`.
+//! The client is `ureq` (plain HTTP, no TLS: the status API speaks plain
+//! HTTP) with one global timeout over the whole exchange: connecting,
+//! sending, and reading the head and the body.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,7 @@ use crate::resource::{AdapterName, Definition};
 pub const DOWN_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Largest answer read from a peer.
-const MAX_BODY: usize = 1 << 20;
+const MAX_BODY: u64 = 1 << 20;
 
 pub struct PeerCluster {
     peers: Vec<Peer>,
@@ -124,131 +124,44 @@ impl ClusterView for PeerCluster {
     }
 }
 
-/// `GET path` from a peer within its timeout: (status code, body).
+/// `GET path` from a peer, the whole exchange within its timeout: (status
+/// code, body). Any status is an answer; a refused connection, a timeout or
+/// a broken answer is an error.
 pub fn get(peer: &Peer, path: &str) -> Result<(u16, Vec<u8>), String> {
-    let deadline = Instant::now() + peer.timeout;
-    let left = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| "timed out".to_owned())
-    };
-    let addrs: Vec<_> = peer
-        .authority
-        .to_socket_addrs()
-        .map_err(|e| format!("{}: {e}", peer.authority))?
-        .collect();
-    let mut last = String::from("no address");
-    let mut stream = None;
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, left()?) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last = e.to_string(),
-        }
-    }
-    let mut s = stream.ok_or(last)?;
-    let _ = s.set_nodelay(true);
-    let mut req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ipkit/{}\r\nAccept: application/json\r\nConnection: close\r\n",
-        peer.authority,
-        env!("CARGO_PKG_VERSION")
-    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(peer.timeout))
+        .http_status_as_error(false)
+        // Peers are named by address: never through an http_proxy from the
+        // environment, never redirected elsewhere.
+        .proxy(None)
+        .max_redirects(0)
+        .max_idle_connections(0)
+        .user_agent(concat!("ipkit/", env!("CARGO_PKG_VERSION")))
+        .accept("application/json")
+        .build()
+        .into();
+    let url = format!("http://{}{path}", peer.authority);
+    let mut request = agent.get(&url);
     if let Some(t) = &peer.token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        request = request.header("Authorization", format!("Bearer {t}"));
     }
-    req.push_str("\r\n");
-    s.set_write_timeout(Some(left()?))
-        .map_err(|e| e.to_string())?;
-    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    loop {
-        s.set_read_timeout(Some(left()?))
-            .map_err(|e| e.to_string())?;
-        match s.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                if buf.len() > MAX_BODY {
-                    return Err("answer too large".into());
-                }
-                if let Some(done) = complete(&buf) {
-                    return done;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    complete(&buf).unwrap_or_else(|| Err("connection closed mid-answer".into()))
-}
-
-/// A whole response in `buf`? None while more bytes are needed.
-fn complete(buf: &[u8]) -> Option<Result<(u16, Vec<u8>), String>> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&buf[..end]);
-    let body = &buf[end + 4..];
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap_or("");
-    let code = match status
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse::<u16>().ok())
-    {
-        Some(c) if status.starts_with("HTTP/1.") => c,
-        _ => return Some(Err(format!("not an HTTP answer: {status:?}"))),
-    };
-    let mut length = None;
-    let mut chunked = false;
-    for l in lines {
-        if let Some((k, v)) = l.split_once(':') {
-            let (k, v) = (k.trim(), v.trim());
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.parse::<usize>().ok();
-            } else if k.eq_ignore_ascii_case("transfer-encoding")
-                && v.eq_ignore_ascii_case("chunked")
-            {
-                chunked = true;
-            }
-        }
-    }
-    if chunked {
-        return dechunk(body).map(|b| Ok((code, b)));
-    }
-    match length {
-        Some(n) if body.len() >= n => Some(Ok((code, body[..n].to_vec()))),
-        Some(_) => None,
-        // No length: the body runs to the end of the connection; the
-        // caller's read loop ends on EOF and calls us once more.
-        None => None,
-    }
-}
-
-/// Decode a complete chunked body; None while incomplete.
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = String::from_utf8_lossy(&b[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        if b.len() < size + 2 {
-            return None;
-        }
-        out.extend_from_slice(&b[..size]);
-        b = &b[size + 2..];
-    }
+    let mut response = request
+        .call()
+        .map_err(|e| format!("{}: {e}", peer.authority))?;
+    let code = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_vec()
+        .map_err(|e| format!("{}: {e}", peer.authority))?;
+    Ok((code, body))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
 
     fn peer(port: u16, timeout_ms: u64) -> Peer {
@@ -265,29 +178,70 @@ mod tests {
         crate::resource::sample_definition(false)
     }
 
-    /// A one-shot server that answers `answer` and hands back the request.
-    fn serve_once(answer: String) -> (u16, std::thread::JoinHandle<String>) {
+    /// A one-connection server: reads the request, lets `answer` write
+    /// the reply, and hands back the request.
+    fn serve(
+        answer: impl FnOnce(&mut std::net::TcpStream) + Send + 'static,
+    ) -> (u16, std::thread::JoinHandle<String>) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let h = std::thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
             let mut buf = [0u8; 2048];
             let n = s.read(&mut buf).unwrap();
-            s.write_all(answer.as_bytes()).unwrap();
+            answer(&mut s);
             String::from_utf8_lossy(&buf[..n]).into_owned()
         });
         (port, h)
     }
 
+    /// A one-shot server that answers `answer` and hands back the request.
+    fn serve_once(answer: String) -> (u16, std::thread::JoinHandle<String>) {
+        serve(move |s| s.write_all(answer.as_bytes()).unwrap())
+    }
+
     #[test]
-    fn parses_answers() {
-        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
-        assert_eq!(complete(ok), Some(Ok((200, b"hi".to_vec()))));
-        assert_eq!(complete(&ok[..ok.len() - 1]), None);
-        let ch =
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n1\r\n!\r\n0\r\n\r\n";
-        assert_eq!(complete(ch), Some(Ok((200, b"hi!".to_vec()))));
-        assert!(matches!(complete(b"SSH-2.0\r\n\r\n"), Some(Err(_))));
+    fn reads_chunked_and_sized_answers_and_any_status() {
+        let (port, h) = serve_once(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n1\r\n!\r\n0\r\n\r\n"
+                .into(),
+        );
+        assert_eq!(get(&peer(port, 2000), "/x"), Ok((200, b"hi!".to_vec())));
+        h.join().unwrap();
+        let (port, h) = serve_once("HTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\nno".into());
+        assert_eq!(get(&peer(port, 2000), "/x"), Ok((503, b"no".to_vec())));
+        h.join().unwrap();
+        let (port, h) = serve_once("SSH-2.0-OpenSSH_9.2\r\n".into());
+        assert!(get(&peer(port, 2000), "/x").is_err());
+        h.join().unwrap();
+    }
+
+    /// A peer that sends its answer one byte every 50 ms (2.5 s in all)
+    /// counts as down after the 300 ms timeout: the timeout bounds the
+    /// whole exchange, not each read.
+    #[test]
+    fn a_peer_trickling_its_answer_slower_than_the_timeout_is_down() {
+        let body = r#"{"in_service":false,"standby_adapter":"eth0","standby_link":"connected"}"#;
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let (port, server) = serve(move |s| {
+            // Until the client hangs up (or 50 bytes, 2.5 s).
+            for byte in answer.as_bytes().iter().take(50) {
+                if s.write_all(std::slice::from_ref(byte)).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let c = PeerCluster::new(vec![peer(port, 300)]);
+        let start = Instant::now();
+        assert_eq!(c.standby_nodes(&def()).unwrap(), vec![]);
+        let took = start.elapsed();
+        assert!(c.is_backed_off("b"));
+        assert!(took < Duration::from_millis(1500), "took {took:?}");
+        server.join().unwrap();
     }
 
     #[test]
@@ -304,7 +258,12 @@ mod tests {
             req.starts_with("GET /v1/resources/vip HTTP/1.1\r\n"),
             "{req}"
         );
-        assert!(req.contains("Authorization: Bearer t0k\r\n"), "{req}");
+        // Header names are case-insensitive (RFC 9110 §5.1).
+        assert!(
+            req.to_ascii_lowercase()
+                .contains("\r\nauthorization: bearer t0k\r\n"),
+            "{req}"
+        );
         assert_eq!(
             nodes,
             vec![StandbyNode {

@@ -44,24 +44,11 @@ if [ ! -d /usr/lib/ocf/resource.d/ipkit ]; then
   created_dir=1
 fi
 
-for n in sw node node2 peer; do
-  ip netns add "$ns-$n"
-  ip -n "$ns-$n" link set lo up
-done
-ip -n "$ns-sw" link add lan type bridge stp_state 0 forward_delay 0
-ip -n "$ns-sw" link set lan up
-for a in eth0 eth1; do
-  ip -n "$ns-sw" link add "n$a" type veth peer name "$a" netns "$ns-node"
-  ip -n "$ns-sw" link set "n$a" master lan up
-  ip -n "$ns-node" link set "$a" up
-done
-ip -n "$ns-sw" link add n2eth0 type veth peer name eth0 netns "$ns-node2"
-ip -n "$ns-sw" link set n2eth0 master lan up
-ip -n "$ns-node2" link set eth0 up
-ip -n "$ns-sw" link add peer0 type veth peer name eth0 netns "$ns-peer"
-ip -n "$ns-sw" link set peer0 master lan up
-ip -n "$ns-peer" addr add 198.51.100.1/24 dev eth0
-ip -n "$ns-peer" link set eth0 up
+# shellcheck source=tests/e2e/lib/lan.sh
+source tests/e2e/lib/lan.sh
+lan_up "$ns"
+lan_ns "$ns-node2"
+lan_plug "$ns" "$ns-node2" eth0 n2eth0
 
 # Run a command in the node's network namespace, with the agent mounted at
 # its install path and a private HA_RSCTMP.
