@@ -1,6 +1,7 @@
 //! The daemon's reaction policy as a pure state machine: inputs and the
-//! current time go in, jobs come out. No I/O, no clock, no sleeping, so the
-//! unit tests below drive it to the millisecond.
+//! current time go in, jobs come out. No I/O, no clock, no sleeping, so its
+//! tests (`tests/policy/<case>/`, inputs and times in, jobs out, run by
+//! `tests/policy.rs`) drive it to the millisecond.
 //!
 //! What it decides (SPEC §6 `ipkit daemon`, issue 6):
 //! - carrier loss on the active adapter of an in-service resource runs
@@ -20,6 +21,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::resource::{AdapterName, Definition, Tag};
 
 /// Milliseconds on the daemon's monotonic clock.
@@ -33,9 +36,11 @@ fn ms(d: std::time::Duration) -> Ms {
 }
 
 /// What the daemon's event loop feeds in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Input {
-    /// An adapter's cable state as netlink reports it (carrier and admin up).
+    /// An adapter's cable state as the change source reports it (SPEC §2:
+    /// connected = administratively up and carrier).
     Link { name: AdapterName, connected: bool },
     /// An adapter disappeared.
     LinkGone { name: AdapterName },
@@ -49,7 +54,7 @@ pub enum Input {
         ip: IpAddr,
         adapter: Option<AdapterName>,
     },
-    /// Netlink overran: the caller re-read every link (as `Link` inputs) and
+    /// The change source overran: the caller re-read every link (as `Link` inputs) and
     /// now every in-service resource is checked.
     Resync,
     /// A job finished.
@@ -59,9 +64,10 @@ pub enum Input {
 }
 
 /// Why a quickCheck runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Trigger {
-    /// A netlink event (after the debounce, which the policy already waited:
+    /// A reported change (after the debounce, which the policy already waited:
     /// the job runs quickCheck with `link_debounce` 0).
     Event,
     /// The periodic safety net (quickCheck keeps its own debounce).
@@ -69,7 +75,8 @@ pub enum Trigger {
 }
 
 /// Why a resource is marked failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailReason {
     /// More local recoveries were needed than `restart_threshold` allows in
     /// `restart_window` (event 7104).
@@ -96,7 +103,8 @@ impl FailReason {
 }
 
 /// Work for the executor, one resource at a time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Job {
     /// quickCheck; when it fails and `recover` is true, recover under the
     /// same lock.
@@ -114,7 +122,8 @@ pub enum Job {
 }
 
 /// What the executor reports back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Report {
     /// The resource's state (read from the store) says it is not in service,
     /// or is marked failed; nothing was run.
@@ -141,8 +150,8 @@ pub enum Report {
 }
 
 /// What comes out: run `job` on `tag`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Action {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRequest {
     pub tag: Tag,
     pub job: Job,
 }
@@ -161,7 +170,7 @@ enum Pending {
 }
 
 #[derive(Debug, Clone)]
-struct Res {
+struct Tracked {
     def: Definition,
     in_service: bool,
     failed: bool,
@@ -183,7 +192,7 @@ struct Res {
     queued: Option<Ms>,
 }
 
-impl Res {
+impl Tracked {
     fn new(def: Definition, now: Ms, slot: u64, slots: u64) -> Self {
         let t = &def.tunables;
         let quick = ms(t.quick_check_interval).max(1);
@@ -292,10 +301,10 @@ impl Res {
 /// The policy over every resource.
 #[derive(Debug, Default)]
 pub struct Policy {
-    res: BTreeMap<Tag, Res>,
+    res: BTreeMap<Tag, Tracked>,
     links: HashMap<AdapterName, LinkView>,
     /// When each resource next wants something (its deadline when it was
-    /// queued; entries that no longer match `Res::queued` are stale and
+    /// queued; entries that no longer match `Tracked::queued` are stale and
     /// skipped). Lets [`Policy::handle`] look only at the resources an
     /// input touched or whose time came, not at all 1,000 every time.
     timers: BinaryHeap<Reverse<(Ms, Tag)>>,
@@ -313,22 +322,22 @@ impl Policy {
     /// Install the definitions (start and SIGHUP). New resources get a first
     /// check at once (which reads their persisted state); changed ones keep
     /// their runtime view and restart history; gone ones are dropped.
-    pub fn load(&mut self, defs: Vec<Definition>, now: Ms) -> Vec<Action> {
+    pub fn load(&mut self, defs: Vec<Definition>, now: Ms) -> Vec<JobRequest> {
         let slots = defs.len() as u64;
-        let mut next: BTreeMap<Tag, Res> = BTreeMap::new();
+        let mut next: BTreeMap<Tag, Tracked> = BTreeMap::new();
         for (i, def) in defs.into_iter().enumerate() {
             let tag = def.tag.clone();
             let r = match self.res.remove(&tag) {
                 Some(mut old) => {
                     if old.def != def {
-                        let fresh = Res::new(def.clone(), now, i as u64, slots);
+                        let fresh = Tracked::new(def.clone(), now, i as u64, slots);
                         old.next_refresh = fresh.next_refresh;
                         old.def = def;
                         old.want_check_now();
                     }
                     old
                 }
-                None => Res::new(def, now, i as u64, slots),
+                None => Tracked::new(def, now, i as u64, slots),
             };
             next.insert(tag, r);
         }
@@ -341,7 +350,8 @@ impl Policy {
         self.res.keys()
     }
 
-    /// Is the adapter connected, as far as netlink told us (unknown = None)?
+    /// Is the adapter connected, as far as the change source told us
+    /// (unknown = None)?
     pub fn link(&self, name: &AdapterName) -> Option<bool> {
         self.links.get(name).map(|l| l.connected)
     }
@@ -352,7 +362,7 @@ impl Policy {
     }
 
     /// Feed one input; get the jobs to start now.
-    pub fn handle(&mut self, now: Ms, input: Input) -> Vec<Action> {
+    pub fn handle(&mut self, now: Ms, input: Input) -> Vec<JobRequest> {
         match input {
             Input::Link { name, connected } => self.on_link(now, name, connected),
             Input::LinkGone { name } => self.on_link(now, name, false),
@@ -509,7 +519,7 @@ impl Policy {
     }
 
     /// Start whatever is due, at most one job per resource.
-    fn step(&mut self, now: Ms) -> Vec<Action> {
+    fn step(&mut self, now: Ms) -> Vec<JobRequest> {
         let mut out = Vec::new();
         if self.all {
             self.all = false;
@@ -546,7 +556,7 @@ impl Policy {
     }
 
     /// Make sure the heap has an entry for the resource's current deadline.
-    fn queue(timers: &mut BinaryHeap<Reverse<(Ms, Tag)>>, tag: &Tag, r: &mut Res) {
+    fn queue(timers: &mut BinaryHeap<Reverse<(Ms, Tag)>>, tag: &Tag, r: &mut Tracked) {
         let d = r.deadline();
         if d != r.queued {
             r.queued = d;
@@ -557,7 +567,7 @@ impl Policy {
     }
 
     /// Start what is due for one resource.
-    fn step_one(now: Ms, tag: &Tag, r: &mut Res) -> Option<Action> {
+    fn step_one(now: Ms, tag: &Tag, r: &mut Tracked) -> Option<JobRequest> {
         {
             if r.busy {
                 return None;
@@ -612,574 +622,11 @@ impl Policy {
             };
             job.map(|job| {
                 r.busy = true;
-                Action {
+                JobRequest {
                     tag: tag.clone(),
                     job,
                 }
             })
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::resource::Address;
-    use std::time::Duration;
-
-    fn nic(s: &str) -> AdapterName {
-        AdapterName::new(s).unwrap()
-    }
-
-    fn tag(s: &str) -> Tag {
-        Tag::new(s).unwrap()
-    }
-
-    fn def(name: &str, ip: &str, debounce_ms: u64) -> Definition {
-        let mut d = Definition::new(
-            tag(name),
-            ip.parse::<Address>().unwrap(),
-            nic("eth0"),
-            Some(nic("eth1")),
-        )
-        .unwrap();
-        d.tunables.link_debounce = Duration::from_millis(debounce_ms);
-        d
-    }
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    fn checked(ok: bool, recovered: Option<bool>, active: &str) -> Report {
-        Report::Checked {
-            ok,
-            recovered,
-            active: nic(active),
-            in_service: true,
-        }
-    }
-
-    /// A policy with one in-service resource on eth0 (first check done).
-    fn running(d: Definition) -> Policy {
-        let mut p = Policy::new();
-        p.handle(
-            0,
-            Input::Link {
-                name: nic("eth0"),
-                connected: true,
-            },
-        );
-        let t = d.tag.clone();
-        let a = p.load(vec![d], 0);
-        assert_eq!(
-            a,
-            vec![Action {
-                tag: t.clone(),
-                job: Job::Check {
-                    trigger: Trigger::Timer,
-                    recover: true
-                }
-            }]
-        );
-        assert!(
-            p.handle(
-                1,
-                Input::Done {
-                    tag: t,
-                    report: checked(true, None, "eth0")
-                }
-            )
-            .is_empty()
-        );
-        p
-    }
-
-    fn down(p: &mut Policy, now: Ms, name: &str) -> Vec<Action> {
-        p.handle(
-            now,
-            Input::Link {
-                name: nic(name),
-                connected: false,
-            },
-        )
-    }
-
-    fn up(p: &mut Policy, now: Ms, name: &str) -> Vec<Action> {
-        p.handle(
-            now,
-            Input::Link {
-                name: nic(name),
-                connected: true,
-            },
-        )
-    }
-
-    fn event_check(t: &str, recover: bool) -> Vec<Action> {
-        vec![Action {
-            tag: tag(t),
-            job: Job::Check {
-                trigger: Trigger::Event,
-                recover,
-            },
-        }]
-    }
-
-    #[test]
-    fn carrier_loss_checks_at_once_without_debounce() {
-        let mut p = running(def("vip", "198.51.100.10/24", 0));
-        assert_eq!(down(&mut p, 10, "eth0"), event_check("vip", true));
-    }
-
-    #[test]
-    fn carrier_loss_on_another_adapter_is_ignored() {
-        let mut p = running(def("vip", "198.51.100.10/24", 0));
-        assert!(down(&mut p, 10, "eth1").is_empty());
-        assert!(down(&mut p, 10, "eth7").is_empty());
-    }
-
-    #[test]
-    fn debounce_waits_and_a_returning_link_cancels() {
-        let mut p = running(def("vip", "198.51.100.10/24", 300));
-        assert!(down(&mut p, 100, "eth0").is_empty());
-        assert_eq!(p.next_deadline(), Some(400));
-        assert!(p.handle(399, Input::Tick).is_empty());
-        // Back up before 400: cancelled.
-        assert!(up(&mut p, 350, "eth0").is_empty());
-        assert!(p.handle(400, Input::Tick).is_empty());
-        // Down again: a fresh full debounce from the new loss.
-        assert!(down(&mut p, 500, "eth0").is_empty());
-        assert!(p.handle(799, Input::Tick).is_empty());
-        assert_eq!(p.handle(800, Input::Tick), event_check("vip", true));
-    }
-
-    #[test]
-    fn address_removed_from_active_adapter_checks_at_once() {
-        let mut p = running(def("vip", "198.51.100.10/24", 5000));
-        let a = p.handle(
-            5,
-            Input::AddressRemoved {
-                ip: ip("198.51.100.10"),
-                adapter: Some(nic("eth0")),
-            },
-        );
-        assert_eq!(a, event_check("vip", true));
-        // Another address, or the address leaving another adapter: nothing.
-        let mut p = running(def("vip", "198.51.100.10/24", 0));
-        assert!(
-            p.handle(
-                5,
-                Input::AddressRemoved {
-                    ip: ip("198.51.100.11"),
-                    adapter: Some(nic("eth0"))
-                }
-            )
-            .is_empty()
-        );
-        assert!(
-            p.handle(
-                5,
-                Input::AddressRemoved {
-                    ip: ip("198.51.100.10"),
-                    adapter: Some(nic("eth1"))
-                }
-            )
-            .is_empty()
-        );
-    }
-
-    #[test]
-    fn events_during_a_job_cause_one_recheck_after_it() {
-        let mut p = running(def("vip", "198.51.100.10/24", 0));
-        assert_eq!(down(&mut p, 10, "eth0"), event_check("vip", true));
-        // The recover moves the address: its own netlink events arrive.
-        for input in [
-            Input::AddressRemoved {
-                ip: ip("198.51.100.10"),
-                adapter: Some(nic("eth0")),
-            },
-            Input::AddressAdded {
-                ip: ip("198.51.100.10"),
-                adapter: Some(nic("eth1")),
-            },
-        ] {
-            assert!(p.handle(11, input).is_empty());
-        }
-        let a = p.handle(
-            12,
-            Input::Done {
-                tag: tag("vip"),
-                report: checked(false, Some(true), "eth1"),
-            },
-        );
-        assert_eq!(a, event_check("vip", true));
-        assert!(
-            p.handle(
-                13,
-                Input::Done {
-                    tag: tag("vip"),
-                    report: checked(true, None, "eth1")
-                }
-            )
-            .is_empty()
-        );
-        // Now eth0 no longer matters, eth1 does.
-        assert!(down(&mut p, 14, "eth0").is_empty());
-        up(&mut p, 14, "eth1");
-        assert_eq!(down(&mut p, 15, "eth1"), event_check("vip", true));
-    }
-
-    #[test]
-    fn restart_threshold_marks_failed_once_and_stops_recovering() {
-        let mut d = def("vip", "198.51.100.10/24", 0);
-        d.tunables.restart_threshold = 2;
-        d.tunables.restart_window = Duration::from_secs(60);
-        let mut p = running(d);
-        let vip = tag("vip");
-        let mut now = 10;
-        // Two recoveries are allowed.
-        for active in ["eth1", "eth0"] {
-            let other = if active == "eth1" { "eth0" } else { "eth1" };
-            up(&mut p, now, active);
-            assert_eq!(down(&mut p, now, other), event_check("vip", true));
-            assert!(
-                p.handle(
-                    now + 1,
-                    Input::Done {
-                        tag: vip.clone(),
-                        report: checked(false, Some(true), active)
-                    }
-                )
-                .is_empty()
-            );
-            now += 100;
-        }
-        // The third would exceed: the check runs without recover...
-        up(&mut p, now, "eth1");
-        assert_eq!(down(&mut p, now, "eth0"), event_check("vip", false));
-        // ...and its failure marks the resource failed.
-        let a = p.handle(
-            now + 1,
-            Input::Done {
-                tag: vip.clone(),
-                report: checked(false, None, "eth0"),
-            },
-        );
-        assert_eq!(
-            a,
-            vec![Action {
-                tag: vip.clone(),
-                job: Job::MarkFailed(FailReason::Threshold {
-                    count: 2,
-                    window_secs: 60
-                })
-            }]
-        );
-        assert!(
-            p.handle(
-                now + 2,
-                Input::Done {
-                    tag: vip.clone(),
-                    report: Report::MarkedFailed
-                }
-            )
-            .is_empty()
-        );
-        // Further flaps: nothing, and never a second MarkFailed.
-        for i in 0..5 {
-            assert!(up(&mut p, now + 10 + i, "eth0").is_empty());
-            assert!(down(&mut p, now + 10 + i, "eth0").is_empty());
-        }
-        // The timer only looks whether the mark was cleared.
-        let later = now + 6_000;
-        assert_eq!(
-            p.handle(later, Input::Tick),
-            vec![Action {
-                tag: vip.clone(),
-                job: Job::Check {
-                    trigger: Trigger::Timer,
-                    recover: false
-                }
-            }]
-        );
-        // Cleared by an operator: recovery is allowed again, history reset.
-        p.handle(
-            later + 1,
-            Input::Done {
-                tag: vip.clone(),
-                report: Report::Skipped {
-                    in_service: true,
-                    failed: false,
-                },
-            },
-        );
-        up(&mut p, later + 2, "eth0");
-        assert_eq!(down(&mut p, later + 3, "eth0"), event_check("vip", true));
-    }
-
-    #[test]
-    fn a_check_without_recover_after_a_clear_is_retried_with_recover() {
-        // E.g. the timer's look at a failed mark that was just cleared.
-        let mut p2 = running(def("vip", "198.51.100.10/24", 0));
-        let a = p2.handle(6_000, Input::Tick);
-        assert_eq!(
-            a[0].job,
-            Job::Check {
-                trigger: Trigger::Timer,
-                recover: true
-            }
-        );
-        let a = p2.handle(
-            6_001,
-            Input::Done {
-                tag: tag("vip"),
-                report: checked(false, None, "eth0"),
-            },
-        );
-        assert_eq!(a, event_check("vip", true));
-    }
-
-    #[test]
-    fn the_window_forgets_old_recoveries() {
-        let mut d = def("vip", "198.51.100.10/24", 0);
-        d.tunables.restart_threshold = 1;
-        d.tunables.restart_window = Duration::from_secs(10);
-        let mut p = running(d);
-        assert_eq!(down(&mut p, 100, "eth0"), event_check("vip", true));
-        p.handle(
-            101,
-            Input::Done {
-                tag: tag("vip"),
-                report: checked(false, Some(true), "eth1"),
-            },
-        );
-        up(&mut p, 200, "eth1");
-        assert_eq!(down(&mut p, 9_000, "eth1"), event_check("vip", false));
-        p.handle(
-            9_001,
-            Input::Done {
-                tag: tag("vip"),
-                report: checked(true, None, "eth1"),
-            },
-        );
-        up(&mut p, 9_002, "eth1");
-        // 10 s after the recovery it no longer counts.
-        assert_eq!(down(&mut p, 10_101, "eth1"), event_check("vip", true));
-    }
-
-    #[test]
-    fn failed_recovery_and_no_local_recovery_mark_failed() {
-        let mut p = running(def("vip", "198.51.100.10/24", 0));
-        down(&mut p, 10, "eth0");
-        let a = p.handle(
-            11,
-            Input::Done {
-                tag: tag("vip"),
-                report: checked(false, Some(false), "eth1"),
-            },
-        );
-        assert_eq!(a[0].job, Job::MarkFailed(FailReason::RecoverFailed));
-
-        let mut d = def("vip", "198.51.100.10/24", 0);
-        d.local_recovery = false;
-        let mut p = Policy::new();
-        up(&mut p, 0, "eth0");
-        let a = p.load(vec![d], 0);
-        assert_eq!(
-            a[0].job,
-            Job::Check {
-                trigger: Trigger::Timer,
-                recover: false
-            }
-        );
-        p.handle(
-            1,
-            Input::Done {
-                tag: tag("vip"),
-                report: checked(true, None, "eth0"),
-            },
-        );
-        assert_eq!(down(&mut p, 10, "eth0"), event_check("vip", false));
-        let a = p.handle(
-            11,
-            Input::Done {
-                tag: tag("vip"),
-                report: checked(false, None, "eth0"),
-            },
-        );
-        assert_eq!(a[0].job, Job::MarkFailed(FailReason::LocalRecoveryOff));
-    }
-
-    #[test]
-    fn periodic_checks_and_refresh_follow_their_intervals() {
-        let mut d = def("vip", "198.51.100.10/24", 0);
-        d.tunables.quick_check_interval = Duration::from_secs(5);
-        d.tunables.deep_check_interval = Duration::from_secs(60);
-        d.tunables.announce_refresh = Duration::from_secs(20);
-        let mut p = running(d);
-        let vip = tag("vip");
-        // After the first check at 1 ms, the next is due at 5001, served
-        // on the timer grid at 5050.
-        assert_eq!(p.next_deadline(), Some(5_050));
-        assert!(p.handle(5_049, Input::Tick).is_empty());
-        let a = p.handle(5_050, Input::Tick);
-        assert_eq!(
-            a[0].job,
-            Job::Check {
-                trigger: Trigger::Timer,
-                recover: true
-            }
-        );
-        p.handle(
-            5_050,
-            Input::Done {
-                tag: vip.clone(),
-                report: checked(true, None, "eth0"),
-            },
-        );
-        // One resource: deepCheck first at 30 s (half an interval), refresh at 20 s.
-        let mut jobs = Vec::new();
-        let mut now = 5_050;
-        while now < 61_000 {
-            now = p.next_deadline().unwrap().max(now);
-            for a in p.handle(now, Input::Tick) {
-                jobs.push((now, a.job.clone()));
-                let report = match a.job {
-                    Job::Check { .. } => checked(true, None, "eth0"),
-                    Job::DeepCheck => Report::DeepChecked,
-                    Job::Refresh => Report::Refreshed,
-                    _ => Report::Error,
-                };
-                p.handle(
-                    now,
-                    Input::Done {
-                        tag: vip.clone(),
-                        report,
-                    },
-                );
-            }
-        }
-        let deep: Vec<Ms> = jobs
-            .iter()
-            .filter(|(_, j)| *j == Job::DeepCheck)
-            .map(|(t, _)| *t)
-            .collect();
-        assert_eq!(deep, vec![30_000]);
-        let refresh: Vec<Ms> = jobs
-            .iter()
-            .filter(|(_, j)| *j == Job::Refresh)
-            .map(|(t, _)| *t)
-            .collect();
-        assert_eq!(refresh, vec![20_000, 40_000, 60_000]);
-        let quick = jobs
-            .iter()
-            .filter(|(_, j)| matches!(j, Job::Check { .. }))
-            .count();
-        assert_eq!(quick, 12);
-    }
-
-    #[test]
-    fn not_in_service_resources_are_only_watched_for_a_restore() {
-        let mut p = Policy::new();
-        up(&mut p, 0, "eth0");
-        p.load(vec![def("vip", "198.51.100.10/24", 0)], 0);
-        p.handle(
-            1,
-            Input::Done {
-                tag: tag("vip"),
-                report: Report::Skipped {
-                    in_service: false,
-                    failed: false,
-                },
-            },
-        );
-        assert!(down(&mut p, 2, "eth0").is_empty());
-        assert!(
-            p.handle(
-                3,
-                Input::AddressRemoved {
-                    ip: ip("198.51.100.10"),
-                    adapter: None
-                }
-            )
-            .is_empty()
-        );
-        // A command-line restore adds the address: look again at once.
-        assert_eq!(
-            p.handle(
-                4,
-                Input::AddressAdded {
-                    ip: ip("198.51.100.10"),
-                    adapter: Some(nic("eth0"))
-                }
-            ),
-            event_check("vip", true)
-        );
-    }
-
-    #[test]
-    fn hold_in_service_restores_and_counts_against_the_threshold() {
-        let mut d = def("vip", "198.51.100.10/24", 0);
-        d.hold_in_service = true;
-        d.tunables.restart_threshold = 1;
-        let mut p = Policy::new();
-        let a = p.load(vec![d], 0);
-        assert!(matches!(a[0].job, Job::Check { .. }));
-        let a = p.handle(
-            1,
-            Input::Done {
-                tag: tag("vip"),
-                report: Report::Skipped {
-                    in_service: false,
-                    failed: false,
-                },
-            },
-        );
-        // Brought up at once.
-        assert_eq!(a[0].job, Job::Restore);
-        p.handle(
-            5_002,
-            Input::Done {
-                tag: tag("vip"),
-                report: Report::Restored {
-                    ok: false,
-                    active: nic("eth0"),
-                },
-            },
-        );
-        // 10_002 is due; the timer grid serves it at 10_050.
-        assert!(p.handle(10_049, Input::Tick).is_empty());
-        let a = p.handle(10_050, Input::Tick);
-        assert!(matches!(
-            a[0].job,
-            Job::MarkFailed(FailReason::Threshold { .. })
-        ));
-    }
-
-    #[test]
-    fn reload_adds_and_drops_resources_and_overrun_rechecks() {
-        let mut p = running(def("vip", "198.51.100.10/24", 0));
-        let a = p.load(
-            vec![
-                def("vip", "198.51.100.10/24", 0),
-                def("vip2", "198.51.100.11/24", 0),
-            ],
-            50,
-        );
-        assert_eq!(a.len(), 1);
-        assert_eq!(a[0].tag, tag("vip2"));
-        assert_eq!(p.tags().count(), 2);
-        p.handle(
-            51,
-            Input::Done {
-                tag: tag("vip2"),
-                report: checked(true, None, "eth0"),
-            },
-        );
-        let a = p.handle(60, Input::Resync);
-        assert_eq!(a.len(), 2);
-        let a = p.load(vec![def("vip2", "198.51.100.11/24", 0)], 70);
-        assert!(a.is_empty());
-        assert_eq!(p.tags().cloned().collect::<Vec<_>>(), vec![tag("vip2")]);
     }
 }
