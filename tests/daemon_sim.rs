@@ -103,7 +103,12 @@ impl Node {
             listen: None,
             ..config
         };
-        SteppedDaemon::start(&self.opts, config, Box::new(self.events.clone()), parts).unwrap()
+        let mut d =
+            SteppedDaemon::start(&self.opts, config, Box::new(self.events.clone()), parts).unwrap();
+        // The first checks pass quietly: only "started".
+        d.run_for(ms(100));
+        assert_eq!(ids_of(&self.events.take(), None), [7101]);
+        d
     }
 
     /// Virtual time since the network's clock started.
@@ -145,8 +150,6 @@ fn a_cable_pull_recovers_to_the_backup_with_the_events_in_order() {
     let ip = def.address.ip();
     node.restored(&def);
     let mut d = node.start(Config::default());
-    d.run_for(ms(100));
-    assert_eq!(ids_of(&node.events.take(), None), [7101]);
 
     node.net.set_carrier(&nic("eth0"), false);
     let pulled = node.now();
@@ -182,8 +185,6 @@ fn a_deleted_address_is_put_back_on_the_primary() {
     let ip = def.address.ip();
     node.restored(&def);
     let mut d = node.start(Config::default());
-    d.run_for(ms(100));
-    node.events.take();
 
     node.net.unassign(&nic("eth0"), ip);
     d.turn(None);
@@ -208,8 +209,6 @@ fn a_flap_shorter_than_the_debounce_does_nothing_a_longer_one_recovers() {
     let ip = def.address.ip();
     node.restored(&def);
     let mut d = node.start(Config::default());
-    d.run_for(ms(100));
-    node.events.take();
     let eth0 = nic("eth0");
 
     // Down for 250 ms: nothing happens.
@@ -255,8 +254,6 @@ fn the_restart_threshold_marks_failed_and_runs_on_failure_once() {
         ..Config::default()
     };
     let mut d = node.start(config);
-    d.run_for(ms(100));
-    node.events.take();
 
     // The one recovery the threshold allows.
     node.net.set_carrier(&nic("eth0"), false);
@@ -309,8 +306,6 @@ fn an_overrun_rereads_the_links_and_checks_every_resource_in_service() {
     let idle = vip_def("idle", "198.51.100.13/24");
     node.store.create_definition(&idle).unwrap();
     let mut d = node.start(Config::default());
-    d.run_for(ms(100));
-    node.events.take();
 
     // The carrier loss is lost with the queue: only the overrun arrives.
     node.net.set_carrier(&nic("eth0"), false);
