@@ -19,7 +19,7 @@ pub enum DaemonError {
     /// The definitions directory cannot be listed.
     #[error("reading the definitions: {0}")]
     Definitions(StoreError),
-    /// The kernel seam could not be opened or read (privileges, netlink).
+    /// The kernel seam could not be opened or read (privileges, sockets).
     #[error("{what}: {source}")]
     Kernel {
         what: &'static str,
