@@ -1,4 +1,5 @@
-//! The daemon's reaction policy as a pure state machine: inputs and the
+//! The daemon's reaction policy as a pure state machine (its inputs and
+//! jobs in `messages.rs`, one resource's view in `tracked.rs`): inputs and the
 //! current time go in, jobs come out. No I/O, no clock, no sleeping, so its
 //! tests (`tests/policy/<case>/`, inputs and times in, jobs out, run by
 //! `tests/policy.rs`) drive it to the millisecond.
@@ -18,12 +19,15 @@
 //!   the resource "dirty", which runs one more quickCheck afterwards.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
-use std::net::IpAddr;
-
-use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use crate::resource::{AdapterName, Definition, Tag};
+
+mod messages;
+mod tracked;
+
+pub use messages::{FailReason, Input, Job, JobRequest, Report, Trigger};
+use tracked::{Pending, Tracked};
 
 /// Milliseconds on the daemon's monotonic clock.
 pub type Ms = u64;
@@ -35,267 +39,10 @@ fn ms(d: std::time::Duration) -> Ms {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// What the daemon's event loop feeds in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Input {
-    /// An adapter's cable state as the change source reports it (SPEC §2:
-    /// connected = administratively up and carrier).
-    Link { name: AdapterName, connected: bool },
-    /// An adapter disappeared.
-    LinkGone { name: AdapterName },
-    /// An address was deleted (`adapter` when the ifindex is known).
-    AddressRemoved {
-        ip: IpAddr,
-        adapter: Option<AdapterName>,
-    },
-    /// An address was added.
-    AddressAdded {
-        ip: IpAddr,
-        adapter: Option<AdapterName>,
-    },
-    /// The change source overran: the caller re-read every link (as `Link` inputs) and
-    /// now every in-service resource is checked.
-    Resync,
-    /// A job finished.
-    Done { tag: Tag, report: Report },
-    /// Nothing but the passage of time.
-    Tick,
-}
-
-/// Why a quickCheck runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    /// A reported change (after the debounce, which the policy already waited:
-    /// the job runs quickCheck with `link_debounce` 0).
-    Event,
-    /// The periodic safety net (quickCheck keeps its own debounce).
-    Timer,
-}
-
-/// Why a resource is marked failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailReason {
-    /// More local recoveries were needed than `restart_threshold` allows in
-    /// `restart_window` (event 7104).
-    Threshold { count: u32, window_secs: u64 },
-    /// recover ran and failed (6604).
-    RecoverFailed,
-    /// quickCheck failed and local recovery is off.
-    LocalRecoveryOff,
-}
-
-impl FailReason {
-    /// The text handed to `on_failure` as `IPKIT_REASON`.
-    pub fn text(&self) -> String {
-        match self {
-            FailReason::Threshold { count, window_secs } => {
-                format!("restart threshold exceeded: {count} local recoveries in {window_secs} s")
-            }
-            FailReason::RecoverFailed => "local recovery failed".to_owned(),
-            FailReason::LocalRecoveryOff => {
-                "quickCheck failed and local recovery is off".to_owned()
-            }
-        }
-    }
-}
-
-/// Work for the executor, one resource at a time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Job {
-    /// quickCheck; when it fails and `recover` is true, recover under the
-    /// same lock.
-    Check {
-        trigger: Trigger,
-        recover: bool,
-    },
-    DeepCheck,
-    /// Bring a `hold_in_service` resource up.
-    Restore,
-    /// Re-announce the address (`announce_refresh`).
-    Refresh,
-    /// Persist `failed`, emit 7104 for a threshold, run `on_failure` once.
-    MarkFailed(FailReason),
-}
-
-/// What the executor reports back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Report {
-    /// The resource's state (read from the store) says it is not in service,
-    /// or is marked failed; nothing was run.
-    Skipped {
-        in_service: bool,
-        failed: bool,
-    },
-    /// quickCheck ran; `recovered` is Some(success) when recover ran too.
-    Checked {
-        ok: bool,
-        recovered: Option<bool>,
-        active: AdapterName,
-        in_service: bool,
-    },
-    DeepChecked,
-    Restored {
-        ok: bool,
-        active: AdapterName,
-    },
-    Refreshed,
-    MarkedFailed,
-    /// The job could not run (lock busy, store error); retried by the timer.
-    Error,
-}
-
-/// What comes out: run `job` on `tag`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobRequest {
-    pub tag: Tag,
-    pub job: Job,
-}
-
+/// An adapter's cable as the policy last heard of it.
 #[derive(Debug, Clone)]
 struct LinkView {
     connected: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pending {
-    /// Check when the link of this adapter has stayed down until then.
-    LinkDown(Ms),
-    /// Check as soon as the resource is free.
-    Now,
-}
-
-#[derive(Debug, Clone)]
-struct Tracked {
-    def: Definition,
-    in_service: bool,
-    failed: bool,
-    active: AdapterName,
-    busy: bool,
-    pending: Option<Pending>,
-    next_quick: Ms,
-    next_deep: Ms,
-    next_refresh: Ms,
-    /// When local recoveries (and hold restores) ran, newest last.
-    recoveries: VecDeque<Ms>,
-    /// A MarkFailed is owed (set when the decision is taken while busy).
-    fail_owed: Option<FailReason>,
-    /// Added once to the first periodic interval, to spread the checks.
-    offset: Ms,
-    /// The persisted state has been read at least once.
-    known: bool,
-    /// The deadline this resource has an entry for in `Policy::timers`.
-    queued: Option<Ms>,
-}
-
-impl Tracked {
-    fn new(def: Definition, now: Ms, slot: u64, slots: u64) -> Self {
-        let t = &def.tunables;
-        let quick = ms(t.quick_check_interval).max(1);
-        let deep = ms(t.deep_check_interval).max(1);
-        let refresh = ms(t.announce_refresh);
-        let active = def.adapter.clone();
-        let slots = slots.max(1);
-        Self {
-            // A first check right away (it also reads the persisted state),
-            // then staggered intervals.
-            next_quick: now,
-            next_deep: now + deep.saturating_mul(slot) / slots + deep / 2,
-            next_refresh: if refresh == 0 {
-                Ms::MAX
-            } else {
-                now + refresh.saturating_mul(slot + 1) / slots
-            },
-            offset: quick.saturating_mul(slot) / slots,
-            known: false,
-            queued: None,
-            in_service: false,
-            failed: false,
-            active,
-            busy: false,
-            pending: None,
-            recoveries: VecDeque::new(),
-            fail_owed: None,
-            def,
-        }
-    }
-
-    fn watching(&self) -> bool {
-        self.in_service && !self.failed
-    }
-
-    fn quick_every(&mut self) -> Ms {
-        let offset = std::mem::take(&mut self.offset);
-        ms(self.def.tunables.quick_check_interval).max(1) + offset
-    }
-
-    fn deep_every(&self) -> Ms {
-        ms(self.def.tunables.deep_check_interval).max(1)
-    }
-
-    fn refresh_every(&self) -> Ms {
-        ms(self.def.tunables.announce_refresh)
-    }
-
-    fn window(&self) -> Ms {
-        ms(self.def.tunables.restart_window).max(1)
-    }
-
-    fn prune(&mut self, now: Ms) {
-        let window = self.window();
-        while self
-            .recoveries
-            .front()
-            .is_some_and(|t| now.saturating_sub(*t) >= window)
-        {
-            self.recoveries.pop_front();
-        }
-    }
-
-    /// May one more local recovery run now?
-    fn recovery_allowed(&mut self, now: Ms) -> bool {
-        self.prune(now);
-        (self.recoveries.len() as u64) < u64::from(self.def.tunables.restart_threshold)
-    }
-
-    fn threshold_reason(&self) -> FailReason {
-        FailReason::Threshold {
-            count: self.def.tunables.restart_threshold,
-            window_secs: self.window() / 1000,
-        }
-    }
-
-    fn want_check_now(&mut self) {
-        self.pending = Some(Pending::Now);
-    }
-
-    /// The earliest time this resource wants something.
-    fn deadline(&self) -> Option<Ms> {
-        if self.busy {
-            return None;
-        }
-        if self.fail_owed.is_some() {
-            return Some(0);
-        }
-        let mut d = self.next_quick;
-        if self.watching() {
-            d = d.min(self.next_deep).min(self.next_refresh);
-        }
-        // Periodic work waits for the next TIMER_GRID tick, so resources
-        // due close together are served in one wake-up.
-        let mut d = d.div_ceil(TIMER_GRID).saturating_mul(TIMER_GRID);
-        match self.pending {
-            Some(Pending::Now) => return Some(0),
-            // A debounce runs out exactly.
-            Some(Pending::LinkDown(t)) => d = d.min(t),
-            None => {}
-        }
-        Some(d)
-    }
 }
 
 /// The policy over every resource.
