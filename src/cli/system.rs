@@ -8,15 +8,15 @@ use crate::cluster::ClusterView;
 use crate::net::{Kernel, KernelError, NodeSnapshot};
 use crate::resource::{AdapterIdentity, AdapterName};
 
-/// The Linux kernel seam (netlink + `AF_PACKET`).
+/// This platform's kernel seam (on Linux: netlink + `AF_PACKET`).
 pub fn open_kernel() -> Result<Box<dyn Kernel>, KernelError> {
-    backend::open_kernel()
+    crate::net::backend::native().open_kernel()
 }
 
 /// One dump of every link and one of every address: what `status` shows,
 /// without a socket per resource.
 pub fn system_view() -> Result<NodeSnapshot, KernelError> {
-    backend::open_kernel()?.snapshot()
+    open_kernel()?.snapshot()
 }
 
 /// Why `adapter` is not the NIC recorded at definition time (SPEC §1: a
@@ -39,13 +39,4 @@ pub fn identity_change(
 pub fn cluster_view(config_dir: &Path) -> Result<Box<dyn ClusterView>, super::CliError> {
     crate::cluster::peers::view_for(config_dir)
         .map_err(|e| super::CliError::new(super::Exit::Invalid, e.to_string()))
-}
-
-mod backend {
-    use super::*;
-    use crate::net::linux::LinuxKernel;
-
-    pub fn open_kernel() -> Result<Box<dyn Kernel>, KernelError> {
-        Ok(Box::new(LinuxKernel::open()?))
-    }
 }
