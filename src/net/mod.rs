@@ -3,6 +3,10 @@
 //!
 //! Implementations: [`linux`] (netlink + `AF_PACKET`) and [`sim`] (an
 //! in-memory network with fault injection, for deterministic tests).
+//! Beside it: [`changes`] (what the system reports on its own, for the
+//! daemon), [`snapshot`] (the whole node at once), [`link`] (cable state),
+//! [`backend`] (how the daemon opens a platform) and [`polling`] (changes
+//! found by comparing readings, where notifications do not work).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -13,6 +17,7 @@ pub mod backend;
 pub mod changes;
 pub mod link;
 pub mod linux;
+pub mod polling;
 pub mod sim;
 pub mod snapshot;
 
