@@ -8,7 +8,7 @@
 //!   job requests to the workers (or runs them inline);
 //! - [`executor`]: one function per job, under the per-resource lock;
 //! - `queue`: the job queue and the worker threads;
-//! - [`spawn`]: starting it all ([`spawn()`], [`SteppedDaemon`]);
+//! - [`startup`]: starting it all ([`spawn`], [`SteppedDaemon`]);
 //! - [`async_sink`]: events to the status counters and the operator's sinks;
 //! - [`status`] and [`api`]: what the daemon knows, served read-only over
 //!   HTTP as JSON and Prometheus text;
@@ -31,13 +31,13 @@ pub mod notify;
 pub mod pidfile;
 pub mod policy;
 mod queue;
-pub mod spawn;
+pub mod startup;
 pub mod status;
 pub mod view;
 
 pub use error::DaemonError;
 pub use event_loop::Control;
-pub use spawn::{Daemon, Parts, SteppedDaemon, spawn, spawn_with};
+pub use startup::{Daemon, Parts, SteppedDaemon, spawn, spawn_with};
 
 /// What `ipkit daemon` is started with. Everything else comes from
 /// `<config_dir>/ipkit.toml` (see [`config`]).
