@@ -17,12 +17,14 @@
 //!   Pacemaker.
 //! - [`store`]: persisted definitions and state, atomic writes, locks.
 //! - [`ops`]: the five operations (SPEC §4), one file each.
+//! - [`clock`]: wall-clock and monotonic time, swappable for a fake.
 //! - [`cli`], [`ocf`], [`daemon`]: the three faces of SPEC §6.
 //!
 //! The throwaway namespace lab behind `ipkit demo`, the tests and the
 //! benchmarks is the workspace crate `ipkit-lab` (`crates/ipkit-lab`).
 
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod daemon;
 pub mod events;

@@ -22,7 +22,7 @@ use std::time::Duration;
 use ipkit::cluster::sim::SimCluster;
 use ipkit::events::{CATALOG, Event, Recorder, Severity};
 use ipkit::net::LinkState;
-use ipkit::net::sim::{Action, CallKind, Effect, Fault, SimNet, When};
+use ipkit::net::sim::{CallKind, Effect, Fault, NetChange, SimNet, When};
 use ipkit::ops::{self, Ctx};
 use ipkit::resource::{
     AdapterIdentity, AdapterName, Address, Definition, Mac, Operation, RuntimeState, Tag, Tunables,
@@ -417,7 +417,7 @@ fn build_fault(f: &FaultIn) -> Result<Fault, String> {
     Ok(fault)
 }
 
-fn build_change(c: &ChangeIn) -> Result<(When, Action), String> {
+fn build_change(c: &ChangeIn) -> Result<(When, NetChange), String> {
     let when = match (c.before_call, c.after_call, c.at_ms) {
         (Some(n), None, None) => When::BeforeCall(n),
         (None, Some(n), None) => When::AfterCall(n),
@@ -426,31 +426,31 @@ fn build_change(c: &ChangeIn) -> Result<(When, Action), String> {
     };
     let mut actions = Vec::new();
     if let Some(a) = &c.carrier_down {
-        actions.push(Action::Carrier(nic(a)?, false));
+        actions.push(NetChange::Carrier(nic(a)?, false));
     }
     if let Some(a) = &c.carrier_up {
-        actions.push(Action::Carrier(nic(a)?, true));
+        actions.push(NetChange::Carrier(nic(a)?, true));
     }
     if let Some(a) = &c.admin_down {
-        actions.push(Action::AdminUp(nic(a)?, false));
+        actions.push(NetChange::AdminUp(nic(a)?, false));
     }
     if let Some(a) = &c.admin_up {
-        actions.push(Action::AdminUp(nic(a)?, true));
+        actions.push(NetChange::AdminUp(nic(a)?, true));
     }
     if let Some(a) = &c.vanish {
-        actions.push(Action::Vanish(nic(a)?));
+        actions.push(NetChange::Vanish(nic(a)?));
     }
     if let Some(s) = &c.claim {
         let [m, i] = words::<2>(s, "MAC IP")?;
-        actions.push(Action::Claim(mac(&m)?, ip(&i)?));
+        actions.push(NetChange::Claim(mac(&m)?, ip(&i)?));
     }
     if let Some(s) = &c.assign {
         let [a, x] = words::<2>(s, "ADAPTER ADDRESS/PREFIX")?;
-        actions.push(Action::Assign(nic(&a)?, addr(&x)?));
+        actions.push(NetChange::Assign(nic(&a)?, addr(&x)?));
     }
     if let Some(s) = &c.unassign {
         let [a, i] = words::<2>(s, "ADAPTER IP")?;
-        actions.push(Action::Unassign(nic(&a)?, ip(&i)?));
+        actions.push(NetChange::Unassign(nic(&a)?, ip(&i)?));
     }
     match actions.len() {
         1 => Ok((when, actions.remove(0))),

@@ -37,8 +37,11 @@ pub fn delete(g: &Global, tag: &str, force: bool) -> Result<Exit, CliError> {
     // adapter of this node (a restore that failed, a state lost in a
     // crash, an address added by hand): either way deleting the definition
     // leaves an address up that nothing protects (issue 10).
-    let held_by = match system::system_view() {
-        Ok(view) => view.holders_of(def.address.ip()).to_vec(),
+    let held_by: Vec<String> = match system::system_view() {
+        Ok(view) => {
+            let holders = view.holders(def.address.ip());
+            holders.iter().map(ToString::to_string).collect()
+        }
         Err(e) if force => {
             eprintln!(
                 "ipkit: warning: cannot read the addresses of this node ({e}); deleting anyway (--force)"

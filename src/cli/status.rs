@@ -9,10 +9,11 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use crate::net::NodeSnapshot;
 use crate::ops::disagreements;
-use crate::resource::{AdapterName, Definition, LastResult, Operation, RuntimeState, rfc3339};
+use crate::resource::{Definition, LastResult, Operation, RuntimeState, rfc3339};
 
-use super::system::{self, SystemView};
+use super::system::{self, identity_change};
 use super::{CliError, Exit, Global, parse_tag};
 
 /// One row of `status` (and its `--json` object).
@@ -69,8 +70,8 @@ fn latest<'a>(state: &'a RuntimeState, ops: &[Operation]) -> Option<(Operation, 
 }
 
 /// Build a row from what was read (pure: tested without a system).
-pub fn row(def: &Definition, state: &RuntimeState, view: Option<&SystemView>) -> Row {
-    let active = state.active_adapter(def).to_string();
+pub fn row(def: &Definition, state: &RuntimeState, view: Option<&NodeSnapshot>) -> Row {
+    let active = state.active_adapter(def);
     let check = latest(state, &[Operation::QuickCheck, Operation::DeepCheck]);
     let last = latest(state, &[]);
     Row {
@@ -80,10 +81,15 @@ pub fn row(def: &Definition, state: &RuntimeState, view: Option<&SystemView>) ->
         recovery_adapter: def.recovery_adapter.as_ref().map(|a| a.to_string()),
         local_recovery: def.local_recovery,
         carrier: view
-            .map(|v| v.link_state(&active).to_string())
+            .map(|v| v.link_state(active).to_string())
             .unwrap_or_else(|| "unknown".into()),
-        held_by: view.map(|v| v.holders_of(def.address.ip()).to_vec()),
-        active_adapter: active,
+        held_by: view.map(|v| {
+            v.holders(def.address.ip())
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        }),
+        active_adapter: active.to_string(),
         in_service: state.in_service,
         failed: state.failed,
         last_check: check.map(|(_, r)| rfc3339::format(r.time)),
@@ -96,24 +102,23 @@ pub fn row(def: &Definition, state: &RuntimeState, view: Option<&SystemView>) ->
         adapter_changed: view
             .map(|v| {
                 let mut out = Vec::new();
-                out.extend(v.identity_change(def.adapter.as_str(), def.adapter_identity.as_ref()));
+                out.extend(identity_change(
+                    v,
+                    &def.adapter,
+                    def.adapter_identity.as_ref(),
+                ));
                 if let Some(r) = &def.recovery_adapter {
-                    out.extend(
-                        v.identity_change(r.as_str(), def.recovery_adapter_identity.as_ref()),
-                    );
+                    out.extend(identity_change(
+                        v,
+                        r,
+                        def.recovery_adapter_identity.as_ref(),
+                    ));
                 }
                 out
             })
             .unwrap_or_default(),
         disagreements: view
-            .map(|v| {
-                let holders: Vec<AdapterName> = v
-                    .holders_of(def.address.ip())
-                    .iter()
-                    .filter_map(|h| AdapterName::new(h).ok())
-                    .collect();
-                disagreements(def, state, &holders)
-            })
+            .map(|v| disagreements(def, state, &v.holders(def.address.ip())))
             .unwrap_or_default(),
         error: None,
     }
@@ -145,7 +150,7 @@ fn out_err(e: std::io::Error) -> CliError {
 
 /// Every resource's row; `Exit::Invalid` if a file could not be read (the
 /// row says which).
-pub fn rows(g: &Global, view: Option<&SystemView>) -> Result<(Vec<Row>, bool), CliError> {
+pub fn rows(g: &Global, view: Option<&NodeSnapshot>) -> Result<(Vec<Row>, bool), CliError> {
     let tags = g.store.list_tags()?;
     let mut out = Vec::with_capacity(tags.len());
     let mut broken = false;
@@ -444,12 +449,32 @@ pub fn show(g: &Global, tag: &str) -> Result<Exit, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::LinkState;
+    use crate::net::{AddressEntry, LinkStatus};
     use crate::resource::AdapterName;
     use std::time::{Duration, SystemTime};
 
     fn def() -> Definition {
         crate::resource::sample_definition(true)
+    }
+
+    /// An adapter with its MAC ending in `mac`, administratively up.
+    fn link(name: &str, ifindex: u32, carrier: bool, mac: u8) -> LinkStatus {
+        LinkStatus {
+            name: AdapterName::new(name).unwrap(),
+            ifindex,
+            mac: Some(crate::resource::Mac([2, 0, 0, 0, 0, mac])),
+            admin_up: true,
+            carrier,
+        }
+    }
+
+    /// `def`'s address on the adapter with this index.
+    fn held(ifindex: u32, def: &Definition) -> AddressEntry {
+        AddressEntry {
+            ifindex,
+            ip: def.address.ip(),
+            prefix: def.address.prefix(),
+        }
     }
 
     #[test]
@@ -463,10 +488,10 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
         st.record(Operation::QuickCheck, false, Some(6507), t0);
         st.record(Operation::Recover, true, None, t0 + Duration::from_secs(1));
-        let mut view = SystemView::default();
-        view.links.insert("eth0".into(), LinkState::Disconnected);
-        view.links.insert("eth1".into(), LinkState::Connected);
-        view.holders.insert(d.address.ip(), vec!["eth1".to_owned()]);
+        let view = NodeSnapshot::new(
+            vec![link("eth0", 7, false, 9), link("eth1", 3, true, 2)],
+            vec![held(3, &d)],
+        );
         let r = row(&d, &st, Some(&view));
         assert_eq!(r.active_adapter, "eth1");
         assert_eq!(r.carrier, "connected");
@@ -481,10 +506,6 @@ mod tests {
             mac: crate::resource::Mac([2, 0, 0, 0, 0, 1]),
             ifindex: 2,
         });
-        view.identities.insert(
-            "eth0".into(),
-            (7, Some(crate::resource::Mac([2, 0, 0, 0, 0, 9]))),
-        );
         let r = row(&d2, &st, Some(&view));
         assert_eq!(
             r.adapter_changed,
@@ -516,9 +537,7 @@ mod tests {
     #[test]
     fn row_and_table_show_where_state_and_kernel_disagree() {
         let d = def();
-        let mut view = SystemView::default();
-        view.links.insert("eth0".into(), LinkState::Connected);
-        view.holders.insert(d.address.ip(), vec!["eth0".to_owned()]);
+        let view = NodeSnapshot::new(vec![link("eth0", 2, true, 1)], vec![held(2, &d)]);
         // Up on the primary, but the state says out of service.
         let r = row(&d, &RuntimeState::default(), Some(&view));
         assert_eq!(

@@ -14,17 +14,47 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::events::{Event, EventSink, Kind};
 use crate::resource::{AdapterName, Definition, Operation};
 
-/// Run `argv` for `def` on a thread of its own; emits 7106 when it ends.
-pub fn spawn(
-    argv: Vec<String>,
-    timeout: Duration,
-    def: Definition,
-    active: AdapterName,
-    node: String,
-    reason: String,
-    events: Arc<dyn EventSink>,
-) -> std::thread::JoinHandle<()> {
+/// One `on_failure` run the executor asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureHook {
+    pub argv: Vec<String>,
+    pub timeout: Duration,
+    pub def: Definition,
+    /// The adapter the resource was active on.
+    pub active: AdapterName,
+    pub node: String,
+    /// Why the resource was marked failed (`IPKIT_REASON`).
+    pub reason: String,
+}
+
+/// Starts `on_failure` commands without waiting for them. The daemon uses
+/// [`ProcessHooks`]; a test may record the request instead.
+pub trait HookRunner: Send + Sync {
+    fn start(&self, hook: FailureHook, events: Arc<dyn EventSink>);
+}
+
+/// Runs the command as a process, on a thread of its own; emits 7106 when
+/// it ends.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessHooks;
+
+impl HookRunner for ProcessHooks {
+    fn start(&self, hook: FailureHook, events: Arc<dyn EventSink>) {
+        spawn(hook, events);
+    }
+}
+
+/// Run `hook` on a thread of its own; emits 7106 when it ends.
+pub fn spawn(hook: FailureHook, events: Arc<dyn EventSink>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        let FailureHook {
+            argv,
+            timeout,
+            def,
+            active,
+            node,
+            reason,
+        } = hook;
         let status = run(&argv, timeout, &def, &active, &node, &reason);
         let e = Event::about(
             &def,

@@ -1,29 +1,43 @@
 //! ipkit daemon: event-driven monitoring, local recovery, status API,
-//! metrics (SPEC §6; user documentation in docs/daemon.md).
+//! metrics (SPEC §6; user documentation in docs/daemon.md). It runs on the
+//! seams only (`net::Kernel`, `net::ChangeSource`, `ClusterView`,
+//! `EventSink`, `Clock`); the platform comes in as a `net::Backend`.
 //!
 //! - [`policy`]: the reaction policy, a pure state machine;
-//! - [`run`]: the event loop (netlink monitor) and the workers that run the
-//!   operations under the per-resource lock;
+//! - `event_loop`: waits for reported changes, feeds the policy, hands its
+//!   job requests to the workers (or runs them inline);
+//! - [`executor`]: one function per job, under the per-resource lock;
+//! - `queue`: the job queue and the worker threads;
+//! - [`startup`]: starting it all ([`spawn`], [`SteppedDaemon`]);
+//! - [`async_sink`]: events to the status counters and the operator's sinks;
 //! - [`status`] and [`api`]: what the daemon knows, served read-only over
 //!   HTTP as JSON and Prometheus text;
 //! - [`config`]: the configuration file `ipkit.toml` in the config dir;
+//! - [`error`]: why it could not start, and the exit status for each reason;
 //! - [`hook`]: the operator's `on_failure` command;
 //! - [`notify`]: systemd readiness;
-//! - [`view`]: one shared dump of links and addresses for periodic checks.
+//! - [`view`]: one shared snapshot of links and addresses for periodic checks.
 
 use std::path::PathBuf;
 
 pub mod api;
+pub mod async_sink;
 pub mod config;
+pub mod error;
+mod event_loop;
+pub mod executor;
 pub mod hook;
 pub mod notify;
 pub mod pidfile;
 pub mod policy;
-pub mod run;
+mod queue;
+pub mod startup;
 pub mod status;
 pub mod view;
 
-pub use run::{Control, Daemon, spawn};
+pub use error::DaemonError;
+pub use event_loop::Control;
+pub use startup::{Daemon, Parts, SteppedDaemon, spawn, spawn_with};
 
 /// What `ipkit daemon` is started with. Everything else comes from
 /// `<config_dir>/ipkit.toml` (see [`config`]).
@@ -37,19 +51,23 @@ pub struct DaemonOptions {
 pub const EXIT_OK: u8 = 0;
 /// The configuration or a definition is invalid; nothing was changed.
 pub const EXIT_CONFIG: u8 = 2;
-/// The daemon could not start (netlink, privileges, the API port).
+/// The daemon could not start (the kernel seam, privileges, the API port).
 pub const EXIT_START: u8 = 1;
 
 /// Run the daemon until SIGTERM (or SIGINT); SIGHUP reloads the
 /// definitions. Returns the process exit status.
 pub fn main(opts: DaemonOptions) -> u8 {
-    let config = match config::Config::load(&opts.config_dir) {
-        Ok(c) => c,
+    match serve(&opts) {
+        Ok(()) => EXIT_OK,
         Err(e) => {
             eprintln!("ipkit daemon: {e}");
-            return EXIT_CONFIG;
+            e.exit_code()
         }
-    };
+    }
+}
+
+fn serve(opts: &DaemonOptions) -> Result<(), DaemonError> {
+    let config = config::Config::load(&opts.config_dir)?;
     if let Some(addr) = config.listen
         && !addr.ip().is_loopback()
         && config.token.is_none()
@@ -59,17 +77,12 @@ pub fn main(opts: DaemonOptions) -> u8 {
         );
     }
     // Register the signals before anything can race them.
-    let mut signals = match signal_hook::iterator::Signals::new([
+    let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGHUP,
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
-    ]) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("ipkit daemon: signals: {e}");
-            return EXIT_START;
-        }
-    };
+    ])
+    .map_err(DaemonError::Signals)?;
     // Under systemd stderr goes to the journal already.
     let to_stderr = std::env::var_os("JOURNAL_STREAM").is_none()
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -77,20 +90,12 @@ pub fn main(opts: DaemonOptions) -> u8 {
     // The pid goes out before the definitions are read: an OCF agent that
     // writes a definition after this sends SIGHUP, which waits in the
     // signal queue until the loop below reads it.
-    if let Err(e) = pidfile::write(&opts.state_dir) {
-        eprintln!("ipkit daemon: pid file: {e}");
-        return EXIT_START;
-    }
-    let daemon = match spawn(&opts, config, Box::new(sinks)) {
+    pidfile::write(&opts.state_dir).map_err(DaemonError::PidFile)?;
+    let daemon = match spawn(opts, config, Box::new(sinks)) {
         Ok(d) => d,
         Err(e) => {
             pidfile::remove(&opts.state_dir);
-            eprintln!("ipkit daemon: {e}");
-            return if e.contains("definition") {
-                EXIT_CONFIG
-            } else {
-                EXIT_START
-            };
+            return Err(e);
         }
     };
     if let Some(a) = daemon.api_addr() {
@@ -118,5 +123,5 @@ pub fn main(opts: DaemonOptions) -> u8 {
     handle.close();
     let _ = signal_thread.join();
     pidfile::remove(&opts.state_dir);
-    EXIT_OK
+    Ok(())
 }

@@ -11,10 +11,10 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::events::{Event, EventSink, Severity};
-use crate::net::LinkState;
+use crate::net::{LinkState, LinkStatus};
 use crate::resource::{AdapterName, Definition, Tag, rfc3339};
 
-/// One adapter as netlink reports it.
+/// One adapter as the change source reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AdapterEntry {
     pub name: String,
@@ -25,6 +25,19 @@ pub struct AdapterEntry {
     pub carrier: bool,
     /// SPEC §2: connected = carrier and administratively up.
     pub link: LinkState,
+}
+
+impl From<&LinkStatus> for AdapterEntry {
+    fn from(l: &LinkStatus) -> Self {
+        Self {
+            name: l.name.to_string(),
+            ifindex: l.ifindex,
+            mac: l.mac.map(|m| m.to_string()),
+            admin_up: l.admin_up,
+            carrier: l.carrier,
+            link: l.state(),
+        }
+    }
 }
 
 /// The daemon's view of one resource, with its counters.

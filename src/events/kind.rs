@@ -84,8 +84,9 @@ pub enum Kind {
     DaemonReloaded { resources: usize },
     /// 7104: restart threshold exceeded; the resource is failed.
     RestartThresholdExceeded { count: u32, window_secs: u64 },
-    /// 7105: netlink overrun; the daemon re-reads all state.
-    NetlinkOverrun,
+    /// 7105: the kernel's change notifications overran; the daemon
+    /// re-reads all state.
+    ChangesOverrun,
     /// 7106: the on_failure command ran.
     OnFailureRan { status: String },
     /// 7107: the failed mark was cleared by an operator.
@@ -149,7 +150,7 @@ impl Kind {
             DaemonStopping => 7102,
             DaemonReloaded { .. } => 7103,
             RestartThresholdExceeded { .. } => 7104,
-            NetlinkOverrun => 7105,
+            ChangesOverrun => 7105,
             OnFailureRan { .. } => 7106,
             FailedCleared => 7107,
             ResourceCreated { .. } => 7201,

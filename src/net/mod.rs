@@ -3,54 +3,28 @@
 //!
 //! Implementations: [`linux`] (netlink + `AF_PACKET`) and [`sim`] (an
 //! in-memory network with fault injection, for deterministic tests).
+//! Beside it: [`changes`] (what the system reports on its own, for the
+//! daemon), [`snapshot`] (the whole node at once), [`link`] (cable state),
+//! [`backend`] (how the daemon opens a platform) and [`polling`] (changes
+//! found by comparing readings, where notifications do not work).
 
-use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::resource::{AdapterName, Address, Mac};
 
+pub mod backend;
+pub mod changes;
+pub mod link;
 pub mod linux;
+pub mod polling;
 pub mod sim;
+pub mod snapshot;
 
-/// Cable state of an adapter (SPEC §2: carrier; admin-down or missing
-/// counts as disconnected, but missing is kept apart for clear messages).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LinkState {
-    Connected,
-    Disconnected,
-    Missing,
-}
-
-impl LinkState {
-    pub fn is_connected(self) -> bool {
-        self == LinkState::Connected
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkState::Connected => "connected",
-            LinkState::Disconnected => "disconnected",
-            LinkState::Missing => "missing",
-        }
-    }
-}
-
-impl fmt::Display for LinkState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What the system knows of one adapter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkInfo {
-    pub name: AdapterName,
-    pub ifindex: u32,
-    pub mac: Mac,
-    pub state: LinkState,
-}
+pub use backend::Backend;
+pub use changes::{Change, ChangeSource, Waker};
+pub use link::{LinkInfo, LinkState, LinkStatus};
+pub use snapshot::{AddressEntry, NodeSnapshot, SnapshotKernel};
 
 /// Which kernel call failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +165,18 @@ pub trait Kernel: Send + Sync {
     /// Every local adapter that holds `ip` (any prefix length).
     fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError>;
 
+    /// Every link and every address at once (one dump of each), for views
+    /// of the whole node. The real backends and the simulation provide it;
+    /// a fake that does not is refused with EOPNOTSUPP.
+    fn snapshot(&self) -> Result<NodeSnapshot, KernelError> {
+        Err(KernelError::with_message(
+            KernelOp::DumpAddresses,
+            None,
+            libc::EOPNOTSUPP,
+            "this kernel seam cannot list the whole node",
+        ))
+    }
+
     fn add_address(
         &self,
         adapter: &AdapterName,
@@ -231,6 +217,9 @@ impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
     }
     fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
         (**self).holders(ip)
+    }
+    fn snapshot(&self) -> Result<NodeSnapshot, KernelError> {
+        (**self).snapshot()
     }
     fn add_address(
         &self,

@@ -6,7 +6,6 @@
 //! the state before it returns.
 
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime};
 
 use crate::cluster::ClusterView;
 use crate::events::{Event, EventSink, Kind};
@@ -29,22 +28,8 @@ pub use recover::recover;
 pub use remove::remove;
 pub use restore::restore;
 
-/// Time, so that tests of debounce and the daemon's policy never sleep.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> SystemTime;
-    fn sleep(&self, d: Duration);
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-    fn sleep(&self, d: Duration) {
-        std::thread::sleep(d)
-    }
-}
+/// Time moved to [`crate::clock`]; the operations still take it from here.
+pub use crate::clock::{Clock, SystemClock};
 
 /// What an operation works with.
 pub struct Ctx<'a> {

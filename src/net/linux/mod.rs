@@ -8,16 +8,20 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::net::snapshot::holders_in;
 use crate::net::{
-    AddOptions, AnnouncePlan, Kernel, KernelError, KernelOp, LinkInfo, LinkState, ProbeResult,
+    AddOptions, AddressEntry, AnnouncePlan, Kernel, KernelError, KernelOp, LinkInfo, LinkState,
+    LinkStatus, NodeSnapshot, ProbeResult,
 };
 use crate::resource::{AdapterName, Address};
 
+pub mod changes;
 pub mod netlink;
 pub mod packet;
 pub mod pdu;
 
-use netlink::{Family, LinkRecord, Netlink};
+pub use changes::{LinuxBackend, LinuxChanges};
+use netlink::{AddrRecord, Family, LinkRecord, Netlink};
 
 /// The real kernel, over one netlink socket.
 #[derive(Debug)]
@@ -57,13 +61,23 @@ impl LinuxKernel {
     }
 }
 
-/// SPEC §2: carrier of the adapter; administratively down counts as
-/// disconnected.
-fn state_of(l: &LinkRecord) -> LinkState {
-    if l.admin_up && l.carrier {
-        LinkState::Connected
-    } else {
-        LinkState::Disconnected
+/// The seam's view of a netlink link record; None for a name that is not
+/// a valid adapter name (the kernel never reports one).
+pub(crate) fn link_status(l: &LinkRecord) -> Option<LinkStatus> {
+    Some(LinkStatus {
+        name: AdapterName::new(&l.name).ok()?,
+        ifindex: l.index,
+        mac: l.mac,
+        admin_up: l.admin_up,
+        carrier: l.carrier,
+    })
+}
+
+fn address_entry(a: &AddrRecord) -> AddressEntry {
+    AddressEntry {
+        ifindex: a.ifindex,
+        ip: a.ip,
+        prefix: a.prefix,
     }
 }
 
@@ -74,35 +88,38 @@ impl Kernel for LinuxKernel {
             name: adapter.clone(),
             ifindex: l.index,
             mac: l.mac.unwrap_or_default(),
-            state: state_of(&l),
+            state: LinkState::from_flags(l.admin_up, l.carrier),
         })
     }
 
+    /// One address dump, then one link request per holder.
     fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
-        let addrs = self.nl.addresses(Some(Family::of(ip)))?;
-        let mut indices: Vec<u32> = Vec::new();
-        for a in addrs.iter().filter(|a| a.ip == ip) {
-            if !indices.contains(&a.ifindex) {
-                indices.push(a.ifindex);
-            }
-        }
-        let mut out = Vec::with_capacity(indices.len());
-        for index in indices {
-            // An interface that vanished since the dump holds nothing.
+        let addrs: Vec<AddressEntry> = self
+            .nl
+            .addresses(Some(Family::of(ip)))?
+            .iter()
+            .map(address_entry)
+            .collect();
+        holders_in(&addrs, ip, |index| {
             let Some(l) = self.nl.link_by_index(index)? else {
-                continue;
+                return Ok(None);
             };
-            let name = AdapterName::new(&l.name).map_err(|e| {
+            AdapterName::new(&l.name).map(Some).map_err(|e| {
                 KernelError::with_message(
                     KernelOp::DumpAddresses,
                     Some(format!("ifindex {index}")),
                     libc::EINVAL,
                     e.to_string(),
                 )
-            })?;
-            out.push(name);
-        }
-        Ok(out)
+            })
+        })
+    }
+
+    /// One link dump and one address dump.
+    fn snapshot(&self) -> Result<NodeSnapshot, KernelError> {
+        let links = self.nl.links()?.iter().filter_map(link_status).collect();
+        let addrs = self.nl.addresses(None)?.iter().map(address_entry).collect();
+        Ok(NodeSnapshot::new(links, addrs))
     }
 
     fn add_address(

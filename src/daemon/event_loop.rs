@@ -1,0 +1,338 @@
+//! The daemon's event loop: reported changes and job results in, the
+//! policy's job requests out, to the workers or run inline.
+//!
+//! One loop thread owns the [`ChangeSource`] and the [`Policy`]. It waits in
+//! [`ChangeSource::wait`] with the policy's next deadline as the timeout (on
+//! Linux: one `poll(2)`), so a carrier loss is acted on the moment the
+//! kernel reports it, and an idle daemon does not wake up between
+//! deadlines. Worker completions, reload and stop end the wait through the
+//! source's [`Waker`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::api::Api;
+use super::config::OnStop;
+use super::executor::Executor;
+use super::policy::{Input, Job, JobRequest, Ms, Policy, Report, Trigger};
+use super::queue::{Queue, Work};
+use super::status::AdapterEntry;
+use crate::events::Kind;
+use crate::net::{Backend, Change, ChangeSource, Kernel, LinkStatus, Waker};
+use crate::resource::{AdapterName, Definition, Tag};
+use crate::store::{Store, StoreError};
+
+/// What reaches the loop from other threads.
+pub(super) enum Message {
+    Done { tag: Tag, report: Report },
+    Reload,
+    Stop,
+}
+
+/// Asks a running daemon to reload or stop (cheap to clone, e.g. into a
+/// signal thread).
+#[derive(Clone)]
+pub struct Control {
+    tx: Sender<Message>,
+    waker: Waker,
+}
+
+impl Control {
+    pub(super) fn new(tx: Sender<Message>, waker: Waker) -> Self {
+        Self { tx, waker }
+    }
+
+    /// SIGHUP: reload the definitions (addresses stay where they are).
+    pub fn reload(&self) {
+        self.send(Message::Reload);
+    }
+
+    /// SIGTERM: stop cleanly.
+    pub fn stop(&self) {
+        self.send(Message::Stop);
+    }
+
+    pub(super) fn send(&self, message: Message) {
+        let _ = self.tx.send(message);
+        self.waker.wake();
+    }
+}
+
+/// Where jobs run.
+pub(super) enum Jobs {
+    /// On worker threads, through the queue.
+    Workers {
+        queue: Arc<Queue>,
+        threads: Vec<JoinHandle<()>>,
+    },
+    /// In the loop's thread, at once, with this kernel handle.
+    Inline(Box<dyn Kernel>),
+}
+
+pub(super) struct EventLoop {
+    pub executor: Arc<Executor>,
+    pub policy: Policy,
+    pub defs: BTreeMap<Tag, Definition>,
+    /// The clock's monotonic reading at start: the policy's time 0.
+    pub origin: Duration,
+    pub changes: Box<dyn ChangeSource>,
+    pub inbox: Receiver<Message>,
+    pub api: Option<Api>,
+    pub jobs: Jobs,
+    /// Opens the kernel handle for `on_stop = "remove"`.
+    pub backend: Arc<dyn Backend>,
+    pub on_stop: OnStop,
+    pub in_flight: usize,
+    /// Jobs already done (inline, or answered from the snapshot), to be fed
+    /// back to the policy as `Done`.
+    pub finished: VecDeque<(Tag, Report)>,
+}
+
+/// Read every definition. A broken file is reported and left out.
+pub(super) fn load_definitions(
+    store: &Store,
+) -> Result<(Vec<Definition>, Vec<String>), StoreError> {
+    let tags = store.list_tags()?;
+    let mut defs = Vec::with_capacity(tags.len());
+    let mut errors = Vec::new();
+    for t in tags {
+        match store.load_definition(&t) {
+            Ok(d) => defs.push(d),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Ok((defs, errors))
+}
+
+impl EventLoop {
+    /// The policy's time: milliseconds since the start.
+    fn now(&self) -> Ms {
+        let elapsed = self.executor.clock.monotonic().saturating_sub(self.origin);
+        u64::try_from(elapsed.as_millis()).unwrap_or(Ms::MAX)
+    }
+
+    pub fn install_links(&mut self, links: &[LinkStatus]) {
+        self.executor
+            .status
+            .replace_adapters(links.iter().map(AdapterEntry::from).collect());
+        for l in links {
+            self.feed(Input::Link {
+                name: l.name.clone(),
+                connected: l.is_connected(),
+            });
+        }
+    }
+
+    pub fn install(&mut self, defs: Vec<Definition>) {
+        self.executor.status.set_definitions(&defs);
+        self.defs = defs.iter().map(|d| (d.tag.clone(), d.clone())).collect();
+        let now = self.now();
+        let requests = self.policy.load(defs, now);
+        self.dispatch(requests);
+        self.feed(Input::Tick);
+    }
+
+    fn dispatch(&mut self, requests: Vec<JobRequest>) {
+        for request in requests {
+            let Some(def) = self.defs.get(&request.tag) else {
+                continue;
+            };
+            // A periodic check that a fresh snapshot answers with a pass
+            // costs microseconds: done here, without waking a worker.
+            if let Job::Check {
+                trigger: Trigger::Timer,
+                ..
+            } = request.job
+                && let Some(snap) = self.executor.snapshots.fresh()
+                && let Some(report) = self.executor.fast_check(&snap, def)
+            {
+                self.finished.push_back((request.tag, report));
+                continue;
+            }
+            match &self.jobs {
+                Jobs::Inline(kernel) => {
+                    let report = self.executor.run(kernel.as_ref(), def, request.job);
+                    self.finished.push_back((request.tag, report));
+                }
+                Jobs::Workers { queue, .. } => {
+                    let urgent = matches!(
+                        request.job,
+                        Job::Check {
+                            trigger: Trigger::Event,
+                            ..
+                        } | Job::MarkFailed(_)
+                    );
+                    self.in_flight += 1;
+                    let work = Work {
+                        def: def.clone(),
+                        job: request.job,
+                    };
+                    queue.push(work, urgent);
+                }
+            }
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        let requests = self.policy.handle(self.now(), input);
+        self.dispatch(requests);
+        while let Some((tag, report)) = self.finished.pop_front() {
+            let requests = self.policy.handle(self.now(), Input::Done { tag, report });
+            self.dispatch(requests);
+        }
+    }
+
+    /// How long the next wait may last: until the policy's next deadline,
+    /// and at most `limit`.
+    fn timeout(&self, limit: Option<Duration>) -> Option<Duration> {
+        let deadline = self
+            .policy
+            .next_deadline()
+            .map(|d| Duration::from_millis(d.saturating_sub(self.now())));
+        match (deadline, limit) {
+            (Some(d), Some(l)) => Some(d.min(l)),
+            (d, l) => d.or(l),
+        }
+    }
+
+    /// One turn: wait for changes (at most until the next deadline, and at
+    /// most `limit`), then handle them, the messages and the timers.
+    /// Returns false once the daemon has stopped.
+    pub fn turn(&mut self, limit: Option<Duration>) -> bool {
+        match self.changes.wait(self.timeout(limit)) {
+            Ok(changes) => {
+                for change in changes {
+                    self.on_change(change);
+                }
+            }
+            Err(e) => {
+                eprintln!("ipkit daemon: {e}; re-reading all state");
+                self.on_change(Change::Overrun);
+            }
+        }
+        while let Ok(message) = self.inbox.try_recv() {
+            match message {
+                Message::Done { tag, report } => {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    self.feed(Input::Done { tag, report });
+                }
+                Message::Reload => self.reload(),
+                Message::Stop => {
+                    self.shutdown();
+                    return false;
+                }
+            }
+        }
+        self.feed(Input::Tick);
+        // Published once per turn: 0 means idle, not between a job's end
+        // and the one it caused.
+        self.executor.status.set_in_flight(self.in_flight);
+        true
+    }
+
+    /// Turn until stopped (the loop thread).
+    pub fn run(mut self) {
+        while self.turn(None) {}
+    }
+
+    fn adapter_at(&self, ifindex: u32) -> Option<AdapterName> {
+        self.executor
+            .status
+            .adapter_by_index(ifindex)
+            .and_then(|n| AdapterName::new(&n).ok())
+    }
+
+    fn on_change(&mut self, change: Change) {
+        let status = self.executor.status.clone();
+        match change {
+            Change::Link(l) => {
+                // A rename: the old name is gone.
+                if let Some(old) = status.adapter_by_index(l.ifindex)
+                    && old != l.name.as_str()
+                {
+                    status.remove_adapter(&old);
+                    if let Ok(name) = AdapterName::new(&old) {
+                        self.feed(Input::LinkGone { name });
+                    }
+                }
+                status.set_adapter(AdapterEntry::from(&l));
+                let connected = l.is_connected();
+                self.feed(Input::Link {
+                    name: l.name,
+                    connected,
+                });
+            }
+            Change::LinkGone { name, .. } => {
+                status.remove_adapter(name.as_str());
+                self.feed(Input::LinkGone { name });
+            }
+            Change::AddressAdded { ifindex, ip } => {
+                let adapter = self.adapter_at(ifindex);
+                self.feed(Input::AddressAdded { ip, adapter });
+            }
+            Change::AddressRemoved { ifindex, ip } => {
+                let adapter = self.adapter_at(ifindex);
+                self.feed(Input::AddressRemoved { ip, adapter });
+            }
+            Change::Overrun => {
+                self.executor.daemon_event(&Kind::ChangesOverrun);
+                match self.changes.links() {
+                    Ok(links) => self.install_links(&links),
+                    Err(e) => eprintln!("ipkit daemon: re-reading links: {e}"),
+                }
+                self.feed(Input::Resync);
+            }
+        }
+    }
+
+    fn reload(&mut self) {
+        let store = &self.executor.store;
+        match load_definitions(store) {
+            Ok((mut defs, errors)) => {
+                // A definition that is now broken keeps its last good form.
+                for e in &errors {
+                    eprintln!("ipkit daemon: reload: {e}; keeping the last good definition");
+                }
+                if !errors.is_empty() {
+                    let loaded: Vec<Tag> = defs.iter().map(|d| d.tag.clone()).collect();
+                    for (tag, d) in &self.defs {
+                        if store.exists(tag) && !loaded.contains(tag) {
+                            defs.push(d.clone());
+                        }
+                    }
+                    defs.sort_by(|a, b| a.tag.cmp(&b.tag));
+                }
+                let n = defs.len();
+                self.install(defs);
+                self.executor
+                    .daemon_event(&Kind::DaemonReloaded { resources: n });
+            }
+            Err(e) => eprintln!("ipkit daemon: reload failed, keeping the definitions: {e}"),
+        }
+    }
+
+    fn shutdown(&mut self) {
+        // Jobs not started are dropped; running ones finish.
+        if let Jobs::Workers { queue, threads } = &mut self.jobs {
+            let dropped = queue.close();
+            self.in_flight = self.in_flight.saturating_sub(dropped.len());
+            for t in threads.drain(..) {
+                let _ = t.join();
+            }
+        }
+        if self.on_stop == OnStop::Remove {
+            match self.backend.open_kernel() {
+                Ok(k) => self.executor.remove_all(k.as_ref(), self.defs.values()),
+                Err(e) => eprintln!("ipkit daemon: cannot remove addresses on stop: {e}"),
+            }
+        }
+        self.executor.daemon_event(&Kind::DaemonStopping);
+        if let Some(api) = self.api.take() {
+            api.stop();
+        }
+        self.executor.events.flush_and_close();
+    }
+}

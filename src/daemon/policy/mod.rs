@@ -1,0 +1,379 @@
+//! The daemon's reaction policy as a pure state machine (its inputs and
+//! jobs in `messages.rs`, one resource's view in `tracked.rs`): inputs and the
+//! current time go in, jobs come out. No I/O, no clock, no sleeping, so its
+//! tests (`tests/policy/<case>/`, inputs and times in, jobs out, run by
+//! `tests/policy.rs`) drive it to the millisecond.
+//!
+//! What it decides (SPEC §6 `ipkit daemon`, issue 6):
+//! - carrier loss on the active adapter of an in-service resource runs
+//!   quickCheck once the link has stayed down for `link_debounce` (at once
+//!   when that is 0); the protected address disappearing runs it at once;
+//! - a failed quickCheck runs recover (same job, same lock) when local
+//!   recovery is on and the restart threshold allows it; otherwise, or when
+//!   recover fails, the resource is marked failed exactly once;
+//! - quickCheck / deepCheck / announce refresh run on their intervals as a
+//!   safety net, staggered so 1,000 resources do not all wake together;
+//! - a resource marked `hold_in_service` is restored when it is not in
+//!   service;
+//! - one job per resource at a time: anything that happens meanwhile makes
+//!   the resource "dirty", which runs one more quickCheck afterwards.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+use crate::resource::{AdapterName, Definition, Tag};
+
+mod messages;
+mod tracked;
+
+pub use messages::{FailReason, Input, Job, JobRequest, Report, Trigger};
+use tracked::{Pending, Tracked};
+
+/// Milliseconds on the daemon's monotonic clock.
+pub type Ms = u64;
+
+/// Periodic checks are batched on this grid (debounce deadlines are not).
+pub const TIMER_GRID: Ms = 50;
+
+fn ms(d: std::time::Duration) -> Ms {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// An adapter's cable as the policy last heard of it.
+#[derive(Debug, Clone)]
+struct LinkView {
+    connected: bool,
+}
+
+/// The policy over every resource.
+#[derive(Debug, Default)]
+pub struct Policy {
+    res: BTreeMap<Tag, Tracked>,
+    links: HashMap<AdapterName, LinkView>,
+    /// When each resource next wants something (its deadline when it was
+    /// queued; entries that no longer match `Tracked::queued` are stale and
+    /// skipped). Lets [`Policy::handle`] look only at the resources an
+    /// input touched or whose time came, not at all 1,000 every time.
+    timers: BinaryHeap<Reverse<(Ms, Tag)>>,
+    /// Resources an input may have changed since the last step.
+    touched: Vec<Tag>,
+    /// Look at every resource in the next step.
+    all: bool,
+}
+
+impl Policy {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Install the definitions (start and SIGHUP). New resources get a first
+    /// check at once (which reads their persisted state); changed ones keep
+    /// their runtime view and restart history; gone ones are dropped.
+    pub fn load(&mut self, defs: Vec<Definition>, now: Ms) -> Vec<JobRequest> {
+        let slots = defs.len() as u64;
+        let mut next: BTreeMap<Tag, Tracked> = BTreeMap::new();
+        for (i, def) in defs.into_iter().enumerate() {
+            let tag = def.tag.clone();
+            let r = match self.res.remove(&tag) {
+                Some(mut old) => {
+                    if old.def != def {
+                        let fresh = Tracked::new(def.clone(), now, i as u64, slots);
+                        old.next_refresh = fresh.next_refresh;
+                        old.def = def;
+                        old.want_check_now();
+                    }
+                    old
+                }
+                None => Tracked::new(def, now, i as u64, slots),
+            };
+            next.insert(tag, r);
+        }
+        self.res = next;
+        self.all = true;
+        self.step(now)
+    }
+
+    pub fn tags(&self) -> impl Iterator<Item = &Tag> {
+        self.res.keys()
+    }
+
+    /// Is the adapter connected, as far as the change source told us
+    /// (unknown = None)?
+    pub fn link(&self, name: &AdapterName) -> Option<bool> {
+        self.links.get(name).map(|l| l.connected)
+    }
+
+    /// When `handle(Tick)` next has something to do (None = only on input).
+    pub fn next_deadline(&self) -> Option<Ms> {
+        self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// Feed one input; get the jobs to start now.
+    pub fn handle(&mut self, now: Ms, input: Input) -> Vec<JobRequest> {
+        match input {
+            Input::Link { name, connected } => self.on_link(now, name, connected),
+            Input::LinkGone { name } => self.on_link(now, name, false),
+            Input::AddressRemoved { ip, adapter } => {
+                for (tag, r) in self.res.iter_mut() {
+                    if r.def.address.ip() != ip {
+                        continue;
+                    }
+                    self.touched.push(tag.clone());
+                    // Our own recover moves the address; while a job runs
+                    // that is only worth a re-check afterwards.
+                    let on_active = adapter.as_ref().is_none_or(|a| *a == r.active);
+                    if (r.watching() && on_active) || r.busy {
+                        r.want_check_now();
+                    }
+                }
+            }
+            Input::AddressAdded { ip, adapter } => {
+                for (tag, r) in self.res.iter_mut() {
+                    if r.def.address.ip() != ip {
+                        continue;
+                    }
+                    self.touched.push(tag.clone());
+                    // Not in service yet: a command-line restore may have
+                    // brought it up; a check reads the state again. In
+                    // service: on another adapter it is a duplicate.
+                    let elsewhere = adapter.as_ref().is_some_and(|a| *a != r.active);
+                    if r.busy || !r.in_service || (r.watching() && elsewhere) {
+                        r.want_check_now();
+                    }
+                }
+            }
+            Input::Resync => {
+                self.all = true;
+                for r in self.res.values_mut() {
+                    if r.in_service || r.busy {
+                        r.want_check_now();
+                    }
+                }
+            }
+            Input::Done { tag, report } => self.on_done(now, &tag, report),
+            Input::Tick => {}
+        }
+        self.step(now)
+    }
+
+    fn on_link(&mut self, now: Ms, name: AdapterName, connected: bool) {
+        let was = self.links.get(&name).map(|l| l.connected);
+        self.links.insert(name.clone(), LinkView { connected });
+        if was == Some(connected) {
+            return;
+        }
+        for (tag, r) in self.res.iter_mut() {
+            if r.active != name {
+                continue;
+            }
+            self.touched.push(tag.clone());
+            if connected {
+                // Back before the debounce ran out: nothing to do.
+                if matches!(r.pending, Some(Pending::LinkDown(_))) {
+                    r.pending = None;
+                }
+            } else if r.busy {
+                r.want_check_now();
+            } else if r.watching() && r.pending.is_none() {
+                let at = now.saturating_add(ms(r.def.tunables.link_debounce));
+                r.pending = Some(Pending::LinkDown(at));
+            }
+        }
+    }
+
+    fn on_done(&mut self, now: Ms, tag: &Tag, report: Report) {
+        let Some(r) = self.res.get_mut(tag) else {
+            return;
+        };
+        self.touched.push(tag.clone());
+        r.busy = false;
+        if matches!(
+            report,
+            Report::Skipped { .. } | Report::Checked { .. } | Report::Restored { .. }
+        ) {
+            r.known = true;
+        }
+        match report {
+            Report::Skipped { in_service, failed } => {
+                if r.failed && !failed {
+                    // An operator cleared the mark (or a restore did): start
+                    // afresh, and on_failure may run again next time.
+                    r.recoveries.clear();
+                }
+                r.in_service = in_service;
+                r.failed = failed;
+                r.next_quick = now + r.quick_every();
+                if r.def.hold_in_service && !in_service && !failed {
+                    // Bring it up at once rather than at the next tick.
+                    r.pending = Some(Pending::Now);
+                }
+            }
+            Report::Checked {
+                ok,
+                recovered,
+                active,
+                in_service,
+            } => {
+                if r.failed {
+                    r.recoveries.clear();
+                }
+                r.failed = false;
+                r.active = active;
+                r.in_service = in_service;
+                r.next_quick = now + r.quick_every();
+                if !ok {
+                    match recovered {
+                        Some(true) => r.recoveries.push_back(now),
+                        Some(false) => {
+                            r.recoveries.push_back(now);
+                            r.fail_owed = Some(FailReason::RecoverFailed);
+                        }
+                        None if !r.def.local_recovery => {
+                            r.fail_owed = Some(FailReason::LocalRecoveryOff)
+                        }
+                        // The check ran without recover although one is
+                        // allowed now (the mark was cleared meanwhile):
+                        // check again, with recover.
+                        None if r.recovery_allowed(now) => r.want_check_now(),
+                        None => r.fail_owed = Some(r.threshold_reason()),
+                    }
+                }
+            }
+            Report::DeepChecked => r.next_deep = now + r.deep_every(),
+            Report::Restored { ok, active } => {
+                r.recoveries.push_back(now);
+                if ok {
+                    r.in_service = true;
+                    r.failed = false;
+                    r.active = active;
+                }
+                r.next_quick = now + r.quick_every();
+            }
+            Report::Refreshed => r.next_refresh = now.saturating_add(r.refresh_every()),
+            Report::MarkedFailed => {
+                r.failed = true;
+                r.next_quick = now + r.quick_every();
+            }
+            Report::Error => {
+                r.next_quick = now + r.quick_every();
+            }
+        }
+        if r.refresh_every() == 0 {
+            r.next_refresh = Ms::MAX;
+        } else if r.next_refresh == Ms::MAX {
+            r.next_refresh = now.saturating_add(r.refresh_every());
+        }
+    }
+
+    /// Start whatever is due, at most one job per resource.
+    fn step(&mut self, now: Ms) -> Vec<JobRequest> {
+        let mut out = Vec::new();
+        if self.all {
+            self.all = false;
+            self.touched.clear();
+            self.timers.clear();
+            for (tag, r) in self.res.iter_mut() {
+                r.queued = None;
+                out.extend(Self::step_one(now, tag, r));
+                Self::queue(&mut self.timers, tag, r);
+            }
+            return out;
+        }
+        for tag in std::mem::take(&mut self.touched) {
+            if let Some(r) = self.res.get_mut(&tag) {
+                out.extend(Self::step_one(now, &tag, r));
+                Self::queue(&mut self.timers, &tag, r);
+            }
+        }
+        while let Some(Reverse((t, _))) = self.timers.peek()
+            && *t <= now
+        {
+            let Some(Reverse((t, tag))) = self.timers.pop() else {
+                break;
+            };
+            if let Some(r) = self.res.get_mut(&tag)
+                && r.queued == Some(t)
+            {
+                r.queued = None;
+                out.extend(Self::step_one(now, &tag, r));
+                Self::queue(&mut self.timers, &tag, r);
+            }
+        }
+        out
+    }
+
+    /// Make sure the heap has an entry for the resource's current deadline.
+    fn queue(timers: &mut BinaryHeap<Reverse<(Ms, Tag)>>, tag: &Tag, r: &mut Tracked) {
+        let d = r.deadline();
+        if d != r.queued {
+            r.queued = d;
+            if let Some(d) = d {
+                timers.push(Reverse((d, tag.clone())));
+            }
+        }
+    }
+
+    /// Start what is due for one resource.
+    fn step_one(now: Ms, tag: &Tag, r: &mut Tracked) -> Option<JobRequest> {
+        {
+            if r.busy {
+                return None;
+            }
+            let job = if let Some(reason) = r.fail_owed.take() {
+                r.pending = None;
+                Some(Job::MarkFailed(reason))
+            } else if r.failed {
+                // Only look for the mark being cleared; never recover.
+                r.pending = None;
+                (now >= r.next_quick).then_some(Job::Check {
+                    trigger: Trigger::Timer,
+                    recover: false,
+                })
+            } else if r.def.hold_in_service
+                && r.known
+                && !r.in_service
+                && (now >= r.next_quick || r.pending.is_some())
+            {
+                r.pending = None;
+                if r.recovery_allowed(now) {
+                    Some(Job::Restore)
+                } else {
+                    Some(Job::MarkFailed(r.threshold_reason()))
+                }
+            } else {
+                let event_due = match r.pending {
+                    Some(Pending::Now) => true,
+                    Some(Pending::LinkDown(t)) => now >= t,
+                    None => false,
+                };
+                if event_due {
+                    r.pending = None;
+                    let recover = r.def.local_recovery && r.recovery_allowed(now);
+                    Some(Job::Check {
+                        trigger: Trigger::Event,
+                        recover,
+                    })
+                } else if now >= r.next_quick {
+                    let recover = r.def.local_recovery && r.recovery_allowed(now);
+                    Some(Job::Check {
+                        trigger: Trigger::Timer,
+                        recover,
+                    })
+                } else if r.watching() && now >= r.next_deep {
+                    Some(Job::DeepCheck)
+                } else if r.watching() && now >= r.next_refresh {
+                    Some(Job::Refresh)
+                } else {
+                    None
+                }
+            };
+            job.map(|job| {
+                r.busy = true;
+                JobRequest {
+                    tag: tag.clone(),
+                    job,
+                }
+            })
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! How a long-running face (the daemon) opens the system: kernel handles
+//! for its workers and a change source. `net::linux::LinuxBackend`
+//! provides the real one, `Arc<net::sim::SimNet>` a simulated one; another
+//! platform provides its own.
+
+use super::{ChangeSource, Kernel, KernelError};
+
+pub trait Backend: Send + Sync {
+    /// A kernel handle for one thread's use (each worker gets its own).
+    /// Opened in the caller's context (on Linux: its network namespace).
+    fn open_kernel(&self) -> Result<Box<dyn Kernel>, KernelError>;
+
+    /// Subscribe to link and address changes.
+    fn open_changes(&self) -> Result<Box<dyn ChangeSource>, KernelError>;
+}
+
+/// The backend of the platform this build runs on (the one place that
+/// picks it).
+pub fn native() -> std::sync::Arc<dyn Backend> {
+    std::sync::Arc::new(super::linux::LinuxBackend)
+}

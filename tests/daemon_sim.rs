@@ -1,0 +1,342 @@
+//! The daemon's loop, policy and executor on the simulated network: no
+//! root, no sleeping. `SteppedDaemon` runs the real event loop in this
+//! thread with every job inline; `SimNet` is both its kernel and its change
+//! source, and every wait passes in the network's virtual time. The lab
+//! tests in `tests/daemon.rs` are the proof on the real kernel.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ipkit::clock::Clock;
+use ipkit::cluster::Standalone;
+use ipkit::daemon::config::Config;
+use ipkit::daemon::hook::{FailureHook, HookRunner};
+use ipkit::daemon::{DaemonOptions, Parts, SteppedDaemon};
+use ipkit::events::{Event, EventSink, Recorder};
+use ipkit::net::sim::{CallKind, NetChange, SimNet, When};
+use ipkit::net::{Backend, LinkState};
+use ipkit::ops::{self, Ctx};
+use ipkit::resource::{AdapterName, Address, Definition, Mac, Operation, Tag};
+use ipkit::store::Store;
+
+fn nic(s: &str) -> AdapterName {
+    AdapterName::new(s).unwrap()
+}
+
+fn vip_def(tag: &str, address: &str) -> Definition {
+    Definition::new(
+        Tag::new(tag).unwrap(),
+        address.parse::<Address>().unwrap(),
+        nic("eth0"),
+        Some(nic("eth1")),
+    )
+    .unwrap()
+}
+
+/// Records the `on_failure` runs instead of starting a process.
+#[derive(Default)]
+struct RecordedHooks(Mutex<Vec<FailureHook>>);
+
+impl HookRunner for RecordedHooks {
+    fn start(&self, hook: FailureHook, _events: Arc<dyn EventSink>) {
+        self.0.lock().unwrap().push(hook);
+    }
+}
+
+/// A node with eth0 and eth1 on a simulated network, its files in a
+/// temporary directory.
+struct Node {
+    _dir: tempfile::TempDir,
+    opts: DaemonOptions,
+    store: Store,
+    net: Arc<SimNet>,
+    events: Arc<Recorder>,
+    hooks: Arc<RecordedHooks>,
+}
+
+impl Node {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DaemonOptions {
+            config_dir: dir.path().join("etc"),
+            state_dir: dir.path().join("var"),
+        };
+        let store = Store::new(&opts.config_dir, &opts.state_dir);
+        let net = Arc::new(SimNet::new());
+        net.add_adapter(nic("eth0"), Mac([2, 0, 0, 0, 0, 1]));
+        net.add_adapter(nic("eth1"), Mac([2, 0, 0, 0, 0, 2]));
+        Self {
+            _dir: dir,
+            opts,
+            store,
+            net,
+            events: Arc::new(Recorder::new()),
+            hooks: Arc::default(),
+        }
+    }
+
+    /// Define the resource and bring it up as `ipkit restore` would.
+    fn restored(&self, def: &Definition) {
+        self.store.create_definition(def).unwrap();
+        let rec = Recorder::new();
+        let ctx = Ctx {
+            kernel: self.net.as_ref(),
+            cluster: &Standalone,
+            events: &rec,
+            clock: self.net.clock(),
+            node: "test",
+        };
+        let out = ops::run(&self.store, &ctx, &def.tag, Operation::Restore).unwrap();
+        assert!(out.success, "{:#?}", rec.snapshot());
+    }
+
+    fn start(&self, config: Config) -> SteppedDaemon {
+        let backend: Arc<dyn Backend> = Arc::new(self.net.clone());
+        let parts = Parts {
+            backend,
+            clock: Arc::new(self.net.clock().clone()),
+            hooks: self.hooks.clone(),
+            cluster: Some(Box::new(Standalone)),
+        };
+        let config = Config {
+            listen: None,
+            ..config
+        };
+        let mut d =
+            SteppedDaemon::start(&self.opts, config, Box::new(self.events.clone()), parts).unwrap();
+        // The first checks pass quietly: only "started".
+        d.run_for(ms(100));
+        assert_eq!(ids_of(&self.events.take(), None), [7101]);
+        d
+    }
+
+    /// Virtual time since the network's clock started.
+    fn now(&self) -> Duration {
+        self.net.clock().monotonic()
+    }
+
+    fn holders(&self, ip: IpAddr) -> Vec<AdapterName> {
+        self.net
+            .addresses()
+            .into_iter()
+            .filter(|(_, a)| a.ip() == ip)
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    /// The ids of the events about `tag` since the last call.
+    fn ids(&self, tag: &str) -> Vec<u16> {
+        ids_of(&self.events.take(), Some(tag))
+    }
+}
+
+fn ids_of(events: &[Event], tag: Option<&str>) -> Vec<u16> {
+    events
+        .iter()
+        .filter(|e| tag.is_none_or(|t| e.tag.as_deref() == Some(t)))
+        .map(|e| e.id)
+        .collect()
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn a_cable_pull_recovers_to_the_backup_with_the_events_in_order() {
+    let node = Node::new();
+    let def = vip_def("vip", "198.51.100.10/24");
+    let ip = def.address.ip();
+    node.restored(&def);
+    let mut d = node.start(Config::default());
+
+    node.net.set_carrier(&nic("eth0"), false);
+    let pulled = node.now();
+    d.turn(None);
+    // Recovered within the same turn, no time passing (link_debounce 0).
+    assert_eq!(node.now(), pulled);
+    assert_eq!(node.holders(ip), [nic("eth1")]);
+    // quickCheck: the cable (6507). recover: start (6605), the primary's
+    // cable still out after adding there (6507 from its quickCheck), so
+    // on to the recovery adapter, checked, and done (6603).
+    assert_eq!(node.ids("vip"), [6507, 6605, 6507, 6603]);
+    let st = node.store.load_state(&def.tag).unwrap();
+    assert_eq!(st.active_adapter, Some(nic("eth1")));
+    assert!(st.in_service && !st.failed);
+    let r = d.status().resource(&def.tag).unwrap();
+    assert_eq!((r.recoveries_ok, r.up), (1, Some(true)));
+    let eth0 = d.status().adapters_json();
+    assert!(eth0.contains(r#""carrier":false"#), "{eth0}");
+
+    // The daemon's own recover is reported back as changes: one re-check,
+    // which passes quietly, and nothing more.
+    d.run_for(ms(1000));
+    assert_eq!(node.ids("vip"), Vec::<u16>::new());
+    assert_eq!(node.holders(ip), [nic("eth1")]);
+    d.stop();
+    assert_eq!(ids_of(&node.events.take(), None), [7102]);
+}
+
+#[test]
+fn a_deleted_address_is_put_back_on_the_primary() {
+    let node = Node::new();
+    let def = vip_def("vip", "198.51.100.10/24");
+    let ip = def.address.ip();
+    node.restored(&def);
+    let mut d = node.start(Config::default());
+
+    node.net.unassign(&nic("eth0"), ip);
+    d.turn(None);
+    assert_eq!(node.holders(ip), [nic("eth0")]);
+    // quickCheck: not on the adapter (6508); recover puts it back on the
+    // primary, whose cable is fine, and succeeds (6605, 6603).
+    assert_eq!(node.ids("vip"), [6508, 6605, 6603]);
+    let st = node.store.load_state(&def.tag).unwrap();
+    assert_eq!(st.active_adapter, Some(nic("eth0")));
+    assert!(
+        node.net.count(CallKind::Add) >= 2,
+        "{:#?}",
+        node.net.calls()
+    );
+}
+
+#[test]
+fn a_flap_shorter_than_the_debounce_does_nothing_a_longer_one_recovers() {
+    let node = Node::new();
+    let mut def = vip_def("vip", "198.51.100.10/24");
+    def.tunables.link_debounce = ms(300);
+    let ip = def.address.ip();
+    node.restored(&def);
+    let mut d = node.start(Config::default());
+    let eth0 = nic("eth0");
+
+    // Down for 250 ms: nothing happens.
+    let t0 = node.now();
+    node.net.schedule(
+        When::At(t0 + ms(100)),
+        NetChange::Carrier(eth0.clone(), false),
+    );
+    node.net.schedule(
+        When::At(t0 + ms(350)),
+        NetChange::Carrier(eth0.clone(), true),
+    );
+    d.run_for(ms(2000));
+    assert_eq!(node.holders(ip), [nic("eth0")]);
+    assert_eq!(node.ids("vip"), Vec::<u16>::new());
+    assert_eq!(node.net.count(CallKind::Add), 1, "only the restore added");
+
+    // Down for 400 ms: recovered exactly when the debounce runs out.
+    let down_at = node.now() + ms(100);
+    node.net
+        .schedule(When::At(down_at), NetChange::Carrier(eth0.clone(), false));
+    node.net.schedule(
+        When::At(down_at + ms(400)),
+        NetChange::Carrier(eth0.clone(), true),
+    );
+    d.run_for(down_at + ms(299) - node.now());
+    assert_eq!(node.holders(ip), [nic("eth0")]);
+    d.run_for(ms(1));
+    assert_eq!(node.now(), down_at + ms(300));
+    assert_eq!(node.holders(ip), [nic("eth1")]);
+    assert_eq!(node.ids("vip"), [6507, 6605, 6507, 6603]);
+}
+
+#[test]
+fn the_restart_threshold_marks_failed_and_runs_on_failure_once() {
+    let node = Node::new();
+    let mut def = vip_def("vip", "198.51.100.10/24");
+    def.tunables.restart_threshold = 1;
+    def.tunables.restart_window = Duration::from_secs(60);
+    node.restored(&def);
+    let config = Config {
+        on_failure: Some(vec!["/usr/local/sbin/handover".to_owned()]),
+        ..Config::default()
+    };
+    let mut d = node.start(config);
+
+    // The one recovery the threshold allows.
+    node.net.set_carrier(&nic("eth0"), false);
+    d.run_for(ms(10));
+    assert_eq!(node.ids("vip"), [6507, 6605, 6507, 6603]);
+    node.net.set_carrier(&nic("eth0"), true);
+    d.run_for(ms(10));
+
+    // The next one would exceed it: quickCheck fails, no recover, 7104.
+    node.net.set_carrier(&nic("eth1"), false);
+    d.run_for(ms(10));
+    assert_eq!(node.ids("vip"), [6507, 7104]);
+    let st = node.store.load_state(&def.tag).unwrap();
+    assert!(st.failed);
+    {
+        let hooks = node.hooks.0.lock().unwrap();
+        assert_eq!(hooks.len(), 1);
+        assert_eq!(hooks[0].argv, ["/usr/local/sbin/handover"]);
+        assert_eq!(hooks[0].active, nic("eth1"));
+        assert_eq!(
+            hooks[0].reason,
+            "restart threshold exceeded: 1 local recoveries in 60 s"
+        );
+    }
+
+    // Failed: further flaps recover nothing and fail nothing again.
+    for _ in 0..3 {
+        node.net.set_carrier(&nic("eth1"), true);
+        d.run_for(ms(10));
+        node.net.set_carrier(&nic("eth1"), false);
+        d.run_for(ms(10));
+    }
+    d.run_for(Duration::from_secs(30));
+    assert_eq!(node.ids("vip"), Vec::<u16>::new());
+    assert_eq!(node.hooks.0.lock().unwrap().len(), 1);
+    assert!(d.status().resource(&def.tag).unwrap().failed);
+}
+
+#[test]
+fn an_overrun_rereads_the_links_and_checks_every_resource_in_service() {
+    let node = Node::new();
+    let defs = [
+        vip_def("vip1", "198.51.100.11/24"),
+        vip_def("vip2", "198.51.100.12/24"),
+    ];
+    for def in &defs {
+        node.restored(def);
+    }
+    // Defined, never brought up: not checked after the overrun.
+    let idle = vip_def("idle", "198.51.100.13/24");
+    node.store.create_definition(&idle).unwrap();
+    let mut d = node.start(Config::default());
+
+    // The carrier loss is lost with the queue: only the overrun arrives.
+    node.net.set_carrier(&nic("eth0"), false);
+    node.net.overrun();
+    let calls_before = node.net.calls().len();
+    d.turn(None);
+    let events = node.events.take();
+    assert_eq!(ids_of(&events, None).first(), Some(&7105), "{events:#?}");
+    for def in &defs {
+        assert_eq!(node.holders(def.address.ip()), [nic("eth1")]);
+        assert_eq!(
+            ids_of(&events, Some(def.tag.as_str())),
+            [6507, 6605, 6507, 6603]
+        );
+    }
+    assert_eq!(ids_of(&events, Some("idle")), Vec::<u16>::new());
+    let idle_ip = idle.address.ip();
+    assert!(
+        !node.net.calls()[calls_before..]
+            .iter()
+            .any(|c| c.ip == Some(idle_ip)),
+        "the resource out of service was not looked at"
+    );
+    // The links were read again: the status shows eth0 without carrier.
+    let adapters: serde_json::Value = serde_json::from_str(&d.status().adapters_json()).unwrap();
+    let eth0 = adapters
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "eth0")
+        .unwrap();
+    assert_eq!(eth0["carrier"], false);
+    assert_eq!(eth0["link"], serde_json::json!(LinkState::Disconnected));
+}

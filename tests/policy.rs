@@ -1,0 +1,242 @@
+//! The daemon's reaction policy as data: every directory under
+//! `tests/policy/` is one case. `input.jsonl` holds the steps, each with
+//! its time in milliseconds; `output.jsonl` the complete transcript of what
+//! came out (the jobs started, with their time, and the answers to
+//! questions). A step that produces nothing adds nothing to the transcript,
+//! so "nothing happens" is asserted too. See `tests/policy/README.md`.
+//!
+//! `IPKIT_BLESS=1 cargo test --test policy` rewrites every `output.jsonl`
+//! from what the policy does now (review the diff before committing it).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ipkit::daemon::policy::{Input, Job, JobRequest, Ms, Policy, Report};
+use ipkit::resource::{AdapterName, Definition, Tag};
+use serde::{Deserialize, Serialize};
+
+/// One line of `input.jsonl`.
+#[derive(Debug, Deserialize)]
+struct Step {
+    at: Ms,
+    #[serde(flatten)]
+    what: What,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum What {
+    /// Install these definitions (start, SIGHUP).
+    Load(Vec<Definition>),
+    /// Feed one input.
+    Input(Input),
+    /// Ask the policy something; the answer goes into the transcript.
+    Ask(Question),
+    /// Play the executor: from `at`, jump to each next deadline before
+    /// `until`, tick, and answer every job at once with the report given
+    /// for its kind (`check`, `deep_check`, `restore`, `refresh`,
+    /// `mark_failed`). A job of a kind without an answer fails the case.
+    Serve {
+        until: Ms,
+        answers: BTreeMap<String, Report>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Question {
+    NextDeadline,
+    Tags,
+    /// Is this adapter connected, as far as the policy knows?
+    Link(AdapterName),
+}
+
+/// One line of `output.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Out {
+    at: Ms,
+    #[serde(flatten)]
+    what: Came,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Came {
+    /// A job started.
+    Start(JobRequest),
+    NextDeadline(Option<Ms>),
+    Tags(Vec<Tag>),
+    Link(Option<bool>),
+}
+
+fn kind_of(job: &Job) -> &'static str {
+    match job {
+        Job::Check { .. } => "check",
+        Job::DeepCheck => "deep_check",
+        Job::Restore => "restore",
+        Job::Refresh => "refresh",
+        Job::MarkFailed(_) => "mark_failed",
+    }
+}
+
+fn started(out: &mut Vec<Out>, at: Ms, jobs: Vec<JobRequest>) -> Vec<JobRequest> {
+    out.extend(jobs.iter().map(|j| Out {
+        at,
+        what: Came::Start(j.clone()),
+    }));
+    jobs
+}
+
+/// Answer `jobs` (and whatever their answers start) at `now`.
+fn answer(
+    policy: &mut Policy,
+    out: &mut Vec<Out>,
+    now: Ms,
+    answers: &BTreeMap<String, Report>,
+    mut jobs: Vec<JobRequest>,
+) -> Result<(), String> {
+    while !jobs.is_empty() {
+        let mut next = Vec::new();
+        for j in jobs {
+            let kind = kind_of(&j.job);
+            let report = answers
+                .get(kind)
+                .cloned()
+                .ok_or_else(|| format!("serve at {now}: no answer for a {kind} job"))?;
+            let done = Input::Done { tag: j.tag, report };
+            next.extend(started(out, now, policy.handle(now, done)));
+        }
+        jobs = next;
+    }
+    Ok(())
+}
+
+fn run(steps: Vec<Step>) -> Result<Vec<Out>, String> {
+    let mut policy = Policy::new();
+    let mut out = Vec::new();
+    for Step { at, what } in steps {
+        match what {
+            What::Load(defs) => {
+                started(&mut out, at, policy.load(defs, at));
+            }
+            What::Input(input) => {
+                started(&mut out, at, policy.handle(at, input));
+            }
+            What::Ask(q) => out.push(Out {
+                at,
+                what: match q {
+                    Question::NextDeadline => Came::NextDeadline(policy.next_deadline()),
+                    Question::Tags => Came::Tags(policy.tags().cloned().collect()),
+                    Question::Link(name) => Came::Link(policy.link(&name)),
+                },
+            }),
+            What::Serve { until, answers } => {
+                let mut now = at;
+                while now < until {
+                    let deadline = policy
+                        .next_deadline()
+                        .ok_or_else(|| format!("serve at {now}: no deadline left"))?;
+                    now = deadline.max(now);
+                    let jobs = started(&mut out, now, policy.handle(now, Input::Tick));
+                    answer(&mut policy, &mut out, now, &answers, jobs)?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn read_lines<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+fn jsonl(lines: &[Out]) -> String {
+    lines
+        .iter()
+        .map(|l| serde_json::to_string(l).expect("serializable") + "\n")
+        .collect()
+}
+
+/// Run one case; Err says why it failed.
+fn case(dir: &Path, bless: bool) -> Result<(), String> {
+    let got = run(read_lines(&dir.join("input.jsonl"))?)?;
+    let expected_path = dir.join("output.jsonl");
+    if bless {
+        return std::fs::write(&expected_path, jsonl(&got))
+            .map_err(|e| format!("{}: {e}", expected_path.display()));
+    }
+    let expected: Vec<Out> = read_lines(&expected_path)?;
+    if got == expected {
+        return Ok(());
+    }
+    let first = got
+        .iter()
+        .zip(&expected)
+        .position(|(g, e)| g != e)
+        .unwrap_or(got.len().min(expected.len()));
+    Err(format!(
+        "transcripts differ at line {}\n--- expected\n{}--- got\n{}",
+        first + 1,
+        jsonl(&expected),
+        jsonl(&got)
+    ))
+}
+
+fn cases() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/policy");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("tests/policy exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.join("input.jsonl").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+#[test]
+fn every_policy_case() {
+    let bless = std::env::var_os("IPKIT_BLESS").is_some();
+    let dirs = cases();
+    // A missing directory must not pass as "no case failed".
+    assert!(dirs.len() >= 15, "only {} cases found", dirs.len());
+    let failures: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| {
+            case(d, bless)
+                .err()
+                .map(|e| format!("{}: {e}", d.file_name().unwrap_or_default().display()))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn a_wrong_transcript_fails() {
+    // The harness itself: a case whose output differs is reported.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("input.jsonl"),
+        r#"{"at":0,"ask":"next_deadline"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("output.jsonl"),
+        r#"{"at":0,"next_deadline":5}"#,
+    )
+    .unwrap();
+    let e = case(dir.path(), false).unwrap_err();
+    assert!(e.contains("differ at line 1"), "{e}");
+    std::fs::write(
+        dir.path().join("output.jsonl"),
+        r#"{"at":0,"next_deadline":null}"#,
+    )
+    .unwrap();
+    case(dir.path(), false).unwrap();
+}
