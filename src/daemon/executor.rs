@@ -347,9 +347,9 @@ impl Executor {
                 interval: def.tunables.announce_interval,
             };
             if let Err(e) = ctx.kernel.announce(&active, def.address.ip(), plan) {
-                let kind = Kind::AnnounceFailed {
+                let kind = Kind::RefreshAnnounceFailed {
+                    nic: active,
                     err: e.to_string(),
-                    guid: active,
                 };
                 let ev = Event::about(def, Operation::Daemon, ctx.node, &kind, self.clock.now());
                 ctx.events.emit(&ev);

@@ -142,6 +142,11 @@ pub const EXTRA_CATALOG: &[(u16, Severity, &str)] = &[
         "IP address {id} is already in use on the network by {mac} (probed on {nic}). Failing local recovery.",
     ),
     (
+        7010,
+        Severity::Warning,
+        "Periodic re-announcement of IP address {id} on network adapter {nic} failed ({err}); the address stays in service.",
+    ),
+    (
         7101,
         Severity::Information,
         "ipkit daemon started with {count} resource(s).",
@@ -233,6 +238,26 @@ mod tests {
         assert_eq!(CATALOG.iter().filter(|e| e.0 == 6605).count(), 2);
         for (n, _, _) in EXTRA_CATALOG {
             assert!(!(6000..7000).contains(n), "{n} must lie outside 6000-6999");
+        }
+    }
+
+    #[test]
+    fn every_extra_number_is_used_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (n, _, _) in EXTRA_CATALOG {
+            assert!(seen.insert(*n), "{n} appears twice");
+        }
+    }
+
+    /// Issue 10 defect 11: the periodic re-announcement has its own event;
+    /// 6016's wording (step 4-1 of restore and recover) is not reused.
+    #[test]
+    fn the_periodic_reannouncement_is_7010_in_its_own_words() {
+        let (_, severity, text) = lookup(7010).expect("7010 in the catalog");
+        assert_eq!(severity, Severity::Warning);
+        assert!(text.starts_with("Periodic re-announcement"), "{text}");
+        for seed_words in ["Primary", "arpupdate", "ARP cache update"] {
+            assert!(!text.contains(seed_words), "{text}");
         }
     }
 }

@@ -76,6 +76,10 @@ pub enum Kind {
     RecoverNotInService,
     /// 7009: recover's in-use check: another host answers for the address.
     RecoverInUseOnWire { mac: String, nic: AdapterName },
+    /// 7010: a periodic re-announcement (`announce_refresh`, the OCF
+    /// agent's `arp_count_refresh`) could not be sent (warning; nothing
+    /// else changes). Not 6016, whose wording is restore's step 4-1.
+    RefreshAnnounceFailed { nic: AdapterName, err: String },
     /// 7101: daemon started.
     DaemonStarted { resources: usize },
     /// 7102: daemon stopping.
@@ -146,6 +150,7 @@ impl Kind {
             StateCorrected { .. } => 7007,
             RecoverNotInService => 7008,
             RecoverInUseOnWire { .. } => 7009,
+            RefreshAnnounceFailed { .. } => 7010,
             DaemonStarted { .. } => 7101,
             DaemonStopping => 7102,
             DaemonReloaded { .. } => 7103,
@@ -194,6 +199,7 @@ impl Kind {
             | RecoverInUseOnWire { nic, .. }
             | HeldByOtherAdapter { nic }
             | ProbeFailed { nic, .. }
+            | RefreshAnnounceFailed { nic, .. }
             | AdapterReplaced { nic, .. }
             | StateCorrected { nic, .. }
             | ResourceCreated { nic } => Some(nic),
@@ -207,6 +213,7 @@ impl Kind {
         match self {
             AnnounceFailed { err, .. }
             | ProbeFailed { err, .. }
+            | RefreshAnnounceFailed { err, .. }
             | KernelError { err }
             | ClusterViewUnavailable { err } => Some(err.clone()),
             DeleteFailed { errno, errmsg, .. } => Some(format!("errno {errno}: {errmsg}")),
@@ -258,7 +265,7 @@ impl Kind {
                 vars.push(("mac", mac.clone()));
                 vars.push(("nic", nic.to_string()));
             }
-            ProbeFailed { nic, err } => {
+            ProbeFailed { nic, err } | RefreshAnnounceFailed { nic, err } => {
                 vars.push(("nic", nic.to_string()));
                 vars.push(("err", err.clone()));
             }
@@ -551,6 +558,27 @@ mod tests {
                 "IP address 198.51.100.10 is already in use on the network by 02:00:00:00:00:aa (probed on eth0). Failing local recovery.".into()
             )
         );
+    }
+
+    #[test]
+    fn e7010_is_the_periodic_reannouncement_not_6016() {
+        assert_eq!(
+            text(Kind::RefreshAnnounceFailed {
+                nic: nic("eth1"),
+                err: "announce failed on eth1: No buffer space available (errno 105)".into()
+            }),
+            (
+                7010,
+                Severity::Warning,
+                "Periodic re-announcement of IP address 198.51.100.10 on network adapter eth1 failed (announce failed on eth1: No buffer space available (errno 105)); the address stays in service.".into()
+            )
+        );
+        let kind = Kind::RefreshAnnounceFailed {
+            nic: nic("eth1"),
+            err: "x".into(),
+        };
+        assert_eq!(kind.adapter(), Some(&nic("eth1")));
+        assert_eq!(kind.error().as_deref(), Some("x"));
     }
 
     #[test]
