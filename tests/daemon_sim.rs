@@ -242,6 +242,37 @@ fn a_flap_shorter_than_the_debounce_does_nothing_a_longer_one_recovers() {
     assert_eq!(node.ids("vip"), [6507, 6605, 6507, 6603]);
 }
 
+/// Issue 10 defect 10: a periodic quickCheck that finds the cable down
+/// counts the debounce from the carrier change the daemon was told of, not
+/// from its own first look: the check fails, and the address moves,
+/// exactly `link_debounce` after the pull (before the fix: a full debounce
+/// after the periodic check, holding the lock all that time).
+#[test]
+fn a_periodic_check_counts_the_debounce_from_the_carrier_change() {
+    let node = Node::new();
+    let mut def = vip_def("vip", "198.51.100.10/24");
+    def.tunables.link_debounce = ms(5000);
+    def.tunables.quick_check_interval = ms(1000);
+    let ip = def.address.ip();
+    node.restored(&def);
+    let mut d = node.start(Config::default());
+
+    node.net.set_carrier(&nic("eth0"), false);
+    let pulled = node.net.clock().now();
+    // A periodic check falls due within the debounce, and finds the cable
+    // down.
+    d.run_for(ms(7000));
+    assert_eq!(node.holders(ip), [nic("eth1")]);
+    let events = node.events.take();
+    assert_eq!(
+        ids_of(&events, Some("vip")),
+        [6507, 6605, 6507, 6603],
+        "{events:#?}"
+    );
+    assert_eq!(events[0].time, pulled + ms(5000), "{events:#?}");
+    assert_eq!(events[3].time, pulled + ms(5000));
+}
+
 /// Issue 10 defect 11: the periodic re-announcement has an event of its
 /// own; 6016 (restore / recover step 4-1, "on the Primary network adapter
 /// ... arpupdate") is not its wording.

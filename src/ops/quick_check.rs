@@ -52,3 +52,120 @@ pub fn quick_check(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState) ->
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::cluster::sim::SimCluster;
+    use crate::events::Recorder;
+    use crate::net::sim::SimNet;
+    use crate::resource::{AdapterName, Mac};
+    use crate::store::Store;
+
+    fn nic(s: &str) -> AdapterName {
+        AdapterName::new(s).expect("adapter name")
+    }
+
+    /// One-shot quickChecks (command line, OCF monitor) of a resource in
+    /// service on eth0, each through `ops::run`: how long each waited for
+    /// the debounce, and its outcome.
+    struct OneShot {
+        _dir: tempfile::TempDir,
+        store: Store,
+        net: SimNet,
+        def: Definition,
+    }
+
+    impl OneShot {
+        fn new(debounce: Duration) -> Self {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let store = Store::new(dir.path().join("etc"), dir.path().join("var"));
+            let mut def = crate::resource::sample_definition(false);
+            def.tunables.link_debounce = debounce;
+            store.create_definition(&def).expect("definition written");
+            let net = SimNet::new();
+            net.add_adapter(nic("eth0"), Mac([2, 0, 0, 0, 0, 1]));
+            net.assign(&nic("eth0"), def.address);
+            let in_service = RuntimeState {
+                in_service: true,
+                ..RuntimeState::default()
+            };
+            store
+                .save_state(&def.tag, &in_service)
+                .expect("state written");
+            Self {
+                _dir: dir,
+                store,
+                net,
+                def,
+            }
+        }
+
+        fn check(&self) -> (Duration, Outcome) {
+            let ctx = Ctx {
+                kernel: &self.net,
+                cluster: &SimCluster::new(),
+                events: &Recorder::new(),
+                clock: self.net.clock(),
+                node: "node1",
+            };
+            let t0 = self.net.clock().monotonic();
+            let out = crate::ops::run(&self.store, &ctx, &self.def.tag, OP).expect("ran");
+            (self.net.clock().monotonic() - t0, out)
+        }
+    }
+
+    /// Issue 10 defect 10: a cable dead since long ago fails every check at
+    /// once; only the first look at a carrier loss waits the debounce.
+    #[test]
+    fn a_link_down_for_longer_than_the_debounce_fails_at_once() {
+        let debounce = Duration::from_millis(50);
+        let one = OneShot::new(debounce);
+        one.net.set_carrier(&nic("eth0"), false);
+        let (waited, out) = one.check();
+        assert_eq!((waited, out.event), (debounce, Some(6507)));
+        // An hour later the same loss is still there: no new wait.
+        one.net.clock().advance(Duration::from_secs(3600));
+        for _ in 0..3 {
+            let (waited, out) = one.check();
+            assert_eq!((waited, out.event), (Duration::ZERO, Some(6507)));
+        }
+    }
+
+    /// Down for less than the debounce since the last look: the rest of it.
+    #[test]
+    fn a_link_down_for_part_of_the_debounce_waits_the_rest() {
+        let debounce = Duration::from_millis(50);
+        let one = OneShot::new(debounce);
+        one.net.set_carrier(&nic("eth0"), false);
+        // A first look without a debounce finds it down...
+        let mut def = one.def.clone();
+        def.tunables.link_debounce = Duration::ZERO;
+        one.store.save_definition(&def).expect("definition written");
+        let (waited, out) = one.check();
+        assert_eq!((waited, out.event), (Duration::ZERO, Some(6507)));
+        one.store
+            .save_definition(&one.def)
+            .expect("definition written");
+        // ...20 ms later the next one (debounce 50 ms) waits 30 ms.
+        one.net.clock().advance(Duration::from_millis(20));
+        let (waited, out) = one.check();
+        assert_eq!((waited, out.event), (Duration::from_millis(30), Some(6507)));
+    }
+
+    /// The carrier came back and went again between two looks: a new loss,
+    /// and a new debounce.
+    #[test]
+    fn a_flap_between_two_looks_starts_the_debounce_again() {
+        let debounce = Duration::from_millis(50);
+        let one = OneShot::new(debounce);
+        one.net.set_carrier(&nic("eth0"), false);
+        assert_eq!(one.check().0, debounce);
+        one.net.clock().advance(Duration::from_secs(60));
+        one.net.set_carrier(&nic("eth0"), true);
+        one.net.set_carrier(&nic("eth0"), false);
+        let (waited, out) = one.check();
+        assert_eq!((waited, out.event), (debounce, Some(6507)));
+    }
+}
