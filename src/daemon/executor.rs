@@ -61,6 +61,8 @@ fn without_times(s: &RuntimeState) -> impl PartialEq + use<> {
             .iter()
             .map(|(op, r)| (*op, r.success, r.event))
             .collect::<Vec<_>>(),
+        // A new carrier loss is written, for the next look's debounce.
+        s.link_down.clone(),
     )
 }
 
@@ -215,9 +217,15 @@ impl Executor {
         let quick = match trigger {
             // A periodic check first tries the shared snapshot, silently;
             // only a pass counts (see view.rs).
+            // Its debounce counts from the carrier loss the change source
+            // reported, when there was one (issue 10).
             Trigger::Timer => match self.silent_pass(ctx, def, state) {
                 Some(q) => q,
-                None => ops::quick_check(ctx, def, state),
+                None => {
+                    let active = state.active_adapter(def).clone();
+                    let since = self.status.link_down_since(&active);
+                    ops::quick_check_since(ctx, def, state, since)
+                }
             },
             // The policy already waited the debounce for an event.
             Trigger::Event => ops::quick_check(ctx, &no_debounce(def), state),

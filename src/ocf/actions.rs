@@ -382,6 +382,7 @@ mod tests {
             ifindex,
             mac: Mac(mac),
             state: LinkState::Connected,
+            carrier_changes: None,
         }
     }
 

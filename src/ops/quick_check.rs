@@ -1,40 +1,49 @@
-//! quickCheck (SPEC §4).
+//! quickCheck (SPEC §4), with its debounce counted from the carrier
+//! change (issue 10; docs/spec-notes.md "quickCheck's debounce").
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::{Ctx, Outcome, held_exactly_by};
 use crate::events::Kind;
-use crate::net::LinkState;
-use crate::resource::{Definition, Operation, RuntimeState};
+use crate::net::{KernelError, LinkState};
+use crate::resource::{AdapterName, Definition, LinkDown, Operation, RuntimeState};
 
 const OP: Operation = Operation::QuickCheck;
 
 /// How often a debounced link is re-read.
 const DEBOUNCE_STEP: Duration = Duration::from_millis(10);
 
+/// quickCheck as the command line and the OCF agent run it: when the
+/// carrier went is learnt from the kernel's carrier-change count and the
+/// loss recorded in `state` at an earlier look.
 pub fn quick_check(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState) -> Outcome {
+    quick_check_since(ctx, def, state, None)
+}
+
+/// quickCheck by a caller that was told when the active adapter's link
+/// went down (the daemon, by its change source): `link_down_since`.
+pub fn quick_check_since(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    state: &mut RuntimeState,
+    link_down_since: Option<SystemTime>,
+) -> Outcome {
     let mut out = Outcome::new();
     let active = state.active_adapter(def).clone();
 
     // 1. The cable of active_adapter. DISCONNECTED: 6507, fail.
-    let mut link = match ctx.kernel.link_state(&active) {
+    let first = match look(ctx, &active) {
         Ok(l) => l,
         Err(e) => {
             ctx.kernel_error(def, OP, &mut out, e);
             return out.finish(ctx, OP, state, false, Some(7004));
         }
     };
-    // 1 (debounce). A link down for less than link_debounce is re-checked
-    // before failing.
-    let debounce = def.tunables.link_debounce;
-    let mut waited = Duration::ZERO;
-    while link != LinkState::Connected && waited < debounce {
-        let step = DEBOUNCE_STEP.min(debounce - waited);
-        ctx.clock.sleep(step);
-        waited += step;
-        link = ctx.kernel.link_state(&active).unwrap_or(LinkState::Missing);
-    }
-    if link != LinkState::Connected {
+    let connected = first.state == LinkState::Connected
+        || debounce(ctx, def, state, &active, &first, link_down_since);
+    if connected {
+        state.link_down = None;
+    } else {
         ctx.emit(def, OP, Kind::CableDisconnected { nic: active });
         return out.finish(ctx, OP, state, false, Some(6507));
     }
@@ -51,6 +60,87 @@ pub fn quick_check(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState) ->
             out.finish(ctx, OP, state, false, Some(7004))
         }
     }
+}
+
+/// One look at an adapter's link: its cable state and which stretch of
+/// carrier state it is in (a missing adapter is ifindex 0).
+struct Look {
+    state: LinkState,
+    ifindex: u32,
+    carrier_changes: Option<u32>,
+}
+
+fn look(ctx: &Ctx<'_>, adapter: &AdapterName) -> Result<Look, KernelError> {
+    match ctx.kernel.link(adapter) {
+        Ok(info) => Ok(Look {
+            state: info.state,
+            ifindex: info.ifindex,
+            carrier_changes: info.carrier_changes,
+        }),
+        Err(e) if e.is_missing_adapter() => Ok(Look {
+            state: LinkState::Missing,
+            ifindex: 0,
+            carrier_changes: None,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Is `seen` the loss that `look` finds? The same adapter, still missing;
+/// or the same ifindex with the same, counted, number of carrier changes
+/// (the carrier has not come back in between).
+fn same_loss(seen: &LinkDown, adapter: &AdapterName, look: &Look) -> bool {
+    seen.adapter == *adapter
+        && if look.state == LinkState::Missing {
+            seen.ifindex == 0
+        } else {
+            seen.ifindex == look.ifindex
+                && seen.carrier_changes.is_some()
+                && seen.carrier_changes == look.carrier_changes
+        }
+}
+
+/// 1 (debounce). SPEC §4: a link down for less than `link_debounce` is
+/// looked at again before the check fails. "Down for" counts from the
+/// carrier change (issue 10): the time the caller was told of, or the one
+/// recorded at an earlier look at the same loss, whichever is earlier (both
+/// come at or after the change), else this look. The loss is recorded in
+/// `state` for the next look. Returns whether the link came back.
+fn debounce(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    state: &mut RuntimeState,
+    active: &AdapterName,
+    first: &Look,
+    told: Option<SystemTime>,
+) -> bool {
+    let now = ctx.clock.now();
+    let recorded = state
+        .link_down
+        .as_ref()
+        .filter(|seen| same_loss(seen, active, first))
+        .map(|seen| seen.since);
+    let since = [recorded, told].into_iter().flatten().min().unwrap_or(now);
+    state.link_down = Some(LinkDown {
+        adapter: active.clone(),
+        ifindex: first.ifindex,
+        carrier_changes: first.carrier_changes,
+        since,
+    });
+    // A clock set back (since in the future) counts as a loss just seen.
+    let down_for = now.duration_since(since).unwrap_or_default();
+    let rest = def.tunables.link_debounce.saturating_sub(down_for);
+    let mut waited = Duration::ZERO;
+    while waited < rest {
+        let step = DEBOUNCE_STEP.min(rest - waited);
+        ctx.clock.sleep(step);
+        waited += step;
+        let link = ctx.kernel.link_state(active).unwrap_or(LinkState::Missing);
+        if link == LinkState::Connected {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
