@@ -27,7 +27,6 @@ use ipkit::net::linux::LinuxKernel;
 use ipkit::ops::{self, Ctx, SystemClock};
 use ipkit::resource::{AdapterName, Address, Definition, Operation, Tag};
 use ipkit::store::Store;
-use ipkit_lab::netlink::RouteSocket;
 use ipkit_lab::{Lab, LabConfig, Port};
 
 const BOUND: Duration = Duration::from_secs(30);
@@ -362,20 +361,6 @@ fn get(
     exchange(lab, to, request.into_bytes())
 }
 
-fn holders(nl: &RouteSocket, ip: IpAddr) -> Vec<String> {
-    let links = nl.links().unwrap();
-    let mut out: Vec<String> = nl
-        .addresses()
-        .unwrap()
-        .into_iter()
-        .filter(|a| a.ip == ip)
-        .filter_map(|a| links.iter().find(|l| l.index == a.ifindex))
-        .map(|l| l.name.clone())
-        .collect();
-    out.sort();
-    out
-}
-
 fn count(events: &[Event], id: u16) -> usize {
     events.iter().filter(|e| e.id == id).count()
 }
@@ -388,7 +373,7 @@ fn pull_and_recover(lab: &Lab, node: &Node, port: Port, ip: IpAddr, to: &str) ->
     lab.pull_cable(port).unwrap();
     let nl = lab.nl_of(Port::APrimary);
     wait_for(&format!("the address on {to} only"), || {
-        holders(nl, ip) == [to]
+        nl.holders(ip).unwrap() == [to]
     });
     wait_for("6603", || count(&node.events(), 6603) == recovered + 1);
     let done = node
@@ -400,15 +385,22 @@ fn pull_and_recover(lab: &Lab, node: &Node, port: Port, ip: IpAddr, to: &str) ->
     done.time.duration_since(pulled).unwrap_or_default()
 }
 
+/// A lab, and node A's files: the status API on `listen` with the token,
+/// and `vip` on `address` restored on eth0.
+fn lab_with_vip(listen: &str, address: &str) -> (Lab, Node) {
+    let lab = Lab::build(LabConfig::unique()).unwrap();
+    let node = Node::new(&format!(
+        "[daemon]\nlisten = \"{listen}\"\ntoken = \"{TOKEN}\"\n"
+    ));
+    node.restored(&lab, "vip", address);
+    (lab, node)
+}
+
 #[test]
 fn a_thousand_idle_connections_do_not_stop_recovery() {
     raise_own_nofile();
-    let lab = Lab::build(LabConfig::unique()).unwrap();
-    let node = Node::new(&format!(
-        "[daemon]\nlisten = \"{API}\"\ntoken = \"{TOKEN}\"\n"
-    ));
+    let (lab, node) = lab_with_vip(API, "198.51.100.10/24");
     let ip: IpAddr = "198.51.100.10".parse().unwrap();
-    node.restored(&lab, "vip", "198.51.100.10/24");
     // The usual soft limit, and no way to raise it: only bounding the API
     // keeps descriptors for the recovery.
     let daemon = ChildDaemon::start(&lab, &node, (1024, 1024));
@@ -475,11 +467,7 @@ fn a_thousand_idle_connections_do_not_stop_recovery() {
 
 #[test]
 fn a_twenty_megabyte_header_leaves_the_rss_where_it_was() {
-    let lab = Lab::build(LabConfig::unique()).unwrap();
-    let node = Node::new(&format!(
-        "[daemon]\nlisten = \"{API}\"\ntoken = \"{TOKEN}\"\n"
-    ));
-    node.restored(&lab, "vip", "198.51.100.20/24");
+    let (lab, node) = lab_with_vip(API, "198.51.100.20/24");
     let daemon = ChildDaemon::start(&lab, &node, (1024, 4096));
     let api: SocketAddr = API.parse().unwrap();
     let bearer = format!("Bearer {TOKEN}");
@@ -542,11 +530,7 @@ fn send_huge_header(to: SocketAddr, size: usize) -> usize {
 
 #[test]
 fn a_missing_resource_is_a_json_404_and_bearer_is_case_insensitive() {
-    let lab = Lab::build(LabConfig::unique()).unwrap();
-    let node = Node::new(&format!(
-        "[daemon]\nlisten = \"0.0.0.0:7480\"\ntoken = \"{TOKEN}\"\n"
-    ));
-    node.restored(&lab, "vip", "198.51.100.30/24");
+    let (lab, node) = lab_with_vip("0.0.0.0:7480", "198.51.100.30/24");
     // A client that is not on loopback: node A's own address on eth0.
     lab.add_address(Port::APrimary, "203.0.113.1".parse().unwrap(), 24)
         .unwrap();
