@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use ipkit::cluster::Standalone;
 use ipkit::cluster::peers::{self, PeerCluster};
-use ipkit::daemon::config::{Config, Peer};
+use ipkit::config::{Config, Peer};
 use ipkit::daemon::{Daemon, DaemonOptions};
 use ipkit::events::{Event, Recorder};
 use ipkit::net::linux::LinuxKernel;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ipkit::clock::Clock;
 use ipkit::cluster::Standalone;
-use ipkit::daemon::config::Config;
+use ipkit::config::Config;
 use ipkit::daemon::hook::{FailureHook, HookRunner};
 use ipkit::daemon::{DaemonOptions, Parts, SteppedDaemon};
 use ipkit::events::{Event, EventSink, Recorder};

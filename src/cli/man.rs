@@ -81,7 +81,7 @@ mod tests {
         assert_eq!(section1, commands + 1, "{names:?}");
     }
 
-    use crate::daemon::config::Config;
+    use crate::config::Config;
 
     const SAMPLE: &str = include_str!("../../contrib/ipkit.toml");
 

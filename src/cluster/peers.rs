@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::{ClusterError, ClusterView, StandbyNode};
-use crate::daemon::config::Peer;
+use crate::config::Peer;
 use crate::net::LinkState;
 use crate::resource::{AdapterName, Definition};
 
@@ -95,8 +95,8 @@ impl PeerCluster {
 /// `<config_dir>/ipkit.toml` when it lists any, else standalone.
 pub fn view_for(
     config_dir: &std::path::Path,
-) -> Result<Box<dyn ClusterView>, crate::daemon::config::ConfigError> {
-    let cfg = crate::daemon::config::Config::load(config_dir)?;
+) -> Result<Box<dyn ClusterView>, crate::config::ConfigError> {
+    let cfg = crate::config::Config::load(config_dir)?;
     Ok(if cfg.peers.is_empty() {
         Box::new(super::Standalone)
     } else {

@@ -15,11 +15,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::api::Api;
-use super::config::OnStop;
 use super::executor::Executor;
 use super::policy::{Input, Job, JobRequest, Ms, Policy, Report, Trigger};
 use super::queue::{Queue, Work};
 use super::status::AdapterEntry;
+use crate::config::OnStop;
 use crate::events::Kind;
 use crate::net::{Backend, Change, ChangeSource, Kernel, LinkStatus, Waker};
 use crate::resource::{AdapterName, Definition, Tag};

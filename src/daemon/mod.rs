@@ -22,7 +22,6 @@ use std::path::PathBuf;
 
 pub mod api;
 pub mod async_sink;
-pub mod config;
 pub mod error;
 mod event_loop;
 pub mod executor;
@@ -67,7 +66,7 @@ pub fn main(opts: DaemonOptions) -> u8 {
 }
 
 fn serve(opts: &DaemonOptions) -> Result<(), DaemonError> {
-    let config = config::Config::load(&opts.config_dir)?;
+    let config = crate::config::Config::load(&opts.config_dir)?;
     if let Some(addr) = config.listen
         && !addr.ip().is_loopback()
         && config.token.is_none()

@@ -205,7 +205,7 @@ fn refuse_loopback(kernel: &dyn Kernel, def: &Definition) -> Option<Reply> {
     let adapters = std::iter::once(("nic", &def.adapter))
         .chain(def.recovery_adapter.as_ref().map(|r| ("recovery_nic", r)));
     for (field, adapter) in adapters {
-        let refusal = match crate::cli::create::refuse_loopback(field, adapter) {
+        let refusal = match adapter.refuse_loopback(field) {
             Err(e) => e,
             Ok(()) => match kernel.link(adapter) {
                 Ok(info) if is_loopback(&info) => InvalidInput::new(

@@ -172,7 +172,7 @@ pub fn run_action(action: &str) -> u8 {
     // which Pacemaker's executor copies into its log with the operation.
     let sink = crate::log::standard_sinks(&env.state_dir(), true);
     let deps = Deps {
-        open_kernel: &open_linux_kernel,
+        open_kernel: &open_native_kernel,
         cluster: &cluster_view,
         events: &sink,
         clock: &SystemClock,
@@ -186,12 +186,13 @@ pub fn run_action(action: &str) -> u8 {
     reply.exit.code()
 }
 
-/// The Linux kernel seam. Its `delete_address` stops the address's
-/// background announcement rounds first (`packet::stop_announcing`), so a
-/// stop followed at once by a start on another node (a move) never lets
-/// the new node's in-use probe hear this node's trailing announcements.
-fn open_linux_kernel() -> Result<Box<dyn Kernel>, KernelError> {
-    Ok(Box::new(crate::net::linux::LinuxKernel::open()?))
+/// The platform's kernel seam. On Linux its `delete_address` stops the
+/// address's background announcement rounds first
+/// (`packet::stop_announcing`), so a stop followed at once by a start on
+/// another node (a move) never lets the new node's in-use probe hear this
+/// node's trailing announcements.
+fn open_native_kernel() -> Result<Box<dyn Kernel>, KernelError> {
+    crate::net::backend::native().open_kernel()
 }
 
 /// The Pacemaker cluster view under Pacemaker, else standalone.

@@ -98,6 +98,19 @@ impl AdapterName {
         Self::new_for("adapter", s)
     }
 
+    /// The loopback adapter, by its name, cannot hold a switchable address
+    /// (the command line's and the OCF agent's check; `field` names the
+    /// parameter).
+    pub fn refuse_loopback(&self, field: &'static str) -> Result<(), InvalidInput> {
+        if self.0 == "lo" {
+            return Err(InvalidInput::new(
+                field,
+                "lo is the loopback adapter; a switchable address needs a network adapter",
+            ));
+        }
+        Ok(())
+    }
+
     /// Validate for a named field (`adapter`, `recovery_adapter`, ...).
     pub fn new_for(field: &'static str, s: &str) -> Result<Self, InvalidInput> {
         if s.is_empty() {
