@@ -7,19 +7,30 @@ use clap::Args;
 
 use super::{CliError, Exit, Global, stdout_error, system};
 use crate::doctor::{
-    self, Finding, Gather, HostPaths, NodeFacts, SEGMENT_TIMEOUT, Severity, gather,
+    self, Finding, FindingId, Gather, HostPaths, NodeFacts, SEGMENT_TIMEOUT, Severity, gather,
 };
 use crate::resource::AdapterName;
 
 pub const DOCTOR_HELP: &str = "\
 Each line: severity (ok, warning, error), finding id, subject (resource/adapter,
-resource, adapter or node), what was found, and the fix. docs/doctor.md (and
-ipkit-doctor(1)) explains every finding id.
+resource, adapter or node), what was found, and the fix. With --json: an array
+of {id, severity, resource, adapter, message, fix}. docs/doctor.md says why each
+finding matters and how to fix it.
 
 Exit status:
   0  every check passed
   1  warnings (and no error)
   2  errors";
+
+/// The long help (and ipkit-doctor(1)): [`DOCTOR_HELP`] after every
+/// finding id with what its check wants.
+pub fn long_help() -> String {
+    let ids: String = FindingId::ALL
+        .iter()
+        .map(|id| format!("  {}: {}\n", id.as_str(), id.summary()))
+        .collect();
+    format!("Finding ids (each also reported as ok when the check passes):\n{ids}\n{DOCTOR_HELP}")
+}
 
 /// `doctor`: what on this node would break a failover.
 #[derive(Debug, Args)]

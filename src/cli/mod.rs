@@ -282,7 +282,7 @@ pub enum Command {
     },
     /// Check this node before its first failover: sysctls, adapters,
     /// capabilities, the Corosync ring, the definitions; each finding with its fix.
-    #[command(after_help = doctor::DOCTOR_HELP)]
+    #[command(after_help = doctor::DOCTOR_HELP, after_long_help = doctor::long_help())]
     Doctor(doctor::DoctorArgs),
     /// A guided tour in a throwaway namespace lab (root; never touches host interfaces).
     Demo,

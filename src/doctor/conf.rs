@@ -176,7 +176,7 @@ impl Effective {
                 self.own
             ),
             (Combine::Or, Some(all)) => format!(
-                "{name} is {} on {adapter} (all {all}, {adapter} {})",
+                "{name} is {} for {adapter} (all {all}, {adapter} {})",
                 if value != 0 { "on" } else { "off" },
                 self.own
             ),

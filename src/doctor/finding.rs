@@ -112,6 +112,33 @@ impl FindingId {
     }
 }
 
+impl FindingId {
+    /// What the check wants, in one line (`ipkit doctor --help`, the man
+    /// page; docs/doctor.md says why and how to fix it).
+    pub fn summary(self) -> &'static str {
+        match self {
+            FindingId::KernelReadable => "the node's links and addresses can be read",
+            FindingId::DefinitionReadable => "every definition file can be read",
+            FindingId::UniqueAddress => "no two definitions protect one address",
+            FindingId::CapNetAdmin => "CAP_NET_ADMIN is held, and possible on this node",
+            FindingId::CapNetRaw => "CAP_NET_RAW is held, and possible on this node",
+            FindingId::CorosyncRing => "the Corosync ring avoids the protected adapters",
+            FindingId::AdapterExists => "a resource's adapters exist, the NICs recorded",
+            FindingId::AdapterUp => "they are up, with carrier",
+            FindingId::SameSegment => "a frame sent on the recovery adapter reaches the primary",
+            FindingId::ArpIgnore => "arp_ignore 1 where adapters share the subnet (ARP flux)",
+            FindingId::ArpAnnounce => "arp_announce 2 there",
+            FindingId::PromoteSecondaries => "promote_secondaries on an IPv4 address's adapters",
+            FindingId::RpFilter => "rp_filter not strict where the address moves",
+            FindingId::IgnoreRoutesWithLinkdown => {
+                "ignore_routes_with_linkdown where the address moves"
+            }
+            FindingId::Ipv6Disabled => "IPv6 enabled on an IPv6 address's adapters",
+            FindingId::RoutingPolicy => "(reserved) ipkit's own routing rules, issue 11",
+        }
+    }
+}
+
 impl fmt::Display for FindingId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -233,6 +260,17 @@ mod tests {
                 "{s}"
             );
         }
+    }
+
+    #[test]
+    fn docs_doctor_md_has_a_section_for_every_id_in_order() {
+        let doc = include_str!("../../docs/doctor.md");
+        let sections: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("### `")?.strip_suffix('`'))
+            .collect();
+        let ids: Vec<&str> = FindingId::ALL.iter().map(|id| id.as_str()).collect();
+        assert_eq!(sections, ids);
     }
 
     #[test]

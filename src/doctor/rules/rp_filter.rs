@@ -40,19 +40,19 @@ pub fn check(facts: &NodeFacts, def: &Definition, out: &mut Vec<Finding>) {
             1 => Finding::warning(
                 FindingId::RpFilter,
                 format!(
-                    "{} (strict), and {why}: packets for {ip} arriving on {adapter} are dropped whenever the kernel would answer their sender through another adapter",
+                    "{}, strict, and {why}: packets for {ip} arriving on {adapter} are dropped whenever the kernel would answer their sender through another adapter",
                     e.describe()
                 ),
             )
             .fix(e.fix(2)),
             0 => Finding::ok(
                 FindingId::RpFilter,
-                format!("{} (off): nothing is dropped for the route back", e.describe()),
+                format!("{}, off: nothing is dropped for the route back", e.describe()),
             ),
             _ => Finding::ok(
                 FindingId::RpFilter,
                 format!(
-                    "{} (loose): packets for {ip} are accepted on {adapter} whichever adapter answers them",
+                    "{}, loose: packets for {ip} are accepted on {adapter} whichever adapter answers them",
                     e.describe()
                 ),
             ),
