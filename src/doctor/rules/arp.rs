@@ -5,7 +5,7 @@
 //! when two adapters are on one segment, clients learn the wrong adapter's
 //! MAC for the address, and keep it after a local recovery.
 
-use super::{names, network_text, resource_adapters, subnet_adapters};
+use super::{ipv4_subnet, names, network_text, resource_adapters};
 use crate::doctor::conf::{Conf, Effective};
 use crate::doctor::facts::NodeFacts;
 use crate::doctor::{Finding, FindingId};
@@ -14,13 +14,9 @@ use crate::resource::Definition;
 /// `arp_ignore` 1 (or 2) and `arp_announce` 2 on every adapter of the
 /// subnet, when there are two or more.
 pub fn check(facts: &NodeFacts, def: &Definition, out: &mut Vec<Finding>) {
-    if !def.address.is_ipv4() {
-        return;
-    }
-    let Some(snapshot) = facts.snapshot() else {
+    let Some((snapshot, subnet)) = ipv4_subnet(facts, def) else {
         return;
     };
-    let subnet = subnet_adapters(snapshot, def);
     if subnet.len() < 2 {
         return;
     }

@@ -121,6 +121,20 @@ pub fn subnet_adapters(snapshot: &NodeSnapshot, def: &Definition) -> Vec<Adapter
     out
 }
 
+/// For an IPv4 address: the snapshot and the adapters on its subnet
+/// ([`subnet_adapters`]); `None` for IPv6 (no ARP, no `rp_filter`) or
+/// when the kernel could not be read.
+pub fn ipv4_subnet<'a>(
+    facts: &'a NodeFacts,
+    def: &Definition,
+) -> Option<(&'a NodeSnapshot, Vec<AdapterName>)> {
+    if !def.address.is_ipv4() {
+        return None;
+    }
+    let snapshot = facts.snapshot()?;
+    Some((snapshot, subnet_adapters(snapshot, def)))
+}
+
 /// `eth0`, `eth0 and eth1`, `eth0, eth1 and eth2`.
 pub fn names(adapters: &[AdapterName]) -> String {
     let names: Vec<&str> = adapters.iter().map(AdapterName::as_str).collect();
@@ -163,6 +177,26 @@ mod tests {
         let facts = node.facts(vec![def.clone()]);
         let got = subnet_adapters(facts.snapshot().unwrap(), &def);
         assert_eq!(names(&got), "eth0, eth1 and eth2");
+    }
+
+    #[test]
+    fn an_unreadable_kernel_is_an_error_and_leaves_the_adapter_checks_out() {
+        let node = Node::new().recommended().link("eth0").link("eth1");
+        let def = node.resource("web", "198.51.100.10/24", "eth0", Some("eth1"));
+        let mut facts = node.facts(vec![def]);
+        facts.node = Err("dump addresses failed: Operation not permitted (errno 1)".into());
+        let found = diagnose(&facts);
+        let ids: Vec<&str> = found.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "kernel-readable",
+                "unique-address",
+                "cap-net-admin",
+                "cap-net-raw"
+            ]
+        );
+        assert_eq!(found[0].severity, super::super::Severity::Error);
     }
 
     #[test]

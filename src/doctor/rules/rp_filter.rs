@@ -6,20 +6,16 @@
 //! only, and after local recovery the address is served from the adapter
 //! whose route is not the chosen one: clients' packets are dropped.
 
-use super::{moves_between_adapters, names, resource_adapters, subnet_adapters};
+use super::{ipv4_subnet, moves_between_adapters, names, resource_adapters};
 use crate::doctor::conf::Conf;
 use crate::doctor::facts::NodeFacts;
 use crate::doctor::{Finding, FindingId};
 use crate::resource::Definition;
 
 pub fn check(facts: &NodeFacts, def: &Definition, out: &mut Vec<Finding>) {
-    if !def.address.is_ipv4() {
-        return;
-    }
-    let Some(snapshot) = facts.snapshot() else {
+    let Some((snapshot, subnet)) = ipv4_subnet(facts, def) else {
         return;
     };
-    let subnet = subnet_adapters(snapshot, def);
     let why = if moves_between_adapters(def) {
         format!("{} moves between {}", def.address.ip(), names(&subnet[..2]))
     } else if subnet.len() >= 2 {
