@@ -31,10 +31,15 @@ pub struct HostFacts {
     pub corosync: Corosync,
 }
 
+/// `CAP_NET_ADMIN` (capability.h): add and delete addresses, flush neighbours.
+pub const CAP_NET_ADMIN: u32 = 12;
+/// `CAP_NET_RAW`: `AF_PACKET` sockets (announcements, probes, the segment test).
+pub const CAP_NET_RAW: u32 = 13;
+
 /// The capabilities that matter, as 64-bit masks (bit n = capability n).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
-    /// The doctor's own effective set.
+    /// The doctor's own effective set (`CapEff` of `/proc/self/status`).
     pub effective: u64,
     /// The bounding set of PID 1 (`/proc/1/status` `CapBnd`): what a
     /// service of this node can be given at all; `None` if unreadable.
@@ -94,6 +99,19 @@ pub enum SegmentOutcome {
     NotSeen(Duration),
     /// The test could not run (why).
     NotTested(String),
+}
+
+impl Capabilities {
+    /// Does the doctor itself hold `cap`?
+    pub fn held(&self, cap: u32) -> bool {
+        self.effective & (1u64 << cap) != 0
+    }
+
+    /// Can a service of this node be given `cap` at all? (Unknown: yes.)
+    pub fn possible(&self, cap: u32) -> bool {
+        self.service_bounding
+            .is_none_or(|set| set & (1u64 << cap) != 0)
+    }
 }
 
 impl NodeFacts {

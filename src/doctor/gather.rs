@@ -1,4 +1,4 @@
-//! Gathering the node facts on Linux: links, addresses and the same-segment test through the kernel seam; `/proc/sys`, capget(2) and `/proc/1/status`; `corosync.conf`.
+//! Gathering the node facts on Linux: links, addresses and the same-segment test through the kernel seam; `/proc/sys` and the `Cap*` lines of `/proc/{self,1}/status`; `corosync.conf`.
 //!
 //! Everything is read in the caller's network namespace (`/proc/sys/net`
 //! answers for the namespace of the thread that opens it). Nothing here
@@ -13,11 +13,10 @@ use std::time::Duration;
 use super::conf::{Conf, Scope, Sysctls};
 use super::corosync::{RingValue, ring_entries};
 use super::facts::{
-    Capabilities, Corosync, HostFacts, NodeFacts, RingAddress, RingTarget, SegmentOutcome,
-    SegmentTest,
+    CAP_NET_RAW, Capabilities, Corosync, HostFacts, NodeFacts, RingAddress, RingTarget,
+    SegmentOutcome, SegmentTest,
 };
 use super::rules::{moves_between_adapters, resource_adapters};
-use crate::cli::caps;
 use crate::net::{Kernel, NodeSnapshot};
 use crate::resource::{AdapterName, Definition};
 use crate::store::Store;
@@ -59,11 +58,13 @@ pub fn read_host(adapters: &[AdapterName], paths: &HostPaths) -> HostFacts {
             }
         }
     }
-    let capabilities = caps::effective().map(|effective| Capabilities {
+    let status = |pid: &str, key: &str| {
+        let text = std::fs::read_to_string(paths.proc.join(pid).join("status")).ok()?;
+        cap_line(&text, key)
+    };
+    let capabilities = status("self", "CapEff").map(|effective| Capabilities {
         effective,
-        service_bounding: std::fs::read_to_string(paths.proc.join("1/status"))
-            .ok()
-            .and_then(|status| cap_line(&status, "CapBnd")),
+        service_bounding: status("1", "CapBnd"),
     });
     HostFacts {
         sysctls,
@@ -181,8 +182,7 @@ impl Gather<'_> {
         {
             return None;
         }
-        let raw = 1u64 << caps::CAP_NET_RAW;
-        let outcome = if host.capabilities.is_some_and(|c| c.effective & raw == 0) {
+        let outcome = if host.capabilities.is_some_and(|c| !c.held(CAP_NET_RAW)) {
             SegmentOutcome::NotTested("sending the test frame needs CAP_NET_RAW".into())
         } else {
             // Under the resource's lock: no restore of this address (whose
@@ -231,8 +231,13 @@ mod tests {
             std::fs::create_dir_all(conf.join(scope)).unwrap();
             std::fs::write(conf.join(scope).join("arp_announce"), value).unwrap();
         }
-        std::fs::create_dir_all(proc.join("1")).unwrap();
-        std::fs::write(proc.join("1/status"), "CapBnd:\t0000000000003000\n").unwrap();
+        for (pid, status) in [
+            ("1", "CapBnd:\t0000000000003000\n"),
+            ("self", "CapEff:\t0000000000001000\n"),
+        ] {
+            std::fs::create_dir_all(proc.join(pid)).unwrap();
+            std::fs::write(proc.join(pid).join("status"), status).unwrap();
+        }
         let corosync = dir.path().join("corosync.conf");
         std::fs::write(
             &corosync,
@@ -248,8 +253,12 @@ mod tests {
         let e = host.sysctls.effective(Conf::ArpAnnounce, &eth0).unwrap();
         assert_eq!((e.value, e.all), (2, Some(0)));
         assert_eq!(host.sysctls.get(Conf::ArpIgnore, &Scope::All), None);
-        let caps = host.capabilities.expect("capget answers");
-        assert_eq!(caps.service_bounding, Some(0x3000));
+        let caps = host.capabilities.expect("CapEff read");
+        assert_eq!(
+            (caps.effective, caps.service_bounding),
+            (0x1000, Some(0x3000))
+        );
+        assert!(caps.held(12) && !caps.held(13) && caps.possible(13));
         assert_eq!(
             host.corosync,
             Corosync::Rings(vec![RingAddress {

@@ -1,29 +1,28 @@
 //! `CAP_NET_ADMIN` and `CAP_NET_RAW`: held by the doctor itself, and possible at all for a service of this node.
 
-use crate::cli::caps::{CAP_NET_ADMIN, CAP_NET_RAW, name};
-use crate::doctor::facts::NodeFacts;
+use crate::doctor::facts::{CAP_NET_ADMIN, CAP_NET_RAW, NodeFacts};
 use crate::doctor::{Finding, FindingId};
 
 pub fn check(facts: &NodeFacts, out: &mut Vec<Finding>) {
     let Some(caps) = facts.host.capabilities else {
         return;
     };
-    for (cap, id, needed_for) in [
+    for (number, cap, id, needed_for) in [
         (
             CAP_NET_ADMIN,
+            "CAP_NET_ADMIN",
             FindingId::CapNetAdmin,
             "adding and deleting addresses",
         ),
         (
             CAP_NET_RAW,
+            "CAP_NET_RAW",
             FindingId::CapNetRaw,
             "announcements and the in-use probe",
         ),
     ] {
-        let bit = 1u64 << cap;
-        let cap = name(cap);
         let flag = cap.trim_start_matches("CAP_");
-        let finding = if caps.service_bounding.is_some_and(|set| set & bit == 0) {
+        let finding = if !caps.possible(number) {
             Finding::error(
                 id,
                 format!(
@@ -33,7 +32,7 @@ pub fn check(facts: &NodeFacts, out: &mut Vec<Finding>) {
             .fix(format!(
                 "give the node {cap} (a container: `--cap-add {flag}`, or `CapabilityBoundingSet=` of its manager)"
             ))
-        } else if caps.effective & bit == 0 {
+        } else if !caps.held(number) {
             Finding::warning(
                 id,
                 format!(
