@@ -67,6 +67,7 @@ mod tests {
             "man1/ipkit-restore.1",
             "man1/ipkit-quickcheck.1",
             "man1/ipkit-daemon.1",
+            "man1/ipkit-doctor.1",
             "man5/ipkit.toml.5",
             "man7/ocf_ipkit_vip.7",
         ] {

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use super::doctor;
 use super::env::OcfEnv;
 use super::monitor::monitor;
 use super::params::Params;
@@ -72,7 +73,15 @@ impl Agent<'_> {
         };
         let state_dir = self.env.state_dir();
         match action {
-            ResourceAction::ValidateAll => return validate(kernel.as_ref(), &def, action),
+            ResourceAction::ValidateAll => {
+                let mut reply = validate(kernel.as_ref(), &def, action);
+                if reply.is_success() {
+                    let read_host = self.deps.read_host;
+                    let advice = doctor::warnings(kernel.as_ref(), &def, &state_dir, read_host);
+                    reply.stderr.push_str(&advice);
+                }
+                return reply;
+            }
             ResourceAction::ReloadAgent => {
                 let reply = validate(kernel.as_ref(), &def, action);
                 if reply.is_success() {

@@ -9,13 +9,16 @@
 //!   keeps them open across calls), and the announcer registry
 //!   ([`stop_announcing`]): at most one background sender per address and
 //!   network namespace, stopped when the address is deleted or announced
-//!   again.
+//!   again;
+//! - the same-segment test of `ipkit doctor` ([`Sockets::same_segment`]):
+//!   the probe frame sent on one adapter, listened for on another.
 
 mod announce;
 mod claimant;
 mod detach;
 mod prober;
 mod registry;
+mod segment;
 mod socket;
 mod sockets;
 
@@ -23,4 +26,5 @@ pub use announce::{announce, announcement_frames};
 pub use claimant::claimant;
 pub use prober::{PROBES_PER_TIMEOUT, ProbeStep, Prober, probe, probe_frame};
 pub use registry::{CLAIM_PATIENCE, announcer_name, stop_announcing};
+pub use segment::{End, is_test_frame};
 pub use sockets::Sockets;
