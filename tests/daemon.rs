@@ -128,6 +128,16 @@ fn start(lab: &Lab, port: Port, node: &Node, config: Config, rec: &Arc<Recorder>
         .unwrap()
 }
 
+/// Start the daemon on node A (API on loopback) and wait until `tag` has
+/// passed its first quickCheck and the daemon is idle.
+fn start_serving(lab: &Lab, node: &Node, tag: &Tag, rec: &Arc<Recorder>) -> Daemon {
+    let d = start(lab, Port::APrimary, node, config_local(), rec);
+    wait_for("the first quickCheck, then idle", || {
+        d.status().resource(tag).is_some_and(|r| r.up == Some(true)) && d.status().in_flight() == 0
+    });
+    d
+}
+
 fn holders(nl: &RouteSocket, ip: IpAddr) -> Vec<String> {
     let links = nl.links().unwrap();
     let mut out: Vec<String> = nl
@@ -193,14 +203,8 @@ fn cable_pull(address: &str) {
     assert_eq!(lab.client_neighbour(ip).unwrap(), Some(mac0));
 
     let rec = Arc::new(Recorder::new());
-    let d = start(&lab, Port::APrimary, &node, config_local(), &rec);
     let tag = Tag::new("vip").unwrap();
-    wait_for("the first quickCheck, then idle", || {
-        d.status()
-            .resource(&tag)
-            .is_some_and(|r| r.up == Some(true))
-            && d.status().in_flight() == 0
-    });
+    let d = start_serving(&lab, &node, &tag, &rec);
     assert_eq!(count(&rec, 7101), 1);
 
     lab.pull_cable(Port::APrimary).unwrap();
@@ -868,15 +872,9 @@ fn claimed(address: &str) {
     node.define(&def);
     assert!(op(&lab, Port::APrimary, &node, "vip", Operation::Restore).success);
     let rec = Arc::new(Recorder::new());
-    let d = start(&lab, Port::APrimary, &node, config_local(), &rec);
     let tag = Tag::new("vip").unwrap();
     // In service and idle: the loop has told its source what to listen for.
-    wait_for("the first quickCheck, then idle", || {
-        d.status()
-            .resource(&tag)
-            .is_some_and(|r| r.up == Some(true))
-            && d.status().in_flight() == 0
-    });
+    let d = start_serving(&lab, &node, &tag, &rec);
     let capture = lab.capture(Port::APrimary).unwrap();
     let b = lab.mac_of(Port::B).unwrap();
     let claim = inject::claim(b, ip).unwrap();

@@ -341,18 +341,25 @@ fn an_overrun_rereads_the_links_and_checks_every_resource_in_service() {
     assert_eq!(eth0["link"], serde_json::json!(LinkState::Disconnected));
 }
 
-#[test]
-fn a_claim_is_reported_and_defended_at_most_once_per_ten_seconds() {
+/// `vip` in service on eth0 under a started daemon, whose change source
+/// listens for claims of it there (eth0 is ifindex 2).
+fn serving_vip() -> (Node, Definition, SteppedDaemon) {
     let node = Node::new();
     let def = vip_def("vip", "198.51.100.10/24");
-    let ip = def.address.ip();
     node.restored(&def);
-    let mut d = node.start(Config::default());
-    // In service on eth0 (ifindex 2): the source listens for claims there.
+    let d = node.start(Config::default());
+    let ip = def.address.ip();
     assert_eq!(
         node.net.claims_watched(),
         [WatchedAddress { ifindex: 2, ip }]
     );
+    (node, def, d)
+}
+
+#[test]
+fn a_claim_is_reported_and_defended_at_most_once_per_ten_seconds() {
+    let (node, def, mut d) = serving_vip();
+    let ip = def.address.ip();
     let defences = |n: &Node| {
         n.net
             .announcements()
@@ -416,15 +423,8 @@ fn a_claim_is_reported_and_defended_at_most_once_per_ten_seconds() {
 
 #[test]
 fn the_claims_listened_for_follow_the_address_and_its_service() {
-    let node = Node::new();
-    let def = vip_def("vip", "198.51.100.10/24");
+    let (node, def, mut d) = serving_vip();
     let ip = def.address.ip();
-    node.restored(&def);
-    let mut d = node.start(Config::default());
-    assert_eq!(
-        node.net.claims_watched(),
-        [WatchedAddress { ifindex: 2, ip }]
-    );
     // Recovered onto eth1 (ifindex 3): listened for there.
     node.net.set_carrier(&nic("eth0"), false);
     d.turn(None);

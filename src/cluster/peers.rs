@@ -221,6 +221,14 @@ mod tests {
         serve(move |s| s.write_all(answer.as_bytes()).unwrap())
     }
 
+    /// A one-shot server that answers 200 with this JSON body.
+    fn serve_json(body: &str) -> (u16, std::thread::JoinHandle<String>) {
+        serve_once(format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
     #[test]
     fn reads_chunked_and_sized_answers_and_any_status() {
         let (port, h) = serve_once(
@@ -267,11 +275,9 @@ mod tests {
 
     #[test]
     fn a_disconnected_standby_is_reported_with_the_token_sent() {
-        let body = r#"{"in_service":false,"standby_adapter":"eth0","standby_link":"disconnected"}"#;
-        let (port, h) = serve_once(format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ));
+        let (port, h) = serve_json(
+            r#"{"in_service":false,"standby_adapter":"eth0","standby_link":"disconnected"}"#,
+        );
         let c = PeerCluster::new(vec![peer(port, 2000)]);
         let nodes = c.standby_nodes(&def()).unwrap();
         let req = h.join().unwrap();
@@ -297,11 +303,9 @@ mod tests {
 
     #[test]
     fn a_peer_with_the_resource_in_service_holds_it_and_is_no_standby() {
-        let body = r#"{"in_service":true,"standby_adapter":"eth1","standby_link":"connected"}"#;
-        let (port, h) = serve_once(format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ));
+        let (port, h) = serve_json(
+            r#"{"in_service":true,"standby_adapter":"eth1","standby_link":"connected"}"#,
+        );
         let c = PeerCluster::new(vec![peer(port, 2000)]);
         assert_eq!(
             c.nodes(&def()).unwrap(),

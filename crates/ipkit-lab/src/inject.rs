@@ -5,13 +5,14 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use etherparse::{
     ArpHardwareId, ArpOperation, ArpPacket, EtherType, Icmpv6Type, PacketBuilder,
     icmpv6::NeighborAdvertisementHeader,
 };
 
+use crate::capture::{link_address, packet_socket};
 use crate::netns::NetNs;
 
 const BROADCAST: [u8; 6] = [0xff; 6];
@@ -109,25 +110,14 @@ pub fn probe(mac: [u8; 6], ip: IpAddr) -> io::Result<Vec<u8>> {
 /// Sends `frame` as it is on interface `ifindex` of `ns`, to the
 /// destination in its Ethernet header.
 pub(crate) fn send(ns: &NetNs, ifindex: u32, frame: &[u8]) -> io::Result<()> {
-    let ifindex = i32::try_from(ifindex).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))?;
-    let destination: [u8; 6] = frame
+    let mut sll = link_address(ifindex)?;
+    let destination = frame
         .get(..6)
-        .and_then(|d| d.try_into().ok())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame shorter than 6 bytes"))?;
+    sll.sll_halen = 6;
+    sll.sll_addr[..6].copy_from_slice(destination);
     ns.run(|| {
-        // SAFETY: plain socket(2); protocol 0 receives nothing.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh fd we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: zeroed sockaddr_ll is valid.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = ifindex;
-        sll.sll_halen = 6;
-        sll.sll_addr[..6].copy_from_slice(&destination);
+        let fd = packet_socket()?;
         // SAFETY: frame and sll are valid for their lengths.
         let n = unsafe {
             libc::sendto(
