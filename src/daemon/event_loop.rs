@@ -130,7 +130,6 @@ impl EventLoop {
     }
 
     pub fn install(&mut self, defs: Vec<Definition>) {
-        self.claims.mark_stale();
         self.executor.status.set_definitions(&defs);
         self.defs = defs.iter().map(|d| (d.tag.clone(), d.clone())).collect();
         let now = self.now();
@@ -182,14 +181,9 @@ impl EventLoop {
     }
 
     fn feed(&mut self, input: Input) {
-        if matches!(input, Input::Done { .. }) {
-            // A report may put a resource in or out of service, or move it.
-            self.claims.mark_stale();
-        }
         let requests = self.policy.handle(self.now(), input);
         self.dispatch(requests);
         while let Some((tag, report)) = self.finished.pop_front() {
-            self.claims.mark_stale();
             let requests = self.policy.handle(self.now(), Input::Done { tag, report });
             self.dispatch(requests);
         }

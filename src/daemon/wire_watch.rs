@@ -1,7 +1,8 @@
 //! Which addresses the daemon asks its change source to listen for claims
 //! of (RFC 5227 §2.4): every resource in service, on its active adapter.
-//! The set follows the policy's view; the source is told only when it
-//! changes.
+//! The set follows the policy's view; it is computed again only when the
+//! policy says it may have changed or an adapter changed, and the source
+//! is told only when it did.
 
 use std::net::IpAddr;
 
@@ -14,7 +15,10 @@ use crate::resource::AdapterName;
 #[derive(Debug)]
 pub(super) struct ClaimWatch {
     sent: Option<Vec<WatchedAddress>>,
+    /// An adapter changed (its interface index may have).
     stale: bool,
+    /// The policy's [`Policy::watched_version`] the set was computed at.
+    version: Option<u64>,
     /// What was last said on stderr about listening (said once).
     said: Option<String>,
 }
@@ -24,6 +28,7 @@ impl Default for ClaimWatch {
         Self {
             sent: None,
             stale: true,
+            version: None,
             said: None,
         }
     }
@@ -44,18 +49,19 @@ fn resolve(watched: Vec<(IpAddr, AdapterName)>, status: &Status) -> Vec<WatchedA
 }
 
 impl ClaimWatch {
-    /// Something that can change the set happened (a job's report, a
-    /// reload, a link change).
+    /// An adapter appeared, changed or went away.
     pub fn mark_stale(&mut self) {
         self.stale = true;
     }
 
     /// Tell `changes` the current set, if it changed.
     pub fn update(&mut self, policy: &Policy, status: &Status, changes: &mut dyn ChangeSource) {
-        if !self.stale {
+        let version = policy.watched_version();
+        if !self.stale && self.version == Some(version) {
             return;
         }
         self.stale = false;
+        self.version = Some(version);
         let wanted = resolve(policy.watched(), status);
         if self.sent.as_ref() == Some(&wanted) {
             return;

@@ -68,6 +68,8 @@ pub struct Policy {
     touched: Vec<Tag>,
     /// Look at every resource in the next step.
     all: bool,
+    /// Changes whenever [`Policy::watched`] may have changed.
+    watched_version: u64,
 }
 
 impl Policy {
@@ -98,6 +100,7 @@ impl Policy {
             next.insert(tag, r);
         }
         self.res = next;
+        self.watched_version += 1;
         self.all = true;
         self.step(now)
     }
@@ -116,6 +119,13 @@ impl Policy {
     /// policy knows?
     pub fn watching(&self, tag: &Tag) -> bool {
         self.res.get(tag).is_some_and(Tracked::watching)
+    }
+
+    /// A number that changes whenever [`Policy::watched`] may have: the
+    /// caller recomputes the set only then (200 periodic checks a second
+    /// change nothing).
+    pub fn watched_version(&self) -> u64 {
+        self.watched_version
     }
 
     /// The addresses to listen for claims of: each resource in service
@@ -232,6 +242,7 @@ impl Policy {
         };
         self.touched.push(tag.clone());
         r.busy = false;
+        let watched_before = (r.watching(), r.active.clone());
         if matches!(
             report,
             Report::Skipped { .. } | Report::Checked { .. } | Report::Restored { .. }
@@ -308,6 +319,9 @@ impl Policy {
             // A claim of an address no longer in service here is not ours
             // to defend.
             r.defence_owed = None;
+        }
+        if (r.watching(), &r.active) != (watched_before.0, &watched_before.1) {
+            self.watched_version += 1;
         }
         if r.refresh_every() == 0 {
             r.next_refresh = Ms::MAX;
