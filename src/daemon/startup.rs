@@ -306,6 +306,7 @@ fn start(
         on_stop: config.on_stop,
         in_flight: 0,
         finished: VecDeque::new(),
+        claims: Default::default(),
     };
     event_loop.install_links(&links);
     let n = defs.len();

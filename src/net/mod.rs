@@ -22,7 +22,7 @@ pub mod sim;
 pub mod snapshot;
 
 pub use backend::Backend;
-pub use changes::{Change, ChangeSource, Waker};
+pub use changes::{Change, ChangeSource, Waker, WatchedAddress, WireWatch};
 pub use link::{LinkInfo, LinkState, LinkStatus};
 pub use snapshot::{AddressEntry, NodeSnapshot, SnapshotKernel};
 
@@ -41,6 +41,8 @@ pub enum KernelOp {
     AddNeighbour,
     /// Reading the netlink event monitor.
     Monitor,
+    /// Listening on the wire for other hosts claiming an address.
+    Listen,
 }
 
 impl KernelOp {
@@ -56,6 +58,7 @@ impl KernelOp {
             KernelOp::Open => "open socket",
             KernelOp::AddNeighbour => "add neighbour",
             KernelOp::Monitor => "read netlink events",
+            KernelOp::Listen => "listen for address claims",
         }
     }
 }
