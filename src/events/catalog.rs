@@ -143,8 +143,13 @@ pub const EXTRA_CATALOG: &[(u16, Severity, &str)] = &[
     ),
     (
         7010,
+        Severity::Error,
+        "IP address {id} is in service on node {node} too, while it is in service here: address conflict; {node} is no standby for {tag}.",
+    ),
+    (
+        7011,
         Severity::Warning,
-        "Periodic re-announcement of IP address {id} on network adapter {nic} failed ({err}); the address stays in service.",
+        "Re-announcement of IP address {id} on network adapter {nic} failed ({err}); the address stays in service.",
     ),
     (
         7101,
@@ -176,6 +181,11 @@ pub const EXTRA_CATALOG: &[(u16, Severity, &str)] = &[
         7107,
         Severity::Information,
         "Failed mark of {tag} ({id}) cleared by an operator.",
+    ),
+    (
+        7108,
+        Severity::Error,
+        "Address conflict: another host ({mac}) claims IP address {id}, in service on network adapter {nic}; ipkit defends it with one announcement at most every 10 s (RFC 5227).",
     ),
     (
         7201,
@@ -249,13 +259,14 @@ mod tests {
         }
     }
 
-    /// Issue 10 defect 11: the periodic re-announcement has its own event;
-    /// 6016's wording (step 4-1 of restore and recover) is not reused.
+    /// Issue 10 defect 11: a re-announcement (periodic, or defending the
+    /// address) has its own event; 6016's wording (step 4-1 of restore and
+    /// recover) is not reused.
     #[test]
-    fn the_periodic_reannouncement_is_7010_in_its_own_words() {
-        let (_, severity, text) = lookup(7010).expect("7010 in the catalog");
+    fn a_reannouncement_is_7011_in_its_own_words() {
+        let (_, severity, text) = lookup(7011).expect("7011 in the catalog");
         assert_eq!(severity, Severity::Warning);
-        assert!(text.starts_with("Periodic re-announcement"), "{text}");
+        assert!(text.starts_with("Re-announcement of IP address"), "{text}");
         for seed_words in ["Primary", "arpupdate", "ARP cache update"] {
             assert!(!text.contains(seed_words), "{text}");
         }

@@ -113,7 +113,7 @@ fn refresh(ctx: &Ctx<'_>, def: &Definition, state: &RuntimeState, count: u32) {
             def,
             Operation::QuickCheck,
             ctx.node,
-            &Kind::RefreshAnnounceFailed {
+            &Kind::ReannounceFailed {
                 nic: active,
                 err: e.to_string(),
             },
