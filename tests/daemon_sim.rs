@@ -13,8 +13,8 @@ use ipkit::cluster::Standalone;
 use ipkit::config::Config;
 use ipkit::daemon::hook::{FailureHook, HookRunner};
 use ipkit::daemon::{DaemonOptions, Parts, SteppedDaemon};
-use ipkit::events::{Event, EventSink, Recorder};
-use ipkit::net::sim::{CallKind, NetChange, SimNet, When};
+use ipkit::events::{Event, EventSink, Recorder, Severity};
+use ipkit::net::sim::{CallKind, Fault, NetChange, SimNet, When};
 use ipkit::net::{Backend, LinkState, WatchedAddress};
 use ipkit::ops::{self, Ctx};
 use ipkit::resource::{AdapterName, Address, Definition, Mac, Operation, Tag};
@@ -240,6 +240,71 @@ fn a_flap_shorter_than_the_debounce_does_nothing_a_longer_one_recovers() {
     assert_eq!(node.now(), down_at + ms(300));
     assert_eq!(node.holders(ip), [nic("eth1")]);
     assert_eq!(node.ids("vip"), [6507, 6605, 6507, 6603]);
+}
+
+/// Issue 10 defect 10: a periodic quickCheck that finds the cable down
+/// counts the debounce from the carrier change the daemon was told of, not
+/// from its own first look: the check fails, and the address moves,
+/// exactly `link_debounce` after the pull (before the fix: a full debounce
+/// after the periodic check, holding the lock all that time).
+#[test]
+fn a_periodic_check_counts_the_debounce_from_the_carrier_change() {
+    let node = Node::new();
+    let mut def = vip_def("vip", "198.51.100.10/24");
+    def.tunables.link_debounce = ms(5000);
+    def.tunables.quick_check_interval = ms(1000);
+    let ip = def.address.ip();
+    node.restored(&def);
+    let mut d = node.start(Config::default());
+
+    node.net.set_carrier(&nic("eth0"), false);
+    let pulled = node.net.clock().now();
+    // A periodic check falls due within the debounce, and finds the cable
+    // down.
+    d.run_for(ms(7000));
+    assert_eq!(node.holders(ip), [nic("eth1")]);
+    let events = node.events.take();
+    assert_eq!(
+        ids_of(&events, Some("vip")),
+        [6507, 6605, 6507, 6603],
+        "{events:#?}"
+    );
+    assert_eq!(events[0].time, pulled + ms(5000), "{events:#?}");
+    assert_eq!(events[3].time, pulled + ms(5000));
+}
+
+/// Issue 10 defect 11: the periodic re-announcement has an event of its
+/// own (7011); 6016 (restore / recover step 4-1, "on the Primary network adapter
+/// ... arpupdate") is not its wording.
+#[test]
+fn a_failed_periodic_reannouncement_is_7011_not_6016() {
+    let node = Node::new();
+    let mut def = vip_def("vip", "198.51.100.10/24");
+    def.tunables.announce_refresh = ms(1000);
+    node.restored(&def);
+    let mut d = node.start(Config::default());
+    let announced = node.net.count(CallKind::Announce);
+    node.net
+        .inject(Fault::fails(CallKind::Announce, libc::ENOBUFS));
+    d.run_for(ms(1000));
+    assert_eq!(node.net.count(CallKind::Announce), announced + 1);
+    let events = node.events.take();
+    assert_eq!(ids_of(&events, Some("vip")), [7011], "{events:#?}");
+    let e = &events[0];
+    assert_eq!(e.severity, Severity::Warning);
+    assert_eq!(e.adapter.as_deref(), Some("eth0"));
+    assert!(
+        e.message.starts_with(
+            "Re-announcement of IP address 198.51.100.10 on network adapter eth0 failed ("
+        ),
+        "{}",
+        e.message
+    );
+    // The next round is sent, and nothing else happened to the resource.
+    d.run_for(ms(1000));
+    assert_eq!(node.net.count(CallKind::Announce), announced + 2);
+    assert_eq!(node.ids("vip"), Vec::<u16>::new());
+    assert_eq!(node.holders(def.address.ip()), [nic("eth0")]);
 }
 
 #[test]

@@ -19,8 +19,8 @@ use super::executor::Executor;
 use super::policy::{Input, Job, JobRequest, Ms, Policy, Report, Trigger};
 use super::queue::{Queue, Work};
 use super::status::AdapterEntry;
-use crate::config::OnStop;
 use super::wire_watch::ClaimWatch;
+use crate::config::OnStop;
 use crate::events::Kind;
 use crate::net::{Backend, Change, ChangeSource, Kernel, LinkStatus, Waker};
 use crate::resource::{AdapterName, ConflictRecord, Definition, Tag};
@@ -271,7 +271,7 @@ impl EventLoop {
                         self.feed(Input::LinkGone { name });
                     }
                 }
-                status.set_adapter(AdapterEntry::from(&l));
+                status.set_adapter(AdapterEntry::from(&l), self.executor.clock.now());
                 let connected = l.is_connected();
                 self.feed(Input::Link {
                     name: l.name,

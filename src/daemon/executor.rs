@@ -77,9 +77,9 @@ fn announce_if_ours_alone(
     match ctx.kernel.announce(&active, def.address.ip(), plan) {
         Ok(()) => true,
         Err(e) => {
-            let kind = Kind::AnnounceFailed {
+            let kind = Kind::ReannounceFailed {
+                nic: active,
                 err: e.to_string(),
-                guid: active,
             };
             ctx.events
                 .emit(&Event::about(def, Operation::Daemon, ctx.node, &kind, now));
@@ -99,6 +99,8 @@ fn without_times(s: &RuntimeState) -> impl PartialEq + use<> {
             .iter()
             .map(|(op, r)| (*op, r.success, r.event))
             .collect::<Vec<_>>(),
+        // A new carrier loss is written, for the next look's debounce.
+        s.link_down.clone(),
         // Conflicts are rare and each one is news: written with its time.
         s.last_conflict.clone(),
     )
@@ -256,9 +258,15 @@ impl Executor {
         let quick = match trigger {
             // A periodic check first tries the shared snapshot, silently;
             // only a pass counts (see view.rs).
+            // Its debounce counts from the carrier loss the change source
+            // reported, when there was one (issue 10).
             Trigger::Timer => match self.silent_pass(ctx, def, state) {
                 Some(q) => q,
-                None => ops::quick_check(ctx, def, state),
+                None => {
+                    let active = state.active_adapter(def).clone();
+                    let since = self.status.link_down_since(&active);
+                    ops::quick_check_since(ctx, def, state, since)
+                }
             },
             // The policy already waited the debounce for an event.
             Trigger::Event => ops::quick_check(ctx, &no_debounce(def), state),

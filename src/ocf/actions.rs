@@ -391,6 +391,7 @@ mod tests {
             ifindex,
             mac: Mac(mac),
             state: LinkState::Connected,
+            carrier_changes: None,
         }
     }
 

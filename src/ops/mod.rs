@@ -22,7 +22,7 @@ mod remove;
 mod restore;
 
 pub use deep_check::deep_check;
-pub use quick_check::quick_check;
+pub use quick_check::{quick_check, quick_check_since};
 pub use reconcile::{Correction, corrections, disagreements, reconcile};
 pub use recover::recover;
 pub use remove::remove;

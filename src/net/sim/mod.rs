@@ -195,7 +195,7 @@ impl SimNet {
     /// The current state of an adapter (None when missing), without
     /// recording a call.
     pub fn link_info(&self, name: &AdapterName) -> Option<LinkInfo> {
-        self.settled().adapter(name).map(|a| a.status().info())
+        self.settled().adapter(name).map(|a| a.info())
     }
 
     fn settled(&self) -> MutexGuard<'_, Inner> {
