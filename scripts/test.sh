@@ -26,6 +26,9 @@ trap 'rm -f "$log"' EXIT
 cargo build --locked --workspace --all-targets
 cargo test --locked --workspace --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"
 
+# 2b. The bounded fuzzing pass (issue 10): every target in fuzz/ for 20 s.
+bash scripts/fuzz.sh 2>&1 | tee -a "$log"
+
 # 3. End-to-end suites that drive external tools (tests/e2e/*.sh); each
 #    prints "<name>: N passed, M failed" and exits non-zero on a failure.
 for t in tests/e2e/*.sh; do
