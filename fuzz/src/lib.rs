@@ -11,7 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use ipkit::daemon::config::Config;
+use ipkit::config::Config;
 use ipkit::daemon::status::Status;
 use ipkit::events::Event;
 use ipkit::net::linux::netlink::parse as netlink;
