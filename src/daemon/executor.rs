@@ -88,24 +88,6 @@ fn announce_if_ours_alone(
     }
 }
 
-/// What the persisted state means, without the times of repeated results:
-/// a periodic check that ends as the last one did is not written again.
-fn without_times(s: &RuntimeState) -> impl PartialEq + use<> {
-    (
-        s.active_adapter.clone(),
-        s.in_service,
-        s.failed,
-        s.last
-            .iter()
-            .map(|(op, r)| (*op, r.success, r.event))
-            .collect::<Vec<_>>(),
-        // A new carrier loss is written, for the next look's debounce.
-        s.link_down.clone(),
-        // Conflicts are rare and each one is news: written with its time.
-        s.last_conflict.clone(),
-    )
-}
-
 impl Executor {
     /// Run one job to its end.
     pub fn run(&self, kernel: &dyn Kernel, def: &Definition, job: Job) -> Report {
@@ -149,12 +131,13 @@ impl Executor {
     ) -> Result<T, StoreError> {
         let _lock = self.store.lock(&def.tag, wait)?;
         let mut state = self.store.load_state(&def.tag)?;
-        let before = without_times(&state);
+        let loaded = state.clone();
         let ctx = self.ctx(kernel, self.events.as_ref());
         ops::prepare(&self.store, &ctx, def, op, &mut state)?;
         let out = f(&ctx, &mut state);
         // A remove's intent is on disk: its outcome always goes there.
-        if without_times(&state) != before || op == Operation::Remove {
+        // A periodic check that ends as the last one did is not written.
+        if !state.same_but_for_times(&loaded) || op == Operation::Remove {
             self.store.save_state(&def.tag, &state)?;
         }
         Ok(out)
