@@ -5,8 +5,10 @@
 //! in-memory network with fault injection, for deterministic tests).
 //! Beside it: [`changes`] (what the system reports on its own, for the
 //! daemon), [`snapshot`] (the whole node at once), [`link`] (cable state),
-//! [`backend`] (how the daemon opens a platform) and [`polling`] (changes
-//! found by comparing readings, where notifications do not work).
+//! [`backend`] (how the daemon opens a platform), [`polling`] (changes
+//! found by comparing readings, where notifications do not work) and
+//! [`memo`] (each read made once until something changes, for the OCF
+//! agent).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -17,6 +19,7 @@ pub mod backend;
 pub mod changes;
 pub mod link;
 pub mod linux;
+pub mod memo;
 pub mod polling;
 pub mod sim;
 pub mod snapshot;
