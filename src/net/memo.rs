@@ -7,8 +7,9 @@
 //! address dump and the link requests that dump and quickCheck need.
 //!
 //! What keeps a remembered answer true: it is forgotten by every call that
-//! is not a read (add, delete, flush, announce, probe, same_segment: the
-//! operation changed the system, or listened on the wire for a while), and
+//! changes what is remembered or waits (add, delete, announce, probe,
+//! same_segment: the operation changed the addresses, or listened on the
+//! wire for a while; a neighbour flush changes nothing remembered), and
 //! by every sleep of its [`Clock`] (quickCheck's debounce re-reads the link
 //! after each step, and must see it fresh). Between two such calls the
 //! operation does not wait, so a remembered answer is as old as the few
@@ -116,8 +117,9 @@ impl Kernel for ReadMemo<'_> {
         self.changing(|k| k.delete_address(adapter, addr))
     }
 
+    /// Changes only the neighbour table, which nothing here remembers.
     fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
-        self.changing(|k| k.flush_neighbours(ip))
+        self.kernel.flush_neighbours(ip)
     }
 
     fn announce(
