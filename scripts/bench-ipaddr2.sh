@@ -117,7 +117,7 @@ for i in $(seq "$collision_runs"); do
   cycle ipaddr2_arping
 done
 EOF
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 if [ "$RUNS" -gt 0 ]; then
 collision_runs=${COLLISION_RUNS:-10}
