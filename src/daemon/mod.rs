@@ -16,6 +16,7 @@
 //!   byte-level [`http`]) within the descriptor budget of [`fd_limit`];
 //! - [`config`]: the configuration file `ipkit.toml` in the config dir;
 //! - [`error`]: why it could not start, and the exit status for each reason;
+//! - [`check_config`]: `--check-config`, the start's validation alone;
 //! - [`hook`]: the operator's `on_failure` command;
 //! - [`notify`]: systemd readiness;
 //! - [`view`]: one shared snapshot of links and addresses for periodic checks;
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 
 pub mod api;
 pub mod async_sink;
+pub mod check_config;
 pub mod conflicts;
 pub mod error;
 mod event_loop;
@@ -43,7 +45,7 @@ pub mod status;
 pub mod view;
 mod wire_watch;
 
-pub use error::DaemonError;
+pub use error::{DaemonError, DaemonExit};
 pub use event_loop::Control;
 pub use startup::{Daemon, Parts, SteppedDaemon, spawn, spawn_with};
 
@@ -55,34 +57,13 @@ pub struct DaemonOptions {
     pub state_dir: PathBuf,
 }
 
-/// Exit statuses of `ipkit daemon`.
-pub const EXIT_OK: u8 = 0;
-/// The configuration or a definition is invalid; nothing was changed.
-pub const EXIT_CONFIG: u8 = 2;
-/// The daemon could not start (the kernel seam, privileges, the API port).
-pub const EXIT_START: u8 = 1;
-
 /// Run the daemon until SIGTERM (or SIGINT); SIGHUP reloads the
-/// definitions. Returns the process exit status.
-pub fn main(opts: DaemonOptions) -> u8 {
-    match serve(&opts) {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            eprintln!("ipkit daemon: {e}");
-            e.exit_code()
-        }
-    }
-}
-
-fn serve(opts: &DaemonOptions) -> Result<(), DaemonError> {
+/// definitions. The error says why it could not start; its exit status is
+/// [`DaemonError::exit`].
+pub fn main(opts: &DaemonOptions) -> Result<(), DaemonError> {
     let config = crate::config::Config::load(&opts.config_dir)?;
-    if let Some(addr) = config.listen
-        && !addr.ip().is_loopback()
-        && config.token.is_none()
-    {
-        eprintln!(
-            "ipkit daemon: warning: the status API listens on {addr} without a token; set [daemon] token"
-        );
+    for warning in check_config::warnings(&config) {
+        eprintln!("ipkit daemon: warning: {warning}");
     }
     // Descriptors for recovery however busy the status API gets (issue 10):
     // the soft limit up to the hard one; the API takes an eighth at most.
