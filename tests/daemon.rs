@@ -709,7 +709,8 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
     let next_notice = || {
         let mut buf = [0u8; 256];
         let n = notify.recv(&mut buf).expect("a notification in time");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
+        // One state a datagram, newline-terminated by the sd-notify crate.
+        String::from_utf8_lossy(&buf[..n]).trim_end().to_owned()
     };
     let fd = lab.node_a().fd().as_raw_fd();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipkit"));
@@ -775,6 +776,53 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
     }
     // The addresses stay after SIGTERM (on_stop = keep).
     assert_eq!(holders(lab.nl_of(Port::APrimary), ip), ["eth0"]);
+}
+
+/// `WatchdogSec=`: systemd sets WATCHDOG_USEC; the binary feeds it
+/// (`WATCHDOG=1`) every half period while its loop answers (the hung-loop
+/// case is src/daemon/watchdog.rs's unit test).
+#[test]
+fn the_binary_feeds_the_systemd_watchdog() {
+    let lab = Lab::build(LabConfig::unique()).unwrap();
+    let node = Node::new();
+    node.write_config("[daemon]\nlisten = \"off\"\n");
+    node.define(&vip_def("vip62", "198.51.100.62/24"));
+    let notify_path = node._dir.path().join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(BOUND)).unwrap();
+    let fd = lab.node_a().fd().as_raw_fd();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipkit"));
+    cmd.arg("--config-dir")
+        .arg(&node.opts.config_dir)
+        .arg("--state-dir")
+        .arg(&node.opts.state_dir)
+        .arg("daemon")
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("WATCHDOG_USEC", "200000")
+        .env_remove("WATCHDOG_PID")
+        .stdin(std::process::Stdio::null());
+    // SAFETY: the closure only calls setns(2), async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || setns_fd(fd));
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut notices = Vec::new();
+    let started = Instant::now();
+    while notices.iter().filter(|n| *n == "WATCHDOG=1").count() < 3 {
+        let mut buf = [0u8; 256];
+        let n = notify.recv(&mut buf).expect("a notification in time");
+        notices.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_owned());
+    }
+    let took = started.elapsed();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(notices[0], "READY=1", "{notices:?}");
+    assert!(
+        notices[1..].iter().all(|n| n == "WATCHDOG=1"),
+        "{notices:?}"
+    );
+    // Three feeds of a 200 ms watchdog: every 100 ms, not all at once.
+    assert!(took >= Duration::from_millis(250), "{took:?}");
 }
 
 #[test]

@@ -18,11 +18,13 @@
 //! - [`error`]: why it could not start, and the exit status for each reason;
 //! - [`check_config`]: `--check-config`, the start's validation alone;
 //! - [`hook`]: the operator's `on_failure` command;
-//! - [`notify`]: systemd readiness;
+//! - [`watchdog`]: the systemd watchdog, fed while the event loop answers;
 //! - [`view`]: one shared snapshot of links and addresses for periodic checks;
 //! - `wire_watch`: which addresses the change source listens for claims of.
 
 use std::path::PathBuf;
+
+use sd_notify::NotifyState;
 
 pub mod api;
 pub mod async_sink;
@@ -36,13 +38,13 @@ pub mod hook;
 #[doc(hidden)]
 pub mod http;
 pub mod http_server;
-pub mod notify;
 pub mod pidfile;
 pub mod policy;
 mod queue;
 pub mod startup;
 pub mod status;
 pub mod view;
+pub mod watchdog;
 mod wire_watch;
 
 pub use error::{DaemonError, DaemonExit};
@@ -99,25 +101,42 @@ pub fn main(opts: &DaemonOptions) -> Result<(), DaemonError> {
     if let Some(a) = daemon.api_addr() {
         eprintln!("ipkit daemon: status API on http://{a}/");
     }
-    if let Err(e) = notify::notify("READY=1") {
+    if let Err(e) = sd_notify::notify(&[NotifyState::Ready]) {
         eprintln!("ipkit daemon: sd_notify: {e}");
     }
     let control = daemon.control();
+    // WatchdogSec= in the unit: fed only while the loop answers.
+    let watchdog = match sd_notify::watchdog_enabled().map(|period| {
+        watchdog::Watchdog::start(control.clone(), period, || {
+            let _ = sd_notify::notify(&[NotifyState::Watchdog]);
+        })
+    }) {
+        Some(Err(e)) => {
+            daemon.stop();
+            pidfile::remove(&opts.state_dir);
+            return Err(DaemonError::thread("watchdog")(e));
+        }
+        Some(Ok(w)) => Some(w),
+        None => None,
+    };
     let handle = signals.handle();
     let signal_thread = std::thread::spawn(move || {
         for sig in signals.forever() {
             if sig == signal_hook::consts::SIGHUP {
-                let _ = notify::notify("RELOADING=1");
+                let _ = sd_notify::notify(&[NotifyState::Reloading]);
                 control.reload();
-                let _ = notify::notify("READY=1");
+                let _ = sd_notify::notify(&[NotifyState::Ready]);
             } else {
-                let _ = notify::notify("STOPPING=1");
+                let _ = sd_notify::notify(&[NotifyState::Stopping]);
                 control.stop();
                 break;
             }
         }
     });
     daemon.wait();
+    if let Some(w) = watchdog {
+        w.stop();
+    }
     handle.close();
     let _ = signal_thread.join();
     pidfile::remove(&opts.state_dir);
