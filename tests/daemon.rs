@@ -508,7 +508,12 @@ fn parse_prometheus(text: &str) -> Result<BTreeMap<String, f64>, String> {
         if !name_ok(name) {
             return Err(format!("line {n}: bad name {name:?}"));
         }
-        let family = name;
+        // A histogram's series carry a suffix its TYPE line does not.
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .filter_map(|s| name.strip_suffix(s))
+            .find(|f| types.get(*f).is_some_and(|t| t == "histogram"))
+            .unwrap_or(name);
         if !types.contains_key(family) {
             return Err(format!("line {n}: {name} has no TYPE before it"));
         }
@@ -648,7 +653,8 @@ fn metrics_parse_as_prometheus_text_and_api_answers() {
         "ipkit_checks_total{tag=\"vip50\",kind=\"quick\"}",
         "ipkit_check_failures_total{tag=\"vip50\",kind=\"deep\"}",
         "ipkit_recoveries_total{tag=\"vip50\",result=\"success\"}",
-        "ipkit_last_recovery_duration_seconds{tag=\"vip50\"}",
+        "ipkit_recovery_duration_seconds_count{tag=\"vip50\"}",
+        "ipkit_recovery_duration_seconds_bucket{tag=\"vip50\",le=\"+Inf\"}",
         "ipkit_events_total{id=\"7101\",severity=\"Information\"}",
         "ipkit_daemon_start_time_seconds{}",
     ] {
@@ -656,6 +662,18 @@ fn metrics_parse_as_prometheus_text_and_api_answers() {
     }
     assert_eq!(series["ipkit_resource_up{tag=\"vip50\"}"], 1.0);
     assert_eq!(series["ipkit_resource_in_service{tag=\"vip6\"}"], 0.0);
+    let build = format!(
+        "ipkit_build_info{{version=\"{}\",os=\"linux\",arch=\"{}\"}}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH
+    );
+    assert_eq!(series.get(&build), Some(&1.0), "{text}");
+    // Adapters: the ones the resources name (eth0, eth1), not lo.
+    let adapters: Vec<&str> = series
+        .keys()
+        .filter_map(|k| k.strip_prefix("ipkit_adapter_connected{adapter=\""))
+        .collect();
+    assert_eq!(adapters, ["eth0\"}", "eth1\"}"], "{text}");
 
     let (code, body) = http_get(&lab, Port::APrimary, addr, "/v1/resources");
     assert_eq!(code, 200);

@@ -170,6 +170,11 @@ fn a_cable_pull_recovers_to_the_backup_with_the_events_in_order() {
     assert!(st.in_service && !st.failed);
     let r = d.status().resource(&def.tag).unwrap();
     assert_eq!((r.recoveries_ok, r.up), (1, Some(true)));
+    assert_eq!(
+        r.recovery_seconds.count(),
+        1,
+        "the recovery's duration observed"
+    );
     let eth0 = d.status().adapters_json();
     assert!(eth0.contains(r#""carrier":false"#), "{eth0}");
 

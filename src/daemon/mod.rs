@@ -14,6 +14,7 @@
 //!   HTTP as JSON and Prometheus text ([`conflicts`]: its address conflict
 //!   counters), by a bounded server of its own ([`http_server`], over the
 //!   byte-level [`http`]) within the descriptor budget of [`fd_limit`];
+//!   [`histogram`]: the recovery duration's buckets;
 //! - [`config`]: the configuration file `ipkit.toml` in the config dir;
 //! - [`error`]: why it could not start, and the exit status for each reason;
 //! - [`check_config`]: `--check-config`, the start's validation alone;
@@ -34,6 +35,7 @@ pub mod error;
 mod event_loop;
 pub mod executor;
 pub mod fd_limit;
+pub mod histogram;
 pub mod hook;
 #[doc(hidden)]
 pub mod http;
