@@ -44,6 +44,7 @@ pub struct Request {
     pub restart_window_ms: Option<u64>,
     pub lock_timeout_ms: Option<u64>,
     pub noprefixroute: bool,
+    pub never_as_source: bool,
     pub no_probe: bool,
 }
 
@@ -103,6 +104,7 @@ pub fn parse(req: &Request) -> Result<Definition, InvalidInput> {
         t.lock_timeout = ms(v);
     }
     t.noprefixroute = req.noprefixroute;
+    t.never_as_source = req.never_as_source;
     let mut def = Definition::new(tag, address, adapter, recovery)?;
     def.local_recovery = req.local_recovery.unwrap_or(true);
     def.hold_in_service = req.hold_in_service;

@@ -125,6 +125,11 @@ pub struct CreateArgs {
     /// Add the address without a prefix route.
     #[arg(long)]
     pub noprefixroute: bool,
+    /// Never choose the address as the source of this node's own outgoing
+    /// connections (added deprecated, preferred_lft 0; IPv6 only, the
+    /// kernel ignores it for IPv4).
+    #[arg(long)]
+    pub never_as_source: bool,
     /// The daemon brings the resource up by itself and keeps it up.
     #[arg(long)]
     pub hold_in_service: bool,
@@ -431,6 +436,7 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
         restart_window_ms: a.restart_window,
         lock_timeout_ms: a.lock_timeout,
         noprefixroute: a.noprefixroute,
+        never_as_source: a.never_as_source,
         no_probe: a.no_probe,
     };
     // 1. Syntax.

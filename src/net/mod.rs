@@ -133,6 +133,11 @@ pub struct AnnouncePlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AddOptions {
     pub noprefixroute: bool,
+    /// Add the address deprecated (preferred lifetime 0, valid forever), so
+    /// that the kernel's source-address selection passes it over for
+    /// another address of the node (IPv6: RFC 6724 rule 3; IPv4: the kernel
+    /// ignores it, docs/linux-backend.md "Source-address control").
+    pub never_as_source: bool,
 }
 
 /// The answer of an in-use probe.

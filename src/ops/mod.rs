@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::cluster::ClusterView;
 use crate::events::{Event, EventSink, Kind};
-use crate::net::{AnnouncePlan, Kernel, KernelError};
+use crate::net::{AddOptions, AnnouncePlan, Kernel, KernelError};
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState, Tag};
 use crate::store::{Store, StoreError};
 
@@ -107,6 +107,14 @@ pub(crate) fn announce_plan(def: &Definition) -> AnnouncePlan {
     AnnouncePlan {
         count: def.tunables.announce_count,
         interval: def.tunables.announce_interval,
+    }
+}
+
+/// How restore and recover add a definition's address.
+pub(crate) fn add_options(def: &Definition) -> AddOptions {
+    AddOptions {
+        noprefixroute: def.tunables.noprefixroute,
+        never_as_source: def.tunables.never_as_source,
     }
 }
 

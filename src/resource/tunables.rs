@@ -51,6 +51,10 @@ pub struct Tunables {
     pub lock_timeout: Duration,
     /// Add the address without a prefix route (`IFA_F_NOPREFIXROUTE`).
     pub noprefixroute: bool,
+    /// Add the address deprecated (preferred lifetime 0), so that the
+    /// node's own outgoing connections take another source address (IPv6;
+    /// IPv4 kernels ignore it: docs/linux-backend.md).
+    pub never_as_source: bool,
 }
 
 impl Default for Tunables {
@@ -67,6 +71,7 @@ impl Default for Tunables {
             restart_window: Duration::from_secs(15 * 60),
             lock_timeout: Duration::from_secs(30),
             noprefixroute: false,
+            never_as_source: false,
         }
     }
 }

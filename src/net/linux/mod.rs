@@ -130,12 +130,10 @@ impl Kernel for LinuxKernel {
         opts: AddOptions,
     ) -> Result<(), KernelError> {
         let l = self.require_link(KernelOp::AddAddress, adapter)?;
-        self.nl
-            .add_address(l.index, addr, opts.noprefixroute)
-            .map_err(|mut e| {
-                e.target = Some(format!("{addr} on {adapter}"));
-                e
-            })
+        self.nl.add_address(l.index, addr, opts).map_err(|mut e| {
+            e.target = Some(format!("{addr} on {adapter}"));
+            e
+        })
     }
 
     /// Deletes `addr`'s IP from `adapter` with whatever prefix length it
