@@ -154,7 +154,7 @@ mod tests {
         let help = exit_help();
         let listed: Vec<u8> = help
             .lines()
-            .filter_map(|l| l.trim_start().split_whitespace().next()?.parse().ok())
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
             .collect();
         let table: Vec<u8> = DaemonExit::ALL.iter().map(|e| e.code()).collect();
         assert_eq!(listed, table, "{help}");
