@@ -38,7 +38,7 @@ impl DaemonExit {
                 "stopped cleanly (SIGTERM, SIGINT); with --check-config: the configuration and every definition are valid"
             }
             DaemonExit::CouldNotStart => {
-                "could not start: netlink or packet sockets (privileges), the status API's address, the pid file, the definitions directory"
+                "could not start: the kernel seam (privileges: CAP_NET_ADMIN, CAP_NET_RAW), the status API's address, the pid file, the definitions directory"
             }
             DaemonExit::BadConfig => {
                 "invalid ipkit.toml or definition (the message names the file and the field); nothing was started"
