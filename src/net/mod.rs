@@ -41,6 +41,10 @@ pub enum KernelOp {
     AddNeighbour,
     /// Reading the netlink event monitor.
     Monitor,
+    /// Dumping, adding or deleting a policy rule (source routing).
+    Rule,
+    /// Dumping, replacing or deleting a route of ipkit's tables.
+    Route,
 }
 
 impl KernelOp {
@@ -56,6 +60,8 @@ impl KernelOp {
             KernelOp::Open => "open socket",
             KernelOp::AddNeighbour => "add neighbour",
             KernelOp::Monitor => "read netlink events",
+            KernelOp::Rule => "policy rule",
+            KernelOp::Route => "route",
         }
     }
 }
@@ -130,6 +136,10 @@ pub struct AnnouncePlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AddOptions {
     pub noprefixroute: bool,
+    /// Where the platform steers traffic sourced from the address through
+    /// the adapter that holds it (Linux: the priority of ipkit's policy
+    /// rule, docs/linux-backend.md "Source routing"); 0 = not at all.
+    pub source_rule_priority: u32,
 }
 
 /// The answer of an in-use probe.
@@ -186,6 +196,20 @@ pub trait Kernel: Send + Sync {
 
     fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError>;
 
+    /// Bring what the platform keeps beside an address (Linux: ipkit's
+    /// source rule and table) in line with the adapter that holds it now,
+    /// repairing what a crash between an address change and that state
+    /// left behind. `add_address` and `delete_address` keep it in line
+    /// themselves; this is for the reconcile before an operation. Returns
+    /// what was changed, in words. Platforms without such state do nothing.
+    fn settle_routing(
+        &self,
+        _addr: &Address,
+        _opts: AddOptions,
+    ) -> Result<Vec<String>, KernelError> {
+        Ok(Vec::new())
+    }
+
     /// Delete every neighbour (ARP/NDP) entry for `ip`, on every adapter.
     fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError>;
 
@@ -231,6 +255,9 @@ impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
     }
     fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError> {
         (**self).delete_address(adapter, addr)
+    }
+    fn settle_routing(&self, addr: &Address, opts: AddOptions) -> Result<Vec<String>, KernelError> {
+        (**self).settle_routing(addr, opts)
     }
     fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
         (**self).flush_neighbours(ip)

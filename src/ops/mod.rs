@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::cluster::ClusterView;
 use crate::events::{Event, EventSink, Kind};
-use crate::net::{AnnouncePlan, Kernel, KernelError};
+use crate::net::{AddOptions, AnnouncePlan, Kernel, KernelError};
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState, Tag};
 use crate::store::{Store, StoreError};
 
@@ -23,7 +23,7 @@ mod restore;
 
 pub use deep_check::deep_check;
 pub use quick_check::quick_check;
-pub use reconcile::{Correction, corrections, disagreements, reconcile};
+pub use reconcile::{Correction, corrections, disagreements, reconcile, reconcile_routing};
 pub use recover::recover;
 pub use remove::remove;
 pub use restore::restore;
@@ -110,6 +110,14 @@ pub(crate) fn announce_plan(def: &Definition) -> AnnouncePlan {
     }
 }
 
+/// How the address is added: prefix route, and the source rule's priority.
+pub(crate) fn add_options(def: &Definition) -> AddOptions {
+    AddOptions {
+        noprefixroute: def.tunables.noprefixroute,
+        source_rule_priority: def.tunables.source_rule_priority,
+    }
+}
+
 /// Is the address held by exactly `adapter` and nowhere else?
 pub(crate) fn held_exactly_by(holders: &[AdapterName], adapter: &AdapterName) -> bool {
     holders.len() == 1 && &holders[0] == adapter
@@ -181,7 +189,7 @@ mod tests {
     use crate::cluster::sim::SimCluster;
     use crate::events::Recorder;
     use crate::net::sim::SimNet;
-    use crate::net::{AddOptions, LinkInfo, ProbeResult};
+    use crate::net::{LinkInfo, ProbeResult};
     use crate::resource::{Address, Mac};
     use std::sync::Mutex;
     use std::time::Duration;

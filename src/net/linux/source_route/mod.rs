@@ -1,0 +1,193 @@
+//! ipkit's source routing on Linux: traffic sourced from a VIP leaves through the adapter that holds it (docs/linux-backend.md, "Source routing").
+//!
+//! Per VIP, ipkit owns one policy rule (`from VIP/32` or `/128`, at the
+//! resource's `source_rule_priority`, `lookup` an ipkit table) and that
+//! table (the VIP's connected subnet and the gateways in it, through the
+//! holding adapter; see [`plan::desired_routes`]). Both carry
+//! [`plan::PROTOCOL`]. Every rule and route of a VIP is changed only by
+//! operations on that VIP's resource, which hold its lock, so two
+//! resources never race on shared routing state.
+//!
+//! [`follow`] makes the kernel match the plan and is idempotent: run again
+//! after a crash at any point, it repairs what the crash left.
+
+use std::net::IpAddr;
+
+use crate::net::KernelError;
+use crate::net::linux::netlink::{AddrRecord, Family, MAIN_TABLE, Netlink, SourceRule, TableRoute};
+
+pub mod plan;
+
+/// Which adapter the VIP's routing should follow, and at what priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// The interface index of the adapter holding the VIP; `None` when no
+    /// adapter holds it (the rule and the table go).
+    pub holder: Option<u32>,
+    /// The rule's priority; `Some(0)` turns source routing off for the VIP
+    /// (what ipkit installed goes); `None` keeps the priority of the rule
+    /// that is there and installs nothing new.
+    pub priority: Option<u32>,
+}
+
+/// Errnos of a kernel built without policy routing
+/// (`CONFIG_IP_MULTIPLE_TABLES` / `CONFIG_IPV6_MULTIPLE_TABLES` off).
+fn unsupported(e: &KernelError) -> bool {
+    matches!(e.errno, libc::EAFNOSUPPORT | libc::EOPNOTSUPP)
+}
+
+/// The adapter ipkit's table for `ip` sends it through now, if any.
+pub fn current_holder(nl: &Netlink, ip: IpAddr) -> Result<Option<u32>, KernelError> {
+    let family = Family::of(ip);
+    let rules = match nl.rules(family) {
+        Ok(r) => r,
+        Err(e) if unsupported(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(rule) = plan::rules_for(&rules, ip).into_iter().next() else {
+        return Ok(None);
+    };
+    Ok(nl
+        .table_routes(family, rule.table)?
+        .iter()
+        .filter_map(TableRoute::from_record)
+        .find(|r| r.gateway.is_none())
+        .map(|r| r.oif))
+}
+
+/// Make ipkit's rule and table for `ip` match `target`, given the
+/// addresses of its family (one dump the caller already has). Returns what
+/// changed, in words (empty when everything was in place).
+pub fn follow(
+    nl: &Netlink,
+    ip: IpAddr,
+    target: Target,
+    addrs: &[AddrRecord],
+) -> Result<Vec<String>, KernelError> {
+    let family = Family::of(ip);
+    let rules = match nl.rules(family) {
+        Ok(r) => r,
+        Err(e) if unsupported(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let ours = plan::rules_for(&rules, ip);
+    let mut changes = Vec::new();
+    let priority = match (target.priority, ours.first()) {
+        (Some(0), _) => None,
+        (Some(p), _) => Some(p),
+        (None, Some(existing)) => Some(existing.priority),
+        (None, None) => None,
+    };
+    let (Some(holder), Some(priority)) = (target.holder, priority) else {
+        release(nl, family, &ours, &mut changes)?;
+        return Ok(changes);
+    };
+    let table = match ours.first() {
+        Some(r) => r.table,
+        None => free_table(nl, ip, &rules)?,
+    };
+    let main = nl.table_routes(family, MAIN_TABLE)?;
+    let desired = plan::desired_routes(ip, holder, table, addrs, &main);
+    if desired.is_empty() {
+        release(nl, family, &ours, &mut changes)?;
+        return Ok(changes);
+    }
+    // The table first, then the rule: a new rule never points at an empty
+    // table, and a re-point replaces each route in place (same key).
+    let current: Vec<TableRoute> = nl
+        .table_routes(family, table)?
+        .iter()
+        .filter_map(TableRoute::from_record)
+        .collect();
+    for route in desired.iter().filter(|d| !current.contains(d)) {
+        nl.replace_route(route)?;
+        changes.push(format!("route {route}"));
+    }
+    for route in current
+        .iter()
+        .filter(|c| !desired.iter().any(|d| d.key() == c.key()))
+    {
+        nl.delete_route(route)?;
+        changes.push(format!("deleted route {route}"));
+    }
+    // Add before delete: there is never a moment without a rule.
+    let wanted = plan::rule(ip, table, priority);
+    if !ours.contains(&wanted) {
+        nl.add_rule(&wanted)?;
+        changes.push(wanted.to_string());
+    }
+    for old in ours.iter().filter(|r| **r != wanted) {
+        nl.delete_rule(old)?;
+        changes.push(format!("deleted {old}"));
+    }
+    Ok(changes)
+}
+
+/// Delete ipkit's rules for a VIP, then the routes of their tables.
+fn release(
+    nl: &Netlink,
+    family: Family,
+    ours: &[SourceRule],
+    changes: &mut Vec<String>,
+) -> Result<(), KernelError> {
+    for rule in ours {
+        nl.delete_rule(rule)?;
+        changes.push(format!("deleted {rule}"));
+    }
+    let mut tables: Vec<u32> = ours.iter().map(|r| r.table).collect();
+    tables.sort_unstable();
+    tables.dedup();
+    for table in tables.into_iter().filter(|t| plan::is_ipkit_table(*t)) {
+        for route in nl
+            .table_routes(family, table)?
+            .iter()
+            .filter_map(TableRoute::from_record)
+            .filter(|r| r.protocol == plan::PROTOCOL)
+        {
+            nl.delete_route(&route)?;
+            changes.push(format!("deleted route {route}"));
+        }
+    }
+    Ok(())
+}
+
+/// The first of `ip`'s candidate tables that no rule looks up and that
+/// holds no route but ipkit's (left by a crash).
+fn free_table(
+    nl: &Netlink,
+    ip: IpAddr,
+    rules: &[crate::net::linux::netlink::RuleRecord],
+) -> Result<u32, KernelError> {
+    let family = Family::of(ip);
+    for table in plan::table_candidates(ip) {
+        if rules.iter().any(|r| r.table == table) {
+            continue;
+        }
+        let routes = nl.table_routes(family, table)?;
+        if routes.iter().all(|r| r.protocol == plan::PROTOCOL) {
+            return Ok(table);
+        }
+    }
+    Err(KernelError::with_message(
+        crate::net::KernelOp::Route,
+        Some(ip.to_string()),
+        libc::ENOSPC,
+        "every ipkit routing table is taken",
+    ))
+}
+
+/// Purge the neighbour entries of `family` on every adapter without a
+/// carrier: packets a socket sent while its route still pointed there wait
+/// in them for an answer that cannot come (3 probes, 3 s by default), and
+/// TCP does not retransmit a segment still queued on the host. The kernel
+/// purges these entries itself when the carrier goes; this catches those
+/// created after it.
+pub fn purge_dead_adapters(nl: &Netlink, family: Family) -> Result<usize, KernelError> {
+    let dead: Vec<u32> = nl
+        .links()?
+        .iter()
+        .filter(|l| !(l.admin_up && l.carrier))
+        .map(|l| l.index)
+        .collect();
+    nl.purge_neighbours(family, &dead)
+}
