@@ -19,7 +19,7 @@ use ipkit::daemon::config::Config;
 use ipkit::daemon::{Daemon, DaemonOptions};
 use ipkit::events::Recorder;
 use ipkit::net::linux::LinuxKernel;
-use ipkit::net::linux::netlink::{Family, MAIN_TABLE, Netlink, TableRoute};
+use ipkit::net::linux::netlink::{Family, Netlink, SourceRule, TableRoute};
 use ipkit::net::linux::source_route::plan;
 use ipkit::ops::{self, Ctx, SystemClock};
 use ipkit::resource::{AdapterName, Address, Definition, Operation, Tag};
@@ -126,33 +126,56 @@ fn node_netlink(lab: &Lab) -> Netlink {
 }
 
 /// What ipkit installed for `ip`: its rules, and the routes of their
-/// tables, in words.
-fn routing_of(nl: &Netlink, ip: IpAddr) -> (Vec<String>, Vec<TableRoute>) {
+/// tables.
+fn routing_of(nl: &Netlink, ip: IpAddr) -> (Vec<SourceRule>, Vec<TableRoute>) {
     let family = Family::of(ip);
     let rules = plan::rules_for(&nl.rules(family).unwrap(), ip);
     let mut routes = Vec::new();
     for r in &rules {
-        routes.extend(
-            nl.table_routes(family, r.table)
-                .unwrap()
-                .iter()
-                .filter_map(TableRoute::from_record),
-        );
+        routes.extend(table(nl, ip, r.table));
     }
-    (rules.iter().map(ToString::to_string).collect(), routes)
+    (rules, routes)
 }
 
-/// Every route any ipkit table holds, in either family.
-fn ipkit_routes(nl: &Netlink) -> Vec<String> {
-    let mut out = Vec::new();
-    for family in [Family::V4, Family::V6] {
-        for rule in nl.rules(family).unwrap() {
-            if plan::is_ipkit_table(rule.table) {
-                out.push(format!("rule to table {}", rule.table));
-            }
-        }
+fn table(nl: &Netlink, ip: IpAddr, table: u32) -> Vec<TableRoute> {
+    nl.table_routes(Family::of(ip), table)
+        .unwrap()
+        .iter()
+        .filter_map(TableRoute::from_record)
+        .collect()
+}
+
+/// One ipkit rule at the default priority, and a table whose routes all
+/// go through `adapter` (ipkit's protocol, ipkit's table); returns the table.
+fn assert_follows(lab: &Lab, nl: &Netlink, ip: IpAddr, adapter: Port) -> u32 {
+    let (rules, routes) = routing_of(nl, ip);
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    let rule = rules[0];
+    assert_eq!((rule.priority, rule.protocol), (32000, plan::PROTOCOL));
+    assert!(plan::is_ipkit_table(rule.table), "{rule}");
+    let index = lab.ifindex_of(adapter).unwrap();
+    assert!(!routes.is_empty());
+    for r in &routes {
+        assert_eq!(
+            (r.oif, r.protocol, r.table),
+            (index, plan::PROTOCOL, rule.table),
+            "{r}"
+        );
     }
-    out
+    // The VIP's subnet is there.
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.gateway.is_none() && r.prefix == if ip.is_ipv4() { 24 } else { 64 })
+    );
+    rule.table
+}
+
+fn source_routing_events(rec: &Recorder) -> usize {
+    rec.snapshot()
+        .iter()
+        .filter(|e| e.id == 7007 && e.message.contains("source routing"))
+        .count()
 }
 
 fn holders(lab: &Lab, ip: IpAddr) -> Vec<String> {
@@ -247,4 +270,186 @@ fn without_the_source_rule_the_stream_dies() {
     };
     let report = cable_pull_under_a_stream("198.51.100.10/24", 0, pace);
     assert_eq!(report.end, StreamEnd::TimedOut, "{report:?}");
+}
+
+/// restore installs, recover re-points, remove removes: IPv4 and IPv6.
+#[test]
+fn restore_installs_recover_repoints_and_remove_removes() {
+    for address in ["198.51.100.10/24", "2001:db8:1::10/64"] {
+        let lab = Lab::build(LabConfig::unique().with_base_addresses()).unwrap();
+        let def = vip(address);
+        let ip = def.address.ip();
+        let node = Node::new(&def);
+        let nl = node_netlink(&lab);
+        assert_eq!(routing_of(&nl, ip), (vec![], vec![]));
+
+        assert!(op(&lab, &node, Operation::Restore).0.success);
+        let installed = assert_follows(&lab, &nl, ip, Port::APrimary);
+
+        lab.pull_cable(Port::APrimary).unwrap();
+        assert!(op(&lab, &node, Operation::Recover).0.success);
+        assert_eq!(holders(&lab, ip), ["eth1"]);
+        assert_eq!(assert_follows(&lab, &nl, ip, Port::ABackup), installed);
+
+        let (removed, events) = op(&lab, &node, Operation::Remove);
+        assert!(removed.success, "{:#?}", events.snapshot());
+        assert_eq!(routing_of(&nl, ip), (vec![], vec![]), "{address}");
+        assert_eq!(
+            table(&nl, ip, installed),
+            vec![],
+            "{address}: the table is empty"
+        );
+    }
+}
+
+/// A crash between the address add and the rule (simulated: the rule and
+/// the table taken away by hand, as if the process died right after the
+/// add) is repaired by the next operation, with 7007; a crash between the
+/// address delete and the rule delete (a rule left for an address no
+/// adapter holds) too.
+#[test]
+fn a_crash_between_address_and_routing_is_repaired_by_the_next_operation() {
+    for address in ["198.51.100.10/24", "2001:db8:1::10/64"] {
+        let lab = Lab::build(LabConfig::unique().with_base_addresses()).unwrap();
+        let def = vip(address);
+        let ip = def.address.ip();
+        let node = Node::new(&def);
+        let nl = node_netlink(&lab);
+        assert!(op(&lab, &node, Operation::Restore).0.success);
+        let (rules, routes) = routing_of(&nl, ip);
+        for r in &rules {
+            nl.delete_rule(r).unwrap();
+        }
+        for r in &routes {
+            nl.delete_route(r).unwrap();
+        }
+        assert_eq!(routing_of(&nl, ip), (vec![], vec![]));
+
+        let (checked, events) = op(&lab, &node, Operation::QuickCheck);
+        assert!(checked.success);
+        assert!(
+            source_routing_events(&events) >= 2,
+            "{:#?}",
+            events.snapshot()
+        );
+        assert_follows(&lab, &nl, ip, Port::APrimary);
+        // Nothing more to repair: the next operation changes nothing.
+        let (_, events) = op(&lab, &node, Operation::QuickCheck);
+        assert_eq!(
+            source_routing_events(&events),
+            0,
+            "{:#?}",
+            events.snapshot()
+        );
+
+        // The address gone by hand with its routing left behind.
+        let index = lab.ifindex_of(Port::APrimary).unwrap();
+        let prefix = def.address.prefix();
+        lab.nl_of(Port::APrimary)
+            .delete_address(index, ip, prefix)
+            .unwrap();
+        assert_eq!(routing_of(&nl, ip).0.len(), 1);
+        let (removed, events) = op(&lab, &node, Operation::Remove);
+        assert!(removed.success);
+        assert!(
+            source_routing_events(&events) >= 1,
+            "{:#?}",
+            events.snapshot()
+        );
+        assert_eq!(routing_of(&nl, ip), (vec![], vec![]), "{address}");
+    }
+}
+
+/// The daemon repairs the routing at its deepCheck interval.
+#[test]
+fn the_daemon_repairs_the_routing_at_its_deep_check() {
+    let lab = Lab::build(LabConfig::unique().with_base_addresses()).unwrap();
+    let mut def = vip("198.51.100.10/24");
+    def.tunables.deep_check_interval = Duration::from_millis(200);
+    let ip = def.address.ip();
+    let node = Node::new(&def);
+    let nl = node_netlink(&lab);
+    assert!(op(&lab, &node, Operation::Restore).0.success);
+    let rec = Arc::new(Recorder::new());
+    let daemon = start_daemon(&lab, &node, &rec);
+    let (rules, _) = routing_of(&nl, ip);
+    nl.delete_rule(&rules[0]).unwrap();
+    wait_for("the rule back", || routing_of(&nl, ip).0.len() == 1);
+    assert_follows(&lab, &nl, ip, Port::APrimary);
+    assert!(source_routing_events(&rec) >= 1);
+    daemon.stop();
+    assert!(count(&rec, 7102) == 1);
+}
+
+/// `source_rule_priority = 0`: nothing is installed, and what an earlier
+/// setting installed goes at the next operation.
+#[test]
+fn priority_zero_installs_nothing_and_takes_back_what_was_there() {
+    let lab = Lab::build(LabConfig::unique().with_base_addresses()).unwrap();
+    let mut def = vip("198.51.100.10/24");
+    let ip = def.address.ip();
+    let node = Node::new(&def);
+    let nl = node_netlink(&lab);
+    assert!(op(&lab, &node, Operation::Restore).0.success);
+    assert_follows(&lab, &nl, ip, Port::APrimary);
+    def.tunables.source_rule_priority = 0;
+    node.store.save_definition(&def).unwrap();
+    assert!(op(&lab, &node, Operation::QuickCheck).0.success);
+    assert_eq!(routing_of(&nl, ip), (vec![], vec![]));
+}
+
+/// Does `frame` carry TCP from `ip`?
+fn tcp_from(frame: &[u8], ip: IpAddr) -> bool {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let Ok(packet) = SlicedPacket::from_ethernet(frame) else {
+        return false;
+    };
+    let source: Option<IpAddr> = match &packet.net {
+        Some(NetSlice::Ipv4(v4)) => Some(IpAddr::V4(v4.header().source_addr())),
+        Some(NetSlice::Ipv6(v6)) => Some(IpAddr::V6(v6.header().source_addr())),
+        _ => None,
+    };
+    source == Some(ip) && matches!(packet.transport, Some(TransportSlice::Tcp(_)))
+}
+
+/// The claim behind re-pointing in place (docs/linux-backend.md, "Sessions
+/// pick up the new path at once"): with both cables in, re-pointing the
+/// VIP's table to eth1 moves an established stream there with its next
+/// segments; the socket does not keep its cached route through eth0.
+#[test]
+fn a_repointed_table_moves_a_live_stream_at_once() {
+    for address in ["198.51.100.10/24", "2001:db8:1::10/64"] {
+        let lab = Lab::build(LabConfig::unique().with_base_addresses()).unwrap();
+        let def = vip(address);
+        let ip = def.address.ip();
+        let node = Node::new(&def);
+        let nl = node_netlink(&lab);
+        assert!(op(&lab, &node, Operation::Restore).0.success);
+        let stream = Stream::start(lab.node_a(), lab.client(), ip, 5002, Pace::default()).unwrap();
+        assert!(stream.wait_beyond(50_000, BOUND));
+        let capture = lab.capture(Port::ABackup).unwrap();
+        let from_vip = |frames: &[ipkit_lab::Frame]| {
+            frames
+                .iter()
+                .filter(|f| f.from_node && tcp_from(&f.bytes, ip))
+                .count()
+        };
+        let eth1 = lab.ifindex_of(Port::ABackup).unwrap();
+        let (_, routes) = routing_of(&nl, ip);
+        assert_eq!(
+            from_vip(&capture.all()),
+            0,
+            "{address}: nothing on eth1 yet"
+        );
+        for route in routes {
+            nl.replace_route(&TableRoute { oif: eth1, ..route })
+                .unwrap();
+        }
+        assert!(
+            capture.wait_until(BOUND, |frames| from_vip(frames) > 0),
+            "{address}: the stream never left through eth1"
+        );
+        let report = stream.finish();
+        assert!(report.survived(), "{address}: {report:?}");
+    }
 }

@@ -289,6 +289,10 @@ impl Executor {
                 return;
             }
             let out = ops::deep_check(ctx, def, state);
+            // The routing beside the address follows it; a crash between
+            // an address change and that state is repaired here at the
+            // latest (docs/linux-backend.md, "Source routing").
+            ops::reconcile_routing(ctx, def, Operation::DeepCheck, state.active_adapter(def));
             let now = self.clock.now();
             self.status.update(&def.tag, |e| {
                 e.deep_checks += 1;

@@ -57,9 +57,9 @@ pub struct Tunables {
     pub source_rule_priority: u32,
 }
 
-/// The default [`Tunables::source_rule_priority`]: before `main` (32766)
-/// and before the priorities `ip rule add` picks by itself (32765 down),
-/// after the low ones operators and other tools choose.
+/// The default [`Tunables::source_rule_priority`]: before `main` (32766),
+/// after the low numbers operators and other tools choose
+/// (docs/linux-backend.md, "Coexistence with the operator's rules").
 pub const DEFAULT_SOURCE_RULE_PRIORITY: u32 = 32000;
 /// The `main` table's rule: ipkit's must come before it.
 const MAIN_RULE_PRIORITY: u32 = 32766;

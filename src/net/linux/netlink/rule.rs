@@ -98,3 +98,55 @@ impl Netlink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! In a fresh network namespace each (never the host's rules).
+
+    use super::*;
+    use crate::net::linux::netlink::test_support::{in_netns, v4};
+
+    #[test]
+    fn rules_are_added_found_and_deleted_idempotently() {
+        in_netns(|| {
+            let nl = Netlink::open().expect("open");
+            for (source, prefix) in [
+                (v4("198.51.100.10"), 32),
+                ("2001:db8:1::10".parse().expect("ip"), 128),
+            ] {
+                let rule = SourceRule {
+                    source,
+                    prefix,
+                    table: 0x6970_0001,
+                    priority: 32000,
+                    protocol: 0x69,
+                };
+                let family = Family::of(source);
+                let ours = |nl: &Netlink| -> Vec<SourceRule> {
+                    nl.rules(family)
+                        .expect("dump")
+                        .iter()
+                        .filter_map(SourceRule::from_record)
+                        .filter(|r| r.protocol == 0x69)
+                        .collect()
+                };
+                assert!(ours(&nl).is_empty());
+                nl.add_rule(&rule).expect("add");
+                nl.add_rule(&rule)
+                    .expect("the same rule again is EEXIST = ok");
+                assert_eq!(ours(&nl), vec![rule]);
+                // The kernel's own rules (local, main, ...) are there, not ours.
+                assert!(
+                    nl.rules(family)
+                        .expect("dump")
+                        .iter()
+                        .any(|r| r.table == 254)
+                );
+                nl.delete_rule(&rule).expect("delete");
+                nl.delete_rule(&rule)
+                    .expect("deleting it again is ENOENT = ok");
+                assert!(ours(&nl).is_empty());
+            }
+        });
+    }
+}

@@ -211,3 +211,86 @@ impl Netlink {
         Ok(purged)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! In a fresh network namespace each (never the host's routes).
+
+    use super::*;
+    use crate::net::linux::netlink::test_support::{addr, in_netns, v4, veth_up};
+    use crate::resource::Mac;
+
+    #[test]
+    fn routes_of_a_table_are_replaced_and_deleted_idempotently() {
+        in_netns(|| {
+            let nl = Netlink::open().expect("open");
+            let _admin = veth_up();
+            let a = nl.link_by_name("a").expect("lookup").expect("a").index;
+            let b = nl.link_by_name("b").expect("lookup").expect("b").index;
+            let table = 0x6970_0002;
+            assert_eq!(
+                nl.table_routes(Family::V4, table)
+                    .expect("no such table: empty"),
+                vec![]
+            );
+            let mut route = TableRoute {
+                table,
+                destination: v4("198.51.100.0"),
+                prefix: 24,
+                oif: a,
+                gateway: None,
+                metric: 0,
+                protocol: 0x69,
+            };
+            let present = |nl: &Netlink| -> Vec<TableRoute> {
+                nl.table_routes(Family::V4, table)
+                    .expect("dump")
+                    .iter()
+                    .filter_map(TableRoute::from_record)
+                    .collect()
+            };
+            nl.replace_route(&route).expect("add");
+            assert_eq!(present(&nl), vec![route]);
+            // Re-pointed in place: the same key, another device.
+            route.oif = b;
+            nl.replace_route(&route).expect("replace");
+            assert_eq!(present(&nl), vec![route]);
+            // Not in main.
+            assert!(
+                !nl.table_routes(Family::V4, MAIN_TABLE)
+                    .expect("main")
+                    .iter()
+                    .any(|r| r.protocol == 0x69)
+            );
+            nl.delete_route(&route).expect("delete");
+            nl.delete_route(&route).expect("deleting again is ok");
+            assert_eq!(present(&nl), vec![]);
+        });
+    }
+
+    #[test]
+    fn local_delivery_and_neighbour_purge() {
+        in_netns(|| {
+            let nl = Netlink::open().expect("open");
+            let _admin = veth_up();
+            let a = nl.link_by_name("a").expect("lookup").expect("a").index;
+            let b = nl.link_by_name("b").expect("lookup").expect("b").index;
+            assert!(!nl.routes_locally(v4("198.51.100.10")).expect("get"));
+            nl.add_address(a, &addr("198.51.100.10/24"), false)
+                .expect("add");
+            assert!(nl.routes_locally(v4("198.51.100.10")).expect("get"));
+            assert!(!nl.routes_locally(v4("198.51.100.11")).expect("get"));
+
+            let mac = Mac([2, 0, 0, 0, 0, 9]);
+            nl.add_neighbour(a, v4("198.51.100.20"), mac)
+                .expect("permanent");
+            nl.add_neighbour(b, v4("198.51.100.21"), mac)
+                .expect("permanent");
+            // Permanent entries stay; nothing on other adapters is touched.
+            assert_eq!(nl.purge_neighbours(Family::V4, &[a]).expect("purge"), 0);
+            assert_eq!(nl.purge_neighbours(Family::V4, &[]).expect("purge"), 0);
+            let count = |nl: &Netlink| nl.neighbours(Some(Family::V4)).expect("dump").len();
+            assert_eq!(count(&nl), 2);
+        });
+    }
+}
