@@ -29,4 +29,6 @@ pub use lab::{
     LabConfig, Port, REACH_TIMEOUT, SETTLE_TIMEOUT,
 };
 pub use netns::NetNs;
-pub use stream::{NOTED_PAUSE, Pace, Stream, StreamEnd, StreamReport};
+pub use stream::{
+    NOTED_PAUSE, Pace, Reading, Stream, StreamEnd, StreamReport, read_to_end, write_until_stopped,
+};

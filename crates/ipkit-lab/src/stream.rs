@@ -135,7 +135,7 @@ impl Stream {
         };
         let reader = {
             let progress = progress.clone();
-            thread::spawn(move || read_to_end(client, &progress, started))
+            thread::spawn(move || read_with_progress(client, &progress, started))
         };
         Ok(Stream {
             started,
@@ -222,7 +222,10 @@ impl Stream {
     }
 }
 
-fn write_until_stopped(
+/// The server's side: writes `pace.chunk` bytes every `pace.interval`
+/// until `stop` is set or a write fails, then closes its side. Returns the
+/// bytes written and the write error, if any.
+pub fn write_until_stopped(
     mut server: TcpStream,
     pace: Pace,
     stop: &AtomicBool,
@@ -245,14 +248,21 @@ fn write_until_stopped(
     (sent, closed)
 }
 
-/// What the reader saw: bytes, pauses (began, length), the end.
-struct Reading {
-    received: u64,
-    pauses: Vec<(Duration, Duration)>,
-    end: StreamEnd,
+/// What the reader saw: bytes, pauses (when each began, measured from
+/// `started`, and its length), and how the stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    pub received: u64,
+    pub pauses: Vec<(Duration, Duration)>,
+    pub end: StreamEnd,
 }
 
-fn read_to_end(mut client: TcpStream, progress: &Progress, started: Instant) -> Reading {
+/// The client's side: reads until the stream ends (see [`StreamEnd`]).
+pub fn read_to_end(client: TcpStream, started: Instant) -> Reading {
+    read_with_progress(client, &Progress::default(), started)
+}
+
+fn read_with_progress(mut client: TcpStream, progress: &Progress, started: Instant) -> Reading {
     let mut buf = vec![0u8; 64 * 1024];
     let mut received = 0u64;
     // The longest pause so far is kept even when it is short.
