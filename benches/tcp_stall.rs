@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipkit::cluster::Standalone;
+use ipkit::config::Config;
 use ipkit::daemon::DaemonOptions;
-use ipkit::daemon::config::Config;
 use ipkit::events::Recorder;
 use ipkit::net::linux::LinuxKernel;
 use ipkit::ops::{self, Ctx, SystemClock};

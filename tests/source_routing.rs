@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipkit::cluster::Standalone;
-use ipkit::daemon::config::Config;
+use ipkit::config::Config;
 use ipkit::daemon::{Daemon, DaemonOptions};
 use ipkit::events::Recorder;
 use ipkit::net::linux::LinuxKernel;

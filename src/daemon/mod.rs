@@ -11,18 +11,20 @@
 //! - [`startup`]: starting it all ([`spawn`], [`SteppedDaemon`]);
 //! - [`async_sink`]: events to the status counters and the operator's sinks;
 //! - [`status`] and [`api`]: what the daemon knows, served read-only over
-//!   HTTP as JSON and Prometheus text;
+//!   HTTP as JSON and Prometheus text ([`conflicts`]: its address conflict
+//!   counters);
 //! - [`config`]: the configuration file `ipkit.toml` in the config dir;
 //! - [`error`]: why it could not start, and the exit status for each reason;
 //! - [`hook`]: the operator's `on_failure` command;
 //! - [`notify`]: systemd readiness;
-//! - [`view`]: one shared snapshot of links and addresses for periodic checks.
+//! - [`view`]: one shared snapshot of links and addresses for periodic checks;
+//! - `wire_watch`: which addresses the change source listens for claims of.
 
 use std::path::PathBuf;
 
 pub mod api;
 pub mod async_sink;
-pub mod config;
+pub mod conflicts;
 pub mod error;
 mod event_loop;
 pub mod executor;
@@ -34,6 +36,7 @@ mod queue;
 pub mod startup;
 pub mod status;
 pub mod view;
+mod wire_watch;
 
 pub use error::DaemonError;
 pub use event_loop::Control;
@@ -67,7 +70,7 @@ pub fn main(opts: DaemonOptions) -> u8 {
 }
 
 fn serve(opts: &DaemonOptions) -> Result<(), DaemonError> {
-    let config = config::Config::load(&opts.config_dir)?;
+    let config = crate::config::Config::load(&opts.config_dir)?;
     if let Some(addr) = config.listen
         && !addr.ip().is_loopback()
         && config.token.is_none()

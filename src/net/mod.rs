@@ -22,7 +22,7 @@ pub mod sim;
 pub mod snapshot;
 
 pub use backend::Backend;
-pub use changes::{Change, ChangeSource, Waker};
+pub use changes::{Change, ChangeSource, Waker, WatchedAddress, WireWatch};
 pub use link::{LinkInfo, LinkState, LinkStatus};
 pub use snapshot::{AddressEntry, NodeSnapshot, SnapshotKernel};
 
@@ -45,6 +45,8 @@ pub enum KernelOp {
     Rule,
     /// Dumping, replacing or deleting a route of ipkit's tables.
     Route,
+    /// Listening on the wire for other hosts claiming an address.
+    Listen,
 }
 
 impl KernelOp {
@@ -62,6 +64,7 @@ impl KernelOp {
             KernelOp::Monitor => "read netlink events",
             KernelOp::Rule => "policy rule",
             KernelOp::Route => "route",
+            KernelOp::Listen => "listen for address claims",
         }
     }
 }
@@ -230,6 +233,28 @@ pub trait Kernel: Send + Sync {
         ip: IpAddr,
         timeout: Duration,
     ) -> Result<ProbeResult, KernelError>;
+
+    /// Are `from` and `to` on the same L2 segment? Sends the in-use probe
+    /// frame for `ip` (an RFC 5227 ARP probe, sender 0.0.0.0 / a DAD NS
+    /// from ::) on `from` and listens on `to` at most `timeout` for it to
+    /// arrive (`ipkit doctor`, docs/doctor.md "same-segment": why this
+    /// frame changes nobody's neighbour cache). A seam that cannot send
+    /// frames is refused with EOPNOTSUPP.
+    fn same_segment(
+        &self,
+        from: &AdapterName,
+        to: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<bool, KernelError> {
+        let _ = (from, to, ip, timeout);
+        Err(KernelError::with_message(
+            KernelOp::Probe,
+            None,
+            libc::EOPNOTSUPP,
+            "this kernel seam cannot send test frames",
+        ))
+    }
 }
 
 impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
@@ -277,5 +302,14 @@ impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
         timeout: Duration,
     ) -> Result<ProbeResult, KernelError> {
         (**self).probe(adapter, ip, timeout)
+    }
+    fn same_segment(
+        &self,
+        from: &AdapterName,
+        to: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<bool, KernelError> {
+        (**self).same_segment(from, to, ip, timeout)
     }
 }

@@ -20,7 +20,10 @@ use ipkit_lab::{Pace, StreamEnd, read_to_end, write_until_stopped};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let address = |ip: &str, port: &str| -> Option<SocketAddr> {
-        Some(SocketAddr::new(ip.parse::<IpAddr>().ok()?, port.parse().ok()?))
+        Some(SocketAddr::new(
+            ip.parse::<IpAddr>().ok()?,
+            port.parse().ok()?,
+        ))
     };
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["serve", ip, port] => match address(ip, port) {
@@ -94,7 +97,11 @@ fn read(at: SocketAddr, secs: Duration) -> ExitCode {
         StreamEnd::Failed(_) => "failed",
     };
     println!("end={end} received={}", reading.received);
-    for (began, length) in reading.pauses.iter().filter(|(_, l)| *l >= ipkit_lab::NOTED_PAUSE) {
+    for (began, length) in reading
+        .pauses
+        .iter()
+        .filter(|(_, l)| *l >= ipkit_lab::NOTED_PAUSE)
+    {
         println!(
             "pause {:.6} {:.3}",
             (wall + *began).as_secs_f64(),

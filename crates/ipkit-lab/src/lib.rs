@@ -9,6 +9,8 @@
 //!   etherparse.
 //! - [`Stream`]: a TCP stream from a server in one namespace to a client
 //!   in another, recording the longest pause and how it ended.
+//! - [`inject`]: frames a node sends as another host would (claims and
+//!   probes of an address), for [`Lab::send_frame`].
 //!
 //! This crate does not depend on `ipkit` (ipkit depends on it, for `ipkit
 //! demo`): it uses std types (`IpAddr`, `[u8; 6]` MACs), and its own
@@ -17,6 +19,7 @@
 //! interfaces: everything lives in namespaces the lab creates and removes.
 
 pub mod capture;
+pub mod inject;
 mod lab;
 pub mod netlink;
 pub mod netns;
