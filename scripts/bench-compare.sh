@@ -43,11 +43,15 @@ stream=$repo/target/release/examples/tcp_stream
 command -v keepalived >/dev/null || { echo "needs keepalived (apt-get install keepalived)" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/ipkit-compare.XXXXXX)
+# The lab's helpers test commands that fail on purpose while they wait.
+set +e +o pipefail
 # shellcheck source=tests/pacemaker/lab.sh
 source tests/pacemaker/lab.sh
 PM_BIN=$bin
 cleanup() {
   set +e
+  [ -n "${pinger:-}" ] && kill "$pinger" 2>/dev/null
+  [ -n "${reader:-}" ] && kill "$reader" 2>/dev/null
   ka_down 2>/dev/null
   ipkit_down 2>/dev/null
   pm_down
@@ -134,19 +138,7 @@ ka1_up() { ka_up 2 1; }
 kafast_up() { ka_up 3 "$KA_FAST"; }
 
 pcmk_up() {
-  pm_x n1 cibadmin -C -o resources -X "<primitive id='vip' class='ocf' provider='heartbeat' type='IPaddr2'>
-    <instance_attributes id='vip-ia'>
-      <nvpair id='vip-ip' name='ip' value='$PM_VIP'/>
-      <nvpair id='vip-mask' name='cidr_netmask' value='24'/>
-      <nvpair id='vip-nic' name='nic' value='eth0'/>
-    </instance_attributes>
-    <operations><op id='vip-mon' name='monitor' interval='2s' timeout='20s'/></operations>
-  </primitive>" >/dev/null
-  pm_x n1 cibadmin -C -o constraints -X "<rsc_location id='vip-on-eth0-link' rsc='vip'>
-    <rule id='vip-on-eth0-link-rule' score='-INFINITY' boolean-op='or'>
-      <expression id='vip-eth0-undef' attribute='ethmonitor-eth0' operation='not_defined'/>
-      <expression id='vip-eth0-down' attribute='ethmonitor-eth0' operation='ne' value='1'/>
-    </rule></rsc_location>" >/dev/null
+  pm_ipaddr2 2s >/dev/null
   pm_x n1 cibadmin -C -o constraints -X "<rsc_location id='vip-prefers-node1' rsc='vip' node='node1' score='50'/>" >/dev/null
 }
 pcmk_down() {
@@ -162,8 +154,9 @@ pcmk_down() {
 }
 
 # ---- one round: "label outage_ms fate stall_ms where"
+pinger= reader=
 round() { # label up down
-  local label=$1 up=$2 down=$3 pinger reader t_pull gap fate stall where
+  local label=$1 up=$2 down=$3 t_pull gap fate stall where
   pm_plug n1-eth0 2>/dev/null
   $up
   pm_wait 60 pm_vip_is n1 eth0 || { echo "$label: the VIP did not come up on node1 eth0" >&2; $down; return 1; }
@@ -171,9 +164,11 @@ round() { # label up down
   pm_x n1 setsid -f sh -c 'echo $$ >"$1"; exec "$2" serve "$3" 5001' _ "$tmp/serve.pid" "$stream" "$PM_VIP" \
     </dev/null >>"$tmp/serve.out" 2>&1
   sleep 0.3
-  pm_cli "$stream" read "$PM_VIP" 5001 15 >"$tmp/stream.out" 2>&1 &
+  # Not through pm_cli: $! must be the process itself (ip netns exec
+  # execs it), not a subshell that would leave it running when killed.
+  ip netns exec "$PM_P-cli" "$stream" read "$PM_VIP" 5001 15 >"$tmp/stream.out" 2>&1 &
   reader=$!
-  pm_cli ping -D -n -i 0.001 -W 1 "$PM_VIP" >"$tmp/ping.log" 2>&1 &
+  ip netns exec "$PM_P-cli" ping -D -n -i 0.001 -W 1 "$PM_VIP" >"$tmp/ping.log" 2>&1 &
   pinger=$!
   sleep 1
   t_pull=$(date +%s.%N)

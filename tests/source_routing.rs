@@ -12,112 +12,56 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ipkit::cluster::Standalone;
-use ipkit::config::Config;
-use ipkit::daemon::{Daemon, DaemonOptions};
 use ipkit::events::Recorder;
-use ipkit::net::linux::LinuxKernel;
 use ipkit::net::linux::netlink::{Family, Netlink, SourceRule, TableRoute};
 use ipkit::net::linux::source_route::plan;
-use ipkit::ops::{self, Ctx, SystemClock};
-use ipkit::resource::{AdapterName, Address, Definition, Operation, Tag};
-use ipkit::store::Store;
+use ipkit::ops;
+use ipkit::resource::{Definition, Operation, Tag};
 use ipkit_lab::{Lab, LabConfig, Pace, Port, Stream, StreamEnd};
 
-const BOUND: Duration = Duration::from_secs(20);
+mod lab_support;
+use lab_support::*;
 
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + BOUND;
-    while Instant::now() < end {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out after {BOUND:?} waiting for {what}");
-}
-
-fn nic(s: &str) -> AdapterName {
-    AdapterName::new(s).unwrap()
-}
-
-/// A node's store in a temporary directory.
-struct Node {
-    _dir: tempfile::TempDir,
-    opts: DaemonOptions,
-    store: Store,
-}
-
-impl Node {
-    fn new(def: &Definition) -> Node {
-        let dir = tempfile::tempdir().unwrap();
-        let opts = DaemonOptions {
-            config_dir: dir.path().join("etc"),
-            state_dir: dir.path().join("var"),
-        };
-        let store = Store::new(&opts.config_dir, &opts.state_dir);
-        store.create_definition(def).unwrap();
-        Node {
-            _dir: dir,
-            opts,
-            store,
-        }
-    }
-}
-
+/// The resource "vip" on eth0 / eth1, acted on by netlink events only.
 fn vip(address: &str) -> Definition {
-    let mut d = Definition::new(
-        Tag::new("vip").unwrap(),
-        address.parse::<Address>().unwrap(),
-        nic("eth0"),
-        Some(nic("eth1")),
-    )
-    .unwrap();
-    // Nobody else is on the address in the lab: keep restores quick; only
-    // netlink events make the daemon act.
-    d.tunables.probe_timeout = Duration::from_millis(50);
-    d.tunables.quick_check_interval = Duration::from_secs(3600);
-    d.tunables.deep_check_interval = Duration::from_secs(3600);
-    d
+    event_only(vip_def("vip", address))
 }
 
-/// Run an operation as the command line does, inside node A.
-fn op(lab: &Lab, node: &Node, which: Operation) -> (ops::Outcome, Recorder) {
-    let store = node.store.clone();
-    lab.node_a()
-        .run(move || {
-            let kernel = LinuxKernel::open().unwrap();
-            let rec = Recorder::new();
-            let ctx = Ctx {
-                kernel: &kernel,
-                cluster: &Standalone,
-                events: &rec,
-                clock: &SystemClock,
-                node: "test",
-            };
-            let out = ops::run(&store, &ctx, &Tag::new("vip").unwrap(), which).unwrap();
-            (out, rec)
-        })
-        .unwrap()
+/// A node whose store defines `def`.
+fn node_with(def: &Definition) -> Node {
+    let node = Node::new();
+    node.define(def);
+    node
 }
 
-fn start_daemon(lab: &Lab, node: &Node, rec: &Arc<Recorder>) -> Daemon {
-    let opts = node.opts.clone();
-    let sink = Box::new(rec.clone());
-    let config = Config {
-        listen: None,
-        ..Config::default()
-    };
-    lab.node_a()
-        .run(move || ipkit::daemon::spawn(&opts, config, sink))
-        .unwrap()
-        .unwrap()
+/// A lab with base addresses, a node defining `def` ("vip"), ipkit's
+/// netlink inside node A, and the resource restored.
+struct Setup {
+    lab: Lab,
+    ip: IpAddr,
+    node: Node,
+    nl: Netlink,
 }
 
-fn count(rec: &Recorder, id: u16) -> usize {
-    rec.snapshot().iter().filter(|e| e.id == id).count()
+fn restored(def: &Definition) -> Setup {
+    let lab = Lab::build(LabConfig::unique().with_base_addresses()).unwrap();
+    let node = node_with(def);
+    let nl = node_netlink(&lab);
+    let (out, events) = run(&lab, &node, Operation::Restore);
+    assert!(out.success, "{:#?}", events.snapshot());
+    Setup {
+        ip: def.address.ip(),
+        lab,
+        node,
+        nl,
+    }
+}
+
+/// Run an operation on "vip" as the command line does, inside node A.
+fn run(lab: &Lab, node: &Node, which: Operation) -> (ops::Outcome, Recorder) {
+    op_events(lab, Port::APrimary, node, "vip", which)
 }
 
 /// ipkit's netlink handle inside node A (to read rules and tables).
@@ -178,19 +122,8 @@ fn source_routing_events(rec: &Recorder) -> usize {
         .count()
 }
 
-fn holders(lab: &Lab, ip: IpAddr) -> Vec<String> {
-    let nl = lab.nl_of(Port::APrimary);
-    let links = nl.links().unwrap();
-    let mut out: Vec<String> = nl
-        .addresses()
-        .unwrap()
-        .into_iter()
-        .filter(|a| a.ip == ip)
-        .filter_map(|a| links.iter().find(|l| l.index == a.ifindex))
-        .map(|l| l.name.clone())
-        .collect();
-    out.sort();
-    out
+fn holders_on_a(lab: &Lab, ip: IpAddr) -> Vec<String> {
+    holders(lab.nl_of(Port::APrimary), ip)
 }
 
 /// The kernel's default, which the lab leaves alone: routes through an
@@ -211,16 +144,12 @@ fn assert_default_linkdown_sysctl(lab: &Lab, ip: IpAddr) {
 /// The lab: a stream from a server bound to the VIP to the client,
 /// the primary cable pulled under the daemon. Returns the stream's report.
 fn cable_pull_under_a_stream(address: &str, priority: u32, pace: Pace) -> ipkit_lab::StreamReport {
-    let lab = Lab::build(LabConfig::unique().with_base_addresses()).unwrap();
     let mut def = vip(address);
     def.tunables.source_rule_priority = priority;
-    let ip = def.address.ip();
+    let Setup { lab, ip, node, .. } = restored(&def);
     assert_default_linkdown_sysctl(&lab, ip);
-    let node = Node::new(&def);
-    let (restored, events) = op(&lab, &node, Operation::Restore);
-    assert!(restored.success, "{:#?}", events.snapshot());
     let rec = Arc::new(Recorder::new());
-    let daemon = start_daemon(&lab, &node, &rec);
+    let daemon = start(&lab, Port::APrimary, &node, config_local(), &rec);
     let tag = Tag::new("vip").unwrap();
     wait_for("the first quickCheck, then idle", || {
         daemon
@@ -234,7 +163,9 @@ fn cable_pull_under_a_stream(address: &str, priority: u32, pace: Pace) -> ipkit_
 
     let pulled = stream.elapsed();
     lab.pull_cable(Port::APrimary).unwrap();
-    wait_for("the address on eth1 only", || holders(&lab, ip) == ["eth1"]);
+    wait_for("the address on eth1 only", || {
+        holders_on_a(&lab, ip) == ["eth1"]
+    });
     // Data keeps flowing: well beyond what was in flight at the pull (or
     // the stream died, which the report then says).
     let at_move = stream.received();
@@ -276,22 +207,15 @@ fn without_the_source_rule_the_stream_dies() {
 #[test]
 fn restore_installs_recover_repoints_and_remove_removes() {
     for address in ["198.51.100.10/24", "2001:db8:1::10/64"] {
-        let lab = Lab::build(LabConfig::unique().with_base_addresses()).unwrap();
-        let def = vip(address);
-        let ip = def.address.ip();
-        let node = Node::new(&def);
-        let nl = node_netlink(&lab);
-        assert_eq!(routing_of(&nl, ip), (vec![], vec![]));
-
-        assert!(op(&lab, &node, Operation::Restore).0.success);
+        let Setup { lab, ip, node, nl } = restored(&vip(address));
         let installed = assert_follows(&lab, &nl, ip, Port::APrimary);
 
         lab.pull_cable(Port::APrimary).unwrap();
-        assert!(op(&lab, &node, Operation::Recover).0.success);
-        assert_eq!(holders(&lab, ip), ["eth1"]);
+        assert!(run(&lab, &node, Operation::Recover).0.success);
+        assert_eq!(holders_on_a(&lab, ip), ["eth1"]);
         assert_eq!(assert_follows(&lab, &nl, ip, Port::ABackup), installed);
 
-        let (removed, events) = op(&lab, &node, Operation::Remove);
+        let (removed, events) = run(&lab, &node, Operation::Remove);
         assert!(removed.success, "{:#?}", events.snapshot());
         assert_eq!(routing_of(&nl, ip), (vec![], vec![]), "{address}");
         assert_eq!(
@@ -310,12 +234,8 @@ fn restore_installs_recover_repoints_and_remove_removes() {
 #[test]
 fn a_crash_between_address_and_routing_is_repaired_by_the_next_operation() {
     for address in ["198.51.100.10/24", "2001:db8:1::10/64"] {
-        let lab = Lab::build(LabConfig::unique().with_base_addresses()).unwrap();
         let def = vip(address);
-        let ip = def.address.ip();
-        let node = Node::new(&def);
-        let nl = node_netlink(&lab);
-        assert!(op(&lab, &node, Operation::Restore).0.success);
+        let Setup { lab, ip, node, nl } = restored(&def);
         let (rules, routes) = routing_of(&nl, ip);
         for r in &rules {
             nl.delete_rule(r).unwrap();
@@ -325,7 +245,7 @@ fn a_crash_between_address_and_routing_is_repaired_by_the_next_operation() {
         }
         assert_eq!(routing_of(&nl, ip), (vec![], vec![]));
 
-        let (checked, events) = op(&lab, &node, Operation::QuickCheck);
+        let (checked, events) = run(&lab, &node, Operation::QuickCheck);
         assert!(checked.success);
         assert!(
             source_routing_events(&events) >= 2,
@@ -334,7 +254,7 @@ fn a_crash_between_address_and_routing_is_repaired_by_the_next_operation() {
         );
         assert_follows(&lab, &nl, ip, Port::APrimary);
         // Nothing more to repair: the next operation changes nothing.
-        let (_, events) = op(&lab, &node, Operation::QuickCheck);
+        let (_, events) = run(&lab, &node, Operation::QuickCheck);
         assert_eq!(
             source_routing_events(&events),
             0,
@@ -349,7 +269,7 @@ fn a_crash_between_address_and_routing_is_repaired_by_the_next_operation() {
             .delete_address(index, ip, prefix)
             .unwrap();
         assert_eq!(routing_of(&nl, ip).0.len(), 1);
-        let (removed, events) = op(&lab, &node, Operation::Remove);
+        let (removed, events) = run(&lab, &node, Operation::Remove);
         assert!(removed.success);
         assert!(
             source_routing_events(&events) >= 1,
@@ -363,15 +283,11 @@ fn a_crash_between_address_and_routing_is_repaired_by_the_next_operation() {
 /// The daemon repairs the routing at its deepCheck interval.
 #[test]
 fn the_daemon_repairs_the_routing_at_its_deep_check() {
-    let lab = Lab::build(LabConfig::unique().with_base_addresses()).unwrap();
     let mut def = vip("198.51.100.10/24");
     def.tunables.deep_check_interval = Duration::from_millis(200);
-    let ip = def.address.ip();
-    let node = Node::new(&def);
-    let nl = node_netlink(&lab);
-    assert!(op(&lab, &node, Operation::Restore).0.success);
+    let Setup { lab, ip, node, nl } = restored(&def);
     let rec = Arc::new(Recorder::new());
-    let daemon = start_daemon(&lab, &node, &rec);
+    let daemon = start(&lab, Port::APrimary, &node, config_local(), &rec);
     let (rules, _) = routing_of(&nl, ip);
     nl.delete_rule(&rules[0]).unwrap();
     wait_for("the rule back", || routing_of(&nl, ip).0.len() == 1);
@@ -385,16 +301,12 @@ fn the_daemon_repairs_the_routing_at_its_deep_check() {
 /// setting installed goes at the next operation.
 #[test]
 fn priority_zero_installs_nothing_and_takes_back_what_was_there() {
-    let lab = Lab::build(LabConfig::unique().with_base_addresses()).unwrap();
     let mut def = vip("198.51.100.10/24");
-    let ip = def.address.ip();
-    let node = Node::new(&def);
-    let nl = node_netlink(&lab);
-    assert!(op(&lab, &node, Operation::Restore).0.success);
+    let Setup { lab, ip, node, nl } = restored(&def);
     assert_follows(&lab, &nl, ip, Port::APrimary);
     def.tunables.source_rule_priority = 0;
     node.store.save_definition(&def).unwrap();
-    assert!(op(&lab, &node, Operation::QuickCheck).0.success);
+    assert!(run(&lab, &node, Operation::QuickCheck).0.success);
     assert_eq!(routing_of(&nl, ip), (vec![], vec![]));
 }
 
@@ -419,12 +331,12 @@ fn tcp_from(frame: &[u8], ip: IpAddr) -> bool {
 #[test]
 fn a_repointed_table_moves_a_live_stream_at_once() {
     for address in ["198.51.100.10/24", "2001:db8:1::10/64"] {
-        let lab = Lab::build(LabConfig::unique().with_base_addresses()).unwrap();
-        let def = vip(address);
-        let ip = def.address.ip();
-        let node = Node::new(&def);
-        let nl = node_netlink(&lab);
-        assert!(op(&lab, &node, Operation::Restore).0.success);
+        let Setup {
+            lab,
+            ip,
+            node: _node,
+            nl,
+        } = restored(&vip(address));
         let stream = Stream::start(lab.node_a(), lab.client(), ip, 5002, Pace::default()).unwrap();
         assert!(stream.wait_beyond(50_000, BOUND));
         let capture = lab.capture(Port::ABackup).unwrap();
