@@ -120,16 +120,20 @@ ka_up() { # version advert_int
     prio=$([ "$n" = n1 ] && echo 150 || echo 100)
     mkdir -p "$tmp/ka-$n"
     ka_conf "$n" "$prio" "$1" "$2" >"$tmp/ka-$n/keepalived.conf"
-    pm_x "$n" keepalived -f "$tmp/ka-$n/keepalived.conf" -p "$tmp/ka-$n/keepalived.pid" \
+    # In the foreground (-n) under a shell that records its own PID in the
+    # node's PID namespace, then becomes keepalived: the PID to stop.
+    pm_x "$n" setsid -f sh -c 'echo $$ >"$1"; shift; exec "$@"' _ "$tmp/ka-$n/main.pid" \
+      keepalived -n -f "$tmp/ka-$n/keepalived.conf" -p "$tmp/ka-$n/keepalived.pid" \
       -r "$tmp/ka-$n/vrrp.pid" -c "$tmp/ka-$n/checkers.pid" --vrrp -l -D \
-      >>"$tmp/ka-$n/out" 2>&1
+      </dev/null >>"$tmp/ka-$n/out" 2>&1
   done
 }
 ka_down() {
   local n pid
   for n in n1 n2; do
-    pid=$(cat "$tmp/ka-$n/keepalived.pid" 2>/dev/null) || continue
+    pid=$(cat "$tmp/ka-$n/main.pid" 2>/dev/null) || continue
     pm_x "$n" kill -TERM "$pid" 2>/dev/null
+    pm_wait 10 eval "! pm_x $n kill -0 $pid 2>/dev/null" || echo "keepalived on $n did not stop" >&2
   done
   pm_wait 10 eval '[ -z "$(pm_vip_where)" ]' || true
   rm -rf "$tmp"/ka-n1 "$tmp"/ka-n2
@@ -156,7 +160,7 @@ pcmk_down() {
 # ---- one round: "label outage_ms fate stall_ms where"
 pinger= reader=
 round() { # label up down
-  local label=$1 up=$2 down=$3 t_pull gap fate stall where
+  local label=$1 up=$2 down=$3 t_pull t_end gap fate stall where
   pm_plug n1-eth0 2>/dev/null
   $up
   pm_wait 60 pm_vip_is n1 eth0 || { echo "$label: the VIP did not come up on node1 eth0" >&2; $down; return 1; }
@@ -175,11 +179,14 @@ round() { # label up down
   pm_pull n1-eth0 2>/dev/null
   pm_wait 60 eval '[ "$(pm_vip_where)" = "n1 eth1" ] || [ "$(pm_vip_where)" = "n2 eth0" ]' || true
   sleep 3
+  t_end=$(date +%s.%N)
   kill "$pinger" 2>/dev/null
   wait "$pinger" 2>/dev/null || true
   wait "$reader" 2>/dev/null || true
   where=$(pm_vip_where | xargs | tr ' ' /)
-  gap=$(awk -F'[][]' '/bytes from/ && $2 ~ /^[0-9]+[.][0-9]+$/ && $2 > 1000000000 { t = $2 + 0; if (p > 0) { g = t - p; if (g > m) m = g }; p = t } END { printf "%.0f", m * 1000 }' "$tmp/ping.log")
+  # The longest gap between replies, counting the time from the last
+  # reply to the end when replies never came back.
+  gap=$(awk -F'[][]' -v end="$t_end" '/bytes from/ && $2 ~ /^[0-9]+[.][0-9]+$/ && $2 > 1000000000 { t = $2 + 0; if (p > 0) { g = t - p; if (g > m) m = g }; p = t } END { if (p > 0 && end - p > m) m = end - p; printf "%.0f", m * 1000 }' "$tmp/ping.log")
   fate=$(sed -n 's/^end=\([a-z]*\).*/\1/p' "$tmp/stream.out")
   case $fate in stopped|closed) fate=survived ;; timeout) fate=dead ;; esac
   stall=$(awk -v t="$t_pull" '$1 == "pause" && $2 + $3 / 1000 >= t && $2 <= t + 0.5 { if ($3 > m) m = $3 } END { printf "%.1f", m }' "$tmp/stream.out")
@@ -188,6 +195,10 @@ round() { # label up down
   echo "$label ${gap:-0} ${fate:-none} $stall ${where:-none}"
   pm_plug n1-eth0 2>/dev/null
   $down
+  if [ -n "$(pm_vip_where)" ]; then
+    echo "$label: the VIP is still on $(pm_vip_where | xargs) after the tear-down" >&2
+    return 1
+  fi
 }
 
 : >"$tmp/results"
