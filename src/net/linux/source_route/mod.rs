@@ -18,6 +18,9 @@ use crate::net::linux::netlink::{AddrRecord, Family, MAIN_TABLE, Netlink, Source
 
 pub mod plan;
 
+/// How many of its candidate tables a VIP looks at before giving up.
+const MAX_TABLE_CANDIDATES: usize = 4096;
+
 /// Which adapter the VIP's routing should follow, and at what priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target {
@@ -159,7 +162,10 @@ fn free_table(
     rules: &[crate::net::linux::netlink::RuleRecord],
 ) -> Result<u32, KernelError> {
     let family = Family::of(ip);
-    for table in plan::table_candidates(ip) {
+    // One dump per candidate: a bounded search (a node has one ipkit
+    // table per VIP; thousands of taken tables in a row mean something
+    // else owns the range).
+    for table in plan::table_candidates(ip).take(MAX_TABLE_CANDIDATES) {
         if rules.iter().any(|r| r.table == table) {
             continue;
         }
@@ -172,7 +178,7 @@ fn free_table(
         crate::net::KernelOp::Route,
         Some(ip.to_string()),
         libc::ENOSPC,
-        "every ipkit routing table is taken",
+        format!("the first {MAX_TABLE_CANDIDATES} candidate ipkit routing tables are taken"),
     ))
 }
 
