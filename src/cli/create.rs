@@ -279,6 +279,7 @@ mod tests {
                     ifindex: *i,
                     mac: Mac([2, 0, 0, 0, 0, *i as u8]),
                     state: *s,
+                    carrier_changes: None,
                 })
                 .ok_or_else(|| KernelError::new(KernelOp::GetLink, None, libc::ENODEV))
         }
