@@ -21,7 +21,9 @@ use ipkit::ops;
 use ipkit::resource::{Definition, Operation, Tag};
 use ipkit_lab::{Lab, LabConfig, Pace, Port, Stream, StreamEnd};
 
+mod cli_support;
 mod lab_support;
+use cli_support::Env;
 use lab_support::*;
 
 /// The resource "vip" on eth0 / eth1, acted on by netlink events only.
@@ -363,5 +365,144 @@ fn a_repointed_table_moves_a_live_stream_at_once() {
         );
         let report = stream.finish();
         assert!(report.survived(), "{address}: {report:?}");
+    }
+}
+
+/// The adapter of node A called `name`.
+fn port_named(name: &str) -> Port {
+    match name {
+        "eth0" => Port::APrimary,
+        "eth1" => Port::ABackup,
+        other => panic!("node A has no adapter {other}"),
+    }
+}
+
+/// Where ipkit's routing for `ip` disagrees with the kernel, if it does:
+/// it must follow the one adapter that holds the address (one rule at the
+/// default priority, a table with the subnet, every route through that
+/// adapter), or be gone (no rule, no ipkit route in the tables the VIP
+/// would use).
+fn routing_disagreement(env: &Env, nl: &Netlink, ip: IpAddr) -> Option<String> {
+    let held = env.holders(ip);
+    let (rules, routes) = routing_of(nl, ip);
+    match held.as_slice() {
+        [one] => {
+            let index = env.lab.ifindex_of(port_named(one)).unwrap();
+            let follows = rules.len() == 1
+                && rules[0].priority == 32000
+                && routes.iter().any(|r| r.gateway.is_none())
+                && routes.iter().all(|r| {
+                    (r.oif, r.table, r.protocol) == (index, rules[0].table, plan::PROTOCOL)
+                });
+            (!follows).then(|| format!("held by {one}, routing {rules:?} {routes:?}"))
+        }
+        [] => {
+            let stray: Vec<TableRoute> = plan::table_candidates(ip)
+                .take(4)
+                .flat_map(|candidate| table(nl, ip, candidate))
+                .collect();
+            (!rules.is_empty() || !stray.is_empty())
+                .then(|| format!("held by none, routing {rules:?} {stray:?}"))
+        }
+        more => Some(format!("held by {more:?}")),
+    }
+}
+
+/// Real crashes (issue 11, "survives a crash"): `ipkit restore`, `recover`
+/// and `remove`, each its own process in node A, SIGKILLed at points
+/// spread over the second half of their measured run (cables pulled for recover, so that it
+/// moves the address); after every kill the next operation, not killed,
+/// leaves ipkit's routing agreeing with where the address is, and a
+/// remove leaves nothing of it. IPv4 and IPv6.
+#[test]
+fn sigkilled_operations_leave_routing_that_the_next_one_repairs() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    const POINTS: u32 = 8;
+    for address in ["198.51.100.10/24", "2001:db8:1::10/64"] {
+        let env = Env {
+            lab: Lab::build(LabConfig::unique().with_base_addresses()).unwrap(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let store = ipkit::store::Store::new(env.config_dir(), env.state_dir());
+        store.create_definition(&vip(address)).unwrap();
+        let nl = node_netlink(&env.lab);
+        let ip: IpAddr = address.parse::<ipkit::resource::Address>().unwrap().ip();
+        let whole = |command: &str| {
+            let t0 = std::time::Instant::now();
+            let out = env.run(&[command, "vip"]);
+            assert!(out.status.success(), "{command}: {out:?}");
+            t0.elapsed()
+        };
+        // Each operation's run, whole (the longest of two).
+        let mut took = std::collections::BTreeMap::new();
+        for _ in 0..2 {
+            for command in ["restore", "remove"] {
+                let t = whole(command);
+                let longest = took.entry(command).or_insert(t);
+                *longest = (*longest).max(t);
+            }
+        }
+        whole("restore");
+        env.lab.pull_cable(Port::APrimary).unwrap();
+        took.insert("recover", whole("recover"));
+        env.lab.plug_cable(Port::APrimary).unwrap();
+        whole("remove");
+
+        let (mut killed, mut disagreed) = (0, 0);
+        for point in 0..POINTS {
+            for command in ["restore", "recover", "remove"] {
+                let context = format!("{address}: {command} killed at {point}/{POINTS}");
+                // Where each kill starts from: out of service for restore,
+                // in service on eth0 with its cable out for recover, in
+                // service for remove.
+                if command != "restore" {
+                    whole("restore");
+                }
+                if command == "recover" {
+                    env.lab.pull_cable(Port::APrimary).unwrap();
+                }
+                // The second half of the run, where the kernel changes are.
+                let delay = took[command] * (POINTS + point) / (2 * POINTS);
+                let t0 = std::time::Instant::now();
+                let mut child = env
+                    .ipkit(&[command, "vip"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                std::thread::sleep(delay.saturating_sub(t0.elapsed()));
+                // SAFETY: kill(2) on our own child, not reaped yet.
+                unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+                if child.wait().unwrap().signal() == Some(libc::SIGKILL) {
+                    killed += 1;
+                }
+                if routing_disagreement(&env, &nl, ip).is_some() {
+                    disagreed += 1;
+                }
+                // The next operation repairs: restore (onto eth1 while
+                // eth0's cable is out), then remove; or remove at once.
+                let nexts: &[_] = if point % 2 == 0 {
+                    &[("restore", true), ("remove", false)]
+                } else {
+                    &[("remove", true)]
+                };
+                for &(next, plug) in nexts {
+                    whole(next);
+                    if let Some(wrong) = routing_disagreement(&env, &nl, ip) {
+                        panic!("{context}, then {next}: {wrong}");
+                    }
+                    if plug {
+                        env.lab.plug_cable(Port::APrimary).unwrap();
+                    }
+                }
+            }
+        }
+        eprintln!(
+            "{address}: {killed} of {} runs killed before their end, {disagreed} left routing that disagreed until the next operation",
+            POINTS * 3
+        );
+        assert!(killed > 0, "{address}: no kill landed");
     }
 }

@@ -95,8 +95,17 @@ pub fn follow(
         release(nl, family, &ours, &mut changes)?;
         return Ok(changes);
     }
-    // The table first, then the rule: a new rule never points at an empty
-    // table, and a re-point replaces each route in place (same key).
+    // A new rule first, then its table: whatever a crash interrupts, every
+    // route ipkit put in a table has a rule of the VIP's pointing at it, so
+    // the next operation finds it (by the rule) and repairs or removes it.
+    // Meanwhile the rule looks up a table without the route and traffic
+    // falls through to the next rules, as without ipkit.
+    let wanted = plan::rule(ip, table, priority);
+    if ours.is_empty() {
+        nl.add_rule(&wanted)?;
+        changes.push(wanted.to_string());
+    }
+    // A re-point replaces each route in place (same key).
     let current: Vec<TableRoute> = nl
         .table_routes(family, table)?
         .iter()
@@ -113,9 +122,9 @@ pub fn follow(
         nl.delete_route(route)?;
         changes.push(format!("deleted route {route}"));
     }
-    // Add before delete: there is never a moment without a rule.
-    let wanted = plan::rule(ip, table, priority);
-    if !ours.contains(&wanted) {
+    // A new priority: add before delete, there is never a moment without
+    // a rule.
+    if !ours.is_empty() && !ours.contains(&wanted) {
         nl.add_rule(&wanted)?;
         changes.push(wanted.to_string());
     }
@@ -126,17 +135,15 @@ pub fn follow(
     Ok(changes)
 }
 
-/// Delete ipkit's rules for a VIP, then the routes of their tables.
+/// Delete the routes of the tables of ipkit's rules for a VIP, then the
+/// rules: a crash in between leaves a rule, by which the next operation
+/// finds the rest.
 fn release(
     nl: &Netlink,
     family: Family,
     ours: &[SourceRule],
     changes: &mut Vec<String>,
 ) -> Result<(), KernelError> {
-    for rule in ours {
-        nl.delete_rule(rule)?;
-        changes.push(format!("deleted {rule}"));
-    }
     let mut tables: Vec<u32> = ours.iter().map(|r| r.table).collect();
     tables.sort_unstable();
     tables.dedup();
@@ -150,6 +157,10 @@ fn release(
             nl.delete_route(&route)?;
             changes.push(format!("deleted route {route}"));
         }
+    }
+    for rule in ours {
+        nl.delete_rule(rule)?;
+        changes.push(format!("deleted {rule}"));
     }
     Ok(())
 }
