@@ -17,6 +17,7 @@ pub mod backend;
 pub mod changes;
 pub mod link;
 pub mod linux;
+pub mod policy_rules;
 pub mod polling;
 pub mod sim;
 pub mod snapshot;
@@ -24,6 +25,7 @@ pub mod snapshot;
 pub use backend::Backend;
 pub use changes::{Change, ChangeSource, Waker, WatchedAddress, WireWatch};
 pub use link::{LinkInfo, LinkState, LinkStatus};
+pub use policy_rules::{PolicyRule, PolicyRules};
 pub use snapshot::{AddressEntry, NodeSnapshot, SnapshotKernel};
 
 /// Which kernel call failed.
@@ -213,6 +215,13 @@ pub trait Kernel: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// The node's policy routing rules, for `ipkit doctor` (Linux: every
+    /// rule of each family, ipkit's with the adapter their table uses).
+    /// Platforms without policy routing have none.
+    fn policy_rules(&self) -> Result<PolicyRules, KernelError> {
+        Ok(PolicyRules::default())
+    }
+
     /// Delete every neighbour (ARP/NDP) entry for `ip`, on every adapter.
     fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError>;
 
@@ -283,6 +292,9 @@ impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
     }
     fn settle_routing(&self, addr: &Address, opts: AddOptions) -> Result<Vec<String>, KernelError> {
         (**self).settle_routing(addr, opts)
+    }
+    fn policy_rules(&self) -> Result<PolicyRules, KernelError> {
+        (**self).policy_rules()
     }
     fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
         (**self).flush_neighbours(ip)

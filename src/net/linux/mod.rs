@@ -222,6 +222,10 @@ impl Kernel for LinuxKernel {
         source_route::follow(&self.nl, ip, target, &addrs)
     }
 
+    fn policy_rules(&self) -> Result<crate::net::PolicyRules, KernelError> {
+        source_route::policy_rules(&self.nl)
+    }
+
     fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
         self.nl.delete_neighbours(ip).map(|_| ())
     }

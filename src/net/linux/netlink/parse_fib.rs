@@ -52,6 +52,13 @@ pub struct RuleRecord {
     pub other_selectors: bool,
 }
 
+impl RuleRecord {
+    /// Does the rule look a table up (`FR_ACT_TO_TBL`)?
+    pub fn looks_up_a_table(&self) -> bool {
+        self.action == FR_ACT_TO_TBL
+    }
+}
+
 /// One route of a routing table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteRecord {

@@ -13,8 +13,8 @@
 
 use std::net::IpAddr;
 
-use crate::net::KernelError;
 use crate::net::linux::netlink::{AddrRecord, Family, MAIN_TABLE, Netlink, SourceRule, TableRoute};
+use crate::net::{KernelError, PolicyRule, PolicyRules};
 
 pub mod plan;
 
@@ -191,6 +191,47 @@ fn free_table(
         libc::ENOSPC,
         format!("the first {MAX_TABLE_CANDIDATES} candidate ipkit routing tables are taken"),
     ))
+}
+
+/// Every policy rule of both families, ipkit's with the adapter their
+/// table's connected route goes through (`ipkit doctor`); a family
+/// without policy routing is `None`.
+pub fn policy_rules(nl: &Netlink) -> Result<PolicyRules, KernelError> {
+    let mut out = PolicyRules::default();
+    for family in [Family::V4, Family::V6] {
+        let records = match nl.rules(family) {
+            Ok(r) => r,
+            Err(e) if unsupported(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        let mut rules = Vec::with_capacity(records.len());
+        for r in &records {
+            let ipkit = r.protocol == plan::PROTOCOL && plan::is_ipkit_table(r.table);
+            let through = if ipkit {
+                nl.table_routes(family, r.table)?
+                    .iter()
+                    .filter_map(TableRoute::from_record)
+                    .find(|route| route.gateway.is_none())
+                    .map(|route| route.oif)
+            } else {
+                None
+            };
+            rules.push(PolicyRule {
+                priority: r.priority,
+                source: r.source,
+                table: r.table,
+                lookup: r.looks_up_a_table(),
+                other_selectors: r.other_selectors,
+                ipkit,
+                through,
+            });
+        }
+        match family {
+            Family::V4 => out.v4 = Some(rules),
+            Family::V6 => out.v6 = Some(rules),
+        }
+    }
+    Ok(out)
 }
 
 /// Purge the neighbour entries of `family` on every adapter without a
