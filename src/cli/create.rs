@@ -45,6 +45,7 @@ pub struct Request {
     pub lock_timeout_ms: Option<u64>,
     pub noprefixroute: bool,
     pub never_as_source: bool,
+    pub source_rule_priority: Option<u32>,
     pub no_probe: bool,
 }
 
@@ -105,6 +106,9 @@ pub fn parse(req: &Request) -> Result<Definition, InvalidInput> {
     }
     t.noprefixroute = req.noprefixroute;
     t.never_as_source = req.never_as_source;
+    if let Some(v) = req.source_rule_priority {
+        t.source_rule_priority = v;
+    }
     let mut def = Definition::new(tag, address, adapter, recovery)?;
     def.local_recovery = req.local_recovery.unwrap_or(true);
     def.hold_in_service = req.hold_in_service;

@@ -387,6 +387,7 @@ pub fn show(g: &Global, tag: &str) -> Result<Exit, CliError> {
          lock_timeout:         {} ms\n\
          noprefixroute:        {}\n\
          never_as_source:      {}\n\
+         source_rule_priority: {}\n\
          definition file:      {}\n\
          active_adapter:       {}\n\
          in_service:           {}{}\n\
@@ -422,6 +423,7 @@ pub fn show(g: &Global, tag: &str) -> Result<Exit, CliError> {
         ms(t.lock_timeout),
         t.noprefixroute,
         t.never_as_source,
+        t.source_rule_priority,
         g.store.definition_path(&tag).display(),
         r.active_adapter,
         r.in_service,

@@ -23,7 +23,7 @@ mod restore;
 
 pub use deep_check::deep_check;
 pub use quick_check::{quick_check, quick_check_since};
-pub use reconcile::{Correction, corrections, disagreements, reconcile};
+pub use reconcile::{Correction, corrections, disagreements, reconcile, reconcile_routing};
 pub use recover::recover;
 pub use remove::remove;
 pub use restore::restore;
@@ -110,11 +110,13 @@ pub(crate) fn announce_plan(def: &Definition) -> AnnouncePlan {
     }
 }
 
-/// How restore and recover add a definition's address.
+/// How the address is added: prefix route, deprecated or not, and the
+/// source rule's priority.
 pub(crate) fn add_options(def: &Definition) -> AddOptions {
     AddOptions {
         noprefixroute: def.tunables.noprefixroute,
         never_as_source: def.tunables.never_as_source,
+        source_rule_priority: def.tunables.source_rule_priority,
     }
 }
 

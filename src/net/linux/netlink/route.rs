@@ -53,7 +53,7 @@ fn link_request() -> LinkMessage {
 }
 
 /// A neighbour message about `ip` on interface `ifindex`.
-fn neighbour_message(ifindex: u32, ip: IpAddr) -> NeighbourMessage {
+pub(super) fn neighbour_message(ifindex: u32, ip: IpAddr) -> NeighbourMessage {
     let mut message = NeighbourMessage::default();
     message.header.ifindex = ifindex;
     let destination = match ip {
@@ -291,6 +291,7 @@ mod tests {
     const NOPREFIXROUTE: AddOptions = AddOptions {
         noprefixroute: true,
         never_as_source: false,
+        source_rule_priority: 0,
     };
 
     /// Raw IFA_BROADCAST and IFA_FLAGS of `ip`, decoded with the crate's
@@ -441,8 +442,8 @@ mod tests {
             veth_up();
             let idx = nl.link_by_name("a").expect("lookup").expect("a").index;
             let opts = AddOptions {
-                noprefixroute: false,
                 never_as_source: true,
+                ..AddOptions::default()
             };
             for text in ["198.51.100.10/24", "2001:db8:1::10/64"] {
                 let a = addr(text);
