@@ -231,7 +231,7 @@ pm_ipaddr2() {
   pm_x n1 cibadmin -C -o resources -X "<primitive id='vip' class='ocf' provider='heartbeat' type='IPaddr2'>
     <instance_attributes id='vip-ia'>
       <nvpair id='vip-ip' name='ip' value='$PM_VIP'/>
-      <nvpair id='vip-mask' name='cidr_netmask' value='24'/>
+      <nvpair id='vip-mask' name='cidr_netmask' value='$PM_PREFIX'/>
       <nvpair id='vip-nic' name='nic' value='eth0'/>
     </instance_attributes>
     <operations><op id='vip-mon' name='monitor' interval='$1' timeout='20s'/></operations>
