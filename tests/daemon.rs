@@ -584,6 +584,44 @@ fn read_events(state_dir: &Path) -> Vec<Event> {
         .collect()
 }
 
+/// The real `ipkit daemon` in node A's namespace with `node`'s
+/// directories, under systemd's side of Type=notify: a datagram socket in
+/// NOTIFY_SOCKET (its read timeout BOUND), and `env` on top.
+fn spawn_notifying_daemon(
+    lab: &Lab,
+    node: &Node,
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::os::unix::net::UnixDatagram) {
+    let notify_path = node._dir.path().join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(BOUND)).unwrap();
+    let fd = lab.node_a().fd().as_raw_fd();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipkit"));
+    cmd.arg("--config-dir")
+        .arg(&node.opts.config_dir)
+        .arg("--state-dir")
+        .arg(&node.opts.state_dir)
+        .arg("daemon")
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null());
+    // SAFETY: the closure only calls setns(2), async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || setns_fd(fd));
+    }
+    (cmd.spawn().unwrap(), notify)
+}
+
+/// The next state the daemon notified (one a datagram, newline-terminated
+/// by the sd-notify crate).
+fn next_notice(notify: &std::os::unix::net::UnixDatagram) -> String {
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).expect("a notification in time");
+    String::from_utf8_lossy(&buf[..n]).trim_end().to_owned()
+}
+
 #[test]
 fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
     let lab = Lab::build(LabConfig::unique()).unwrap();
@@ -593,30 +631,8 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
     node.define(&vip_def("vip60", "198.51.100.60/24"));
     assert!(op(&lab, Port::APrimary, &node, "vip60", Operation::Restore).success);
 
-    // systemd's side of Type=notify: a datagram socket in NOTIFY_SOCKET.
-    let notify_path = node._dir.path().join("notify");
-    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
-    notify.set_read_timeout(Some(BOUND)).unwrap();
-    let next_notice = || {
-        let mut buf = [0u8; 256];
-        let n = notify.recv(&mut buf).expect("a notification in time");
-        // One state a datagram, newline-terminated by the sd-notify crate.
-        String::from_utf8_lossy(&buf[..n]).trim_end().to_owned()
-    };
-    let fd = lab.node_a().fd().as_raw_fd();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipkit"));
-    cmd.arg("--config-dir")
-        .arg(&node.opts.config_dir)
-        .arg("--state-dir")
-        .arg(&node.opts.state_dir)
-        .arg("daemon")
-        .env("NOTIFY_SOCKET", &notify_path)
-        .stdin(std::process::Stdio::null());
-    // SAFETY: the closure only calls setns(2), async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || setns_fd(fd));
-    }
-    let mut child = cmd.spawn().unwrap();
+    let (mut child, notify) = spawn_notifying_daemon(&lab, &node, &[]);
+    let next_notice = || next_notice(&notify);
     let pid = child.id() as libc::pid_t;
     struct Kill(libc::pid_t);
     impl Drop for Kill {
@@ -678,31 +694,11 @@ fn the_binary_feeds_the_systemd_watchdog() {
     let node = Node::new();
     node.write_config("[daemon]\nlisten = \"off\"\n");
     node.define(&vip_def("vip62", "198.51.100.62/24"));
-    let notify_path = node._dir.path().join("notify");
-    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
-    notify.set_read_timeout(Some(BOUND)).unwrap();
-    let fd = lab.node_a().fd().as_raw_fd();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipkit"));
-    cmd.arg("--config-dir")
-        .arg(&node.opts.config_dir)
-        .arg("--state-dir")
-        .arg(&node.opts.state_dir)
-        .arg("daemon")
-        .env("NOTIFY_SOCKET", &notify_path)
-        .env("WATCHDOG_USEC", "200000")
-        .env_remove("WATCHDOG_PID")
-        .stdin(std::process::Stdio::null());
-    // SAFETY: the closure only calls setns(2), async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || setns_fd(fd));
-    }
-    let mut child = cmd.spawn().unwrap();
+    let (mut child, notify) = spawn_notifying_daemon(&lab, &node, &[("WATCHDOG_USEC", "200000")]);
     let mut notices = Vec::new();
     let started = Instant::now();
     while notices.iter().filter(|n| *n == "WATCHDOG=1").count() < 3 {
-        let mut buf = [0u8; 256];
-        let n = notify.recv(&mut buf).expect("a notification in time");
-        notices.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_owned());
+        notices.push(next_notice(&notify));
     }
     let took = started.elapsed();
     child.kill().unwrap();
