@@ -9,7 +9,8 @@
 //! What keeps a remembered answer true: it is forgotten by every call that
 //! changes what is remembered or waits (add, delete, announce, probe,
 //! same_segment: the operation changed the addresses, or listened on the
-//! wire for a while; a neighbour flush changes nothing remembered), and
+//! wire for a while; a neighbour flush or a routing repair changes nothing
+//! remembered), and
 //! by every sleep of its [`Clock`] (quickCheck's debounce re-reads the link
 //! after each step, and must see it fresh). Between two such calls the
 //! operation does not wait, so a remembered answer is as old as the few
@@ -24,7 +25,9 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use super::{AddOptions, AnnouncePlan, Kernel, KernelError, LinkInfo, NodeSnapshot, ProbeResult};
+use super::{
+    AddOptions, AnnouncePlan, Kernel, KernelError, LinkInfo, NodeSnapshot, PolicyRules, ProbeResult,
+};
 use crate::clock::Clock;
 use crate::resource::{AdapterName, Address};
 
@@ -115,6 +118,16 @@ impl Kernel for ReadMemo<'_> {
 
     fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError> {
         self.changing(|k| k.delete_address(adapter, addr))
+    }
+
+    /// Changes only routing rules and tables, which nothing here remembers.
+    fn settle_routing(&self, addr: &Address, opts: AddOptions) -> Result<Vec<String>, KernelError> {
+        self.kernel.settle_routing(addr, opts)
+    }
+
+    /// A read made for `ipkit doctor` only: not remembered.
+    fn policy_rules(&self) -> Result<PolicyRules, KernelError> {
+        self.kernel.policy_rules()
     }
 
     /// Changes only the neighbour table, which nothing here remembers.

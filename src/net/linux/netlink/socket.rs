@@ -382,8 +382,12 @@ mod tests {
             let nl = Netlink::open().expect("open");
             veth_up();
             let a = nl.link_by_name("a").expect("lookup").expect("a").index;
-            nl.add_address(a, &addr("198.51.100.10/24"), false)
-                .expect("add");
+            nl.add_address(
+                a,
+                &addr("198.51.100.10/24"),
+                crate::net::AddOptions::default(),
+            )
+            .expect("add");
             for family in [Some(Family::V4), Some(Family::V6), None] {
                 let before = nl.sequence();
                 let got = nl.addresses(family).expect("dump");
