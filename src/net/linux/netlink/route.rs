@@ -51,7 +51,7 @@ fn link_request() -> LinkMessage {
 }
 
 /// A neighbour message about `ip` on interface `ifindex`.
-fn neighbour_message(ifindex: u32, ip: IpAddr) -> NeighbourMessage {
+pub(super) fn neighbour_message(ifindex: u32, ip: IpAddr) -> NeighbourMessage {
     let mut message = NeighbourMessage::default();
     message.header.ifindex = ifindex;
     let destination = match ip {
