@@ -310,6 +310,7 @@ impl Executor {
                     e.recoveries_failed += 1;
                 }
                 e.last_recovery = Some((now, d, ok));
+                e.recovery_seconds.observe(d);
             }
             e.active = active.clone();
             e.in_service = state.in_service;

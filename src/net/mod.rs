@@ -141,6 +141,11 @@ pub struct AnnouncePlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AddOptions {
     pub noprefixroute: bool,
+    /// Add the address deprecated (preferred lifetime 0, valid forever), so
+    /// that the kernel's source-address selection passes it over for
+    /// another address of the node (IPv6: RFC 6724 rule 3; IPv4: the kernel
+    /// ignores it: docs/linux-backend.md "Things an operator should know").
+    pub never_as_source: bool,
     /// Where the platform steers traffic sourced from the address through
     /// the adapter that holds it (Linux: the priority of ipkit's policy
     /// rule, docs/linux-backend.md "Source routing"); 0 = not at all.

@@ -140,12 +140,10 @@ impl Kernel for LinuxKernel {
         } else {
             None
         };
-        self.nl
-            .add_address(l.index, addr, opts.noprefixroute)
-            .map_err(|mut e| {
-                e.target = Some(format!("{addr} on {adapter}"));
-                e
-            })?;
+        self.nl.add_address(l.index, addr, opts).map_err(|mut e| {
+            e.target = Some(format!("{addr} on {adapter}"));
+            e
+        })?;
         if let Some(monitor) = monitor.as_mut() {
             deliverable::wait(&self.nl, monitor, addr.ip())?;
         }
