@@ -1,7 +1,8 @@
 //! The daemon in the namespace lab (issue 6, "Tests"): cable pull, address
 //! deletion, flaps with debounce / restart threshold / on_failure, peers for
 //! deepCheck, SIGHUP, /metrics as Prometheus text; and (issue 10) another
-//! node claiming an address in service, reported and defended once.
+//! node claiming an address in service, reported and defended once, and a
+//! node whose own kernel was given the address by hand, named by its MAC.
 //!
 //! Every test builds its own lab (network namespaces torn down on drop,
 //! also on panic) and never touches the host's interfaces. Nothing is
@@ -781,6 +782,57 @@ fn another_host_claiming_the_address_is_reported_and_defended_once() {
 #[test]
 fn another_host_claiming_the_ipv6_address_is_reported_and_defended_once() {
     claimed("2001:db8:1::40/64");
+}
+
+#[test]
+fn a_host_given_the_address_by_hand_is_named_by_its_mac() {
+    given_by_hand("198.51.100.41/24", "198.51.100.77");
+}
+
+#[test]
+fn a_host_given_the_ipv6_address_by_hand_is_named_by_its_mac() {
+    given_by_hand("2001:db8:1::41/64", "2001:db8:1::77");
+}
+
+/// Nothing injected: node B's own kernel gets the address node A's daemon
+/// keeps in service (a misconfigured server, a VM clone), and B sends a
+/// datagram from it to a neighbour it has not resolved. B's kernel asks
+/// for that neighbour with the address as its sender (an ARP request, or
+/// an NS from that source): RFC 5227 §2.4 "sender IP address is ours from
+/// another hardware address". The daemon's event names B's MAC.
+fn given_by_hand(address: &str, neighbour: &str) {
+    let lab = Lab::build(LabConfig::unique()).unwrap();
+    let node = Node::new();
+    let parsed = address.parse::<Address>().unwrap();
+    let ip = parsed.ip();
+    node.define(&event_only(vip_def("vip", address)));
+    assert!(op(&lab, Port::APrimary, &node, "vip", Operation::Restore).success);
+    let rec = Arc::new(Recorder::new());
+    let tag = Tag::new("vip").unwrap();
+    let d = start_serving(&lab, &node, &tag, &rec);
+
+    lab.add_address(Port::B, ip, parsed.prefix()).unwrap();
+    let to: IpAddr = neighbour.parse().unwrap();
+    lab.node_b()
+        .run(move || {
+            let socket = std::net::UdpSocket::bind((ip, 0))?;
+            socket.send_to(b"hello", (to, 9))
+        })
+        .unwrap()
+        .unwrap();
+    wait_for("7108", || count(&rec, 7108) >= 1);
+    let event = rec.snapshot().into_iter().find(|e| e.id == 7108).unwrap();
+    let b = lab.mac_of(Port::B).unwrap();
+    assert!(event.message.contains(&Mac(b).to_string()), "{event:?}");
+    assert_eq!(event.adapter.as_deref(), Some("eth0"));
+    // Reported, not given up: still in service on eth0.
+    assert_eq!(holders(lab.nl_of(Port::APrimary), ip), ["eth0"]);
+    wait_for("the conflict in the state", || {
+        node.store.load_state(&tag).unwrap().last_conflict.is_some()
+    });
+    let last = node.store.load_state(&tag).unwrap().last_conflict.unwrap();
+    assert_eq!((last.mac, last.adapter), (Some(Mac(b)), Some(nic("eth0"))));
+    d.stop();
 }
 
 /// Node B claims the address node A's daemon keeps in service (a
