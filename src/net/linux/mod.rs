@@ -210,14 +210,7 @@ impl Kernel for LinuxKernel {
             .filter(|a| a.ip == ip)
             .map(|a| a.ifindex)
             .collect();
-        let current = source_route::current_holder(&self.nl, ip)?;
-        let target = source_route::Target {
-            holder: current
-                .filter(|c| holders.contains(c))
-                .or(holders.first().copied()),
-            priority: Some(opts.source_rule_priority),
-        };
-        source_route::follow(&self.nl, ip, target, &addrs)
+        source_route::settle(&self.nl, ip, &holders, opts.source_rule_priority, &addrs)
     }
 
     fn policy_rules(&self) -> Result<crate::net::PolicyRules, KernelError> {
