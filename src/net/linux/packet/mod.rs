@@ -9,18 +9,21 @@
 //!   keeps them open across calls), and the announcer registry
 //!   ([`stop_announcing`]): at most one background sender per address and
 //!   network namespace, stopped when the address is deleted or announced
-//!   again.
+//!   again; one sender may serve many addresses (`rounds`, issue 11), in a
+//!   detached process or, for the daemon, on a thread.
 
 mod announce;
 mod claimant;
 mod detach;
 mod prober;
 mod registry;
+mod rounds;
 mod socket;
 mod sockets;
 
-pub use announce::{announce, announcement_frames};
+pub use announce::{Announcement, announce, announcement_frames};
 pub use claimant::claimant;
 pub use prober::{PROBES_PER_TIMEOUT, ProbeStep, Prober, probe, probe_frame};
-pub use registry::{CLAIM_PATIENCE, announcer_name, stop_announcing};
+pub use registry::{CLAIM_PATIENCE, announcer_name, stop_announcing, stop_announcing_all};
+pub use rounds::Background;
 pub use sockets::Sockets;
