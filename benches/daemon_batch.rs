@@ -11,7 +11,8 @@
 //! returns, on a thread that does nothing else and asks for SCHED_FIFO so
 //! that it is woken at once (it falls back to the normal scheduler).
 //!
-//! Between pulls the addresses are moved back (plug eth0, pull eth1, wait
+//! eth0 has a base address in each IPv4 subnet (the VIPs are secondaries,
+//! as on a real node). Between pulls the addresses are moved back (plug eth0, pull eth1, wait
 //! until every VIP is on eth0, plug eth1) and the wire is left quiet for
 //! 1.1 s. Run by `scripts/bench-daemon.sh --batch ...` (results in
 //! BENCHMARKS.md, "Daemon: every VIP of a pulled adapter").
@@ -52,10 +53,15 @@ fn main() {
     }
 }
 
-/// The i-th benchmark address: 198.51.100.0/24, 203.0.113.0/24, then IPv6.
+/// The i-th benchmark address: 198.51.100.0/24 (around the lab client's
+/// .100), 203.0.113.0/24, then IPv6.
 fn bench_address(i: usize) -> Address {
     let text = if i < 200 {
-        format!("198.51.100.{}/24", 10 + i)
+        let host = 10 + i;
+        format!(
+            "198.51.100.{}/24",
+            if host >= 100 { host + 1 } else { host }
+        )
     } else if i < 450 {
         format!("203.0.113.{}/24", 1 + i - 200)
     } else {
@@ -298,6 +304,11 @@ fn batch(n: usize, pulls: usize) {
     let nl = lab.nl_of(Port::APrimary);
     let eth0 = lab.ifindex_of(Port::APrimary).unwrap();
     let eth1 = lab.ifindex_of(Port::ABackup).unwrap();
+    // Base addresses first, as on a real node: the IPv4 VIPs are their
+    // subnets' secondaries.
+    for base in ["198.51.100.2", "203.0.113.253"] {
+        nl.add_address(eth0, base.parse().unwrap(), 24).unwrap();
+    }
     let mut ips = Vec::with_capacity(n);
     let mut tags = Vec::with_capacity(n);
     for i in 0..n {
