@@ -803,6 +803,84 @@ fn one_pass_one_sender(thread: bool) {
     assert!(zombie_children().is_empty(), "{:?}", zombie_children());
 }
 
+/// Another process (`ipkit remove` while the daemon's rounds run) stops
+/// one address of a thread sender of this process: the stop request on
+/// the name reaches the thread, the other addresses go on.
+#[test]
+fn another_process_stops_one_address_of_a_thread_sender() {
+    use ipkit::net::linux::LinuxKernel;
+    use ipkit::net::{AnnounceRequest, Kernel};
+    const ROLE: &str = "IPKIT_LAB_STOPPER";
+    if let Some(ip) = std::env::var_os(ROLE) {
+        let ip: IpAddr = ip.to_string_lossy().parse().expect("ip");
+        let k = LinuxKernel::open().expect("open");
+        let addr = Address::new(ip, 24).expect("address");
+        k.delete_address(&adapter(Port::APrimary), &addr)
+            .expect("delete");
+        return;
+    }
+    let lab = lab();
+    let ips: Vec<IpAddr> = ["198.51.100.10", "198.51.100.11"]
+        .iter()
+        .map(|ip| add(&lab, Port::APrimary, ip, 24))
+        .collect();
+    let mac = mac_of(&lab, Port::APrimary);
+    let cap = lab.capture(Port::APrimary).expect("capture");
+    let k = lab
+        .node_a()
+        .run(LinuxKernel::open_long_lived)
+        .expect("run")
+        .expect("open");
+    let requests: Vec<AnnounceRequest> = ips
+        .iter()
+        .map(|ip| AnnounceRequest {
+            adapter: adapter(Port::APrimary),
+            ip: *ip,
+            plan: LONG,
+        })
+        .collect();
+    let results = lab
+        .node_a()
+        .run(|| k.announce_addresses(&requests))
+        .expect("run");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert!(cap.wait_for_count(FrameKind::ArpReply, ips[1], 2, WAIT));
+    let exe = std::env::current_exe().expect("test binary");
+    let out = lab
+        .node_a()
+        .run(|| {
+            std::process::Command::new(exe)
+                .args([
+                    "--exact",
+                    "another_process_stops_one_address_of_a_thread_sender",
+                    "--test-threads=1",
+                ])
+                .env(ROLE, ips[1].to_string())
+                .output()
+        })
+        .expect("run")
+        .expect("spawn child");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    mark(&lab, &cap, Port::APrimary, "198.51.100.99");
+    let sent = announcements_in(&cap.all(), ips[1], mac);
+    assert!(
+        sent < 2 * LONG.count as usize,
+        "all rounds went out already"
+    );
+    let more = cap.wait_until(QUIET, |f| announcements_in(f, ips[1], mac) > sent);
+    assert!(
+        !more,
+        "rounds went on after another process deleted the address"
+    );
+    assert!(cap.wait_until(WAIT, |f| {
+        announcements_in(f, ips[0], mac) >= 2 * LONG.count as usize
+    }));
+}
+
 #[test]
 fn one_pass_one_detached_sender_and_a_delete_stops_only_its_address() {
     one_pass_one_sender(false);

@@ -133,6 +133,7 @@ impl Sockets {
             {
                 later.push(Entry {
                     stop_socket,
+                    ip: a.ip,
                     ifindex: a.ifindex,
                     frames,
                     count: a.plan.count - 1,

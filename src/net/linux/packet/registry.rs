@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use super::rounds;
 use super::socket::{new_socket, setsockopt};
 
 /// The abstract `AF_UNIX` name (leading NUL) that the background sender of
@@ -68,7 +69,13 @@ pub(super) fn claim_all(ips: &[IpAddr]) -> Vec<io::Result<Option<OwnedFd>>> {
         .collect();
     let mut out: Vec<Option<io::Result<Option<OwnedFd>>>> = Vec::with_capacity(ips.len());
     let mut sockets: Vec<Option<OwnedFd>> = Vec::with_capacity(ips.len());
-    for _ in ips {
+    // A name a sender thread of this process holds changes hands at once.
+    for taken in rounds::take_names(ips) {
+        if let Some(sock) = taken {
+            sockets.push(None);
+            out.push(Some(Ok(Some(sock))));
+            continue;
+        }
         match name_socket() {
             Ok(sock) => {
                 sockets.push(Some(sock));

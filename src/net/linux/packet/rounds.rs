@@ -7,12 +7,21 @@
 //! at once, the others go on. It runs either in a detached grandchild
 //! process (the command line: the rounds outlive it) or on a thread of
 //! this process (a long-lived process, the daemon: no fork on the path of
-//! a recovery). Either way the loop below only makes async-signal-safe
-//! calls (clock_gettime, ppoll, recvmsg, sendto, close) on memory prepared
-//! before it starts.
+//! a recovery). The loop only makes async-signal-safe calls
+//! (clock_gettime, ppoll, recvmsg, sendto, close) on memory prepared before
+//! it starts, as the detached child requires.
+//!
+//! A thread sender shares its state behind a lock, so that a claim in this
+//! process takes a name straight from it ([`take_names`]): the name's
+//! socket changes hands, bound, and the rounds of that address end, without
+//! waiting for the sender thread to be scheduled. A recovery stops the
+//! rounds it has just started on the primary adapter; on a busy machine
+//! that wait was most of its time.
 
 use std::io;
-use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
+use std::net::IpAddr;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use super::detach::{monotonic_ns, spawn_detached};
@@ -34,6 +43,7 @@ pub enum Background {
 pub(super) struct Entry {
     /// The claimed announcer name: a stop request arrives here.
     pub stop_socket: OwnedFd,
+    pub ip: IpAddr,
     pub ifindex: u32,
     /// One round's frames.
     pub frames: Vec<Vec<u8>>,
@@ -46,10 +56,15 @@ pub(super) struct Entry {
 /// stop sockets (and, on a thread, its copy of the send socket): what is
 /// still open when it is dropped is closed then.
 struct Sender {
+    /// The network namespace it announces in (abstract names, like
+    /// addresses, belong to one): [`netns`] when it started.
+    netns: Option<(u64, u64)>,
     send: RawFd,
     /// `send` is this sender's own duplicate.
     own_send: bool,
     uid: libc::uid_t,
+    ips: Vec<IpAddr>,
+    /// Each entry's stop socket; -1 once finished or taken.
     stop: Vec<RawFd>,
     frames: Vec<Vec<(Vec<u8>, libc::sockaddr_ll)>>,
     left: Vec<u32>,
@@ -58,6 +73,13 @@ struct Sender {
     /// Room for one pollfd per entry, and which entry each is.
     polls: Vec<libc::pollfd>,
     polled: Vec<usize>,
+}
+
+/// The thread senders of this process, for [`take_names`].
+static THREADS: Mutex<Vec<Weak<Mutex<Sender>>>> = Mutex::new(Vec::new());
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Starts the later rounds of `entries` in one sender, sending on `send`
@@ -88,11 +110,14 @@ pub(super) fn start(
         .map(|e| i64::try_from(e.interval.as_nanos()).unwrap_or(i64::MAX))
         .collect();
     let left = entries.iter().map(|e| e.count).collect();
+    let ips = entries.iter().map(|e| e.ip).collect();
     let mut sender = Sender {
+        netns: netns(),
         send,
         own_send: false,
         // SAFETY: getuid(2) cannot fail.
         uid: unsafe { libc::getuid() },
+        ips,
         stop: entries
             .into_iter()
             .map(|e| e.stop_socket.into_raw_fd())
@@ -107,92 +132,170 @@ pub(super) fn start(
     match how {
         Background::Detached => {
             let mut keep = keep.to_vec();
-            keep.extend(&sender.stop);
+            keep.extend(sender.stop.iter().copied());
             // The sender's copies keep the names; ours close when it is
             // dropped here.
             spawn_detached(&keep, || sender.run())
         }
         Background::Thread => {
-            // SAFETY: fcntl(2) duplicates a descriptor we hold; the thread
-            // owns the copy and closes it when done.
+            // SAFETY: fcntl(2) duplicates a descriptor we hold; the sender
+            // owns the copy and closes it when dropped.
             let own = unsafe { libc::fcntl(send, libc::F_DUPFD_CLOEXEC, 0) };
             if own < 0 {
                 return Err(io::Error::last_os_error());
             }
             sender.send = own;
             sender.own_send = true;
+            let shared = Arc::new(Mutex::new(sender));
+            let mut threads = locked(&THREADS);
+            threads.retain(|t| t.strong_count() > 0);
+            threads.push(Arc::downgrade(&shared));
+            drop(threads);
             std::thread::Builder::new()
                 .name("ipkit-announce".into())
-                .spawn(move || sender.run())
+                .spawn(move || run_shared(&shared))
                 .map(drop)
         }
     }
 }
 
-impl Drop for Sender {
-    fn drop(&mut self) {
-        for i in 0..self.stop.len() {
-            self.finish(i);
+/// The loop of a thread sender: its state is locked except while it waits.
+fn run_shared(shared: &Mutex<Sender>) {
+    let mut polls = Vec::new();
+    loop {
+        let deadline = {
+            let mut s = locked(shared);
+            let Some(deadline) = s.prepare() else {
+                return;
+            };
+            polls.clone_from(&s.polls);
+            deadline
+        };
+        let waited = wait(&mut polls, deadline);
+        let mut s = locked(shared);
+        if !waited {
+            s.finish_all();
+            return;
         }
-        if self.own_send {
-            // SAFETY: our own duplicate, closed once.
-            unsafe { libc::close(self.send) };
-        }
+        s.polls.clone_from(&polls);
+        s.after_wait();
     }
 }
 
+/// This process's thread senders hand over the names of `ips` they hold:
+/// each such address's rounds end, and its name's socket, still bound, is
+/// returned (pending stop requests read away). None for a name no thread
+/// sender of this process holds.
+pub(super) fn take_names(ips: &[IpAddr]) -> Vec<Option<OwnedFd>> {
+    let mut out: Vec<Option<OwnedFd>> = ips.iter().map(|_| None).collect();
+    let threads: Vec<Arc<Mutex<Sender>>> = {
+        let mut threads = locked(&THREADS);
+        threads.retain(|t| t.strong_count() > 0);
+        threads.iter().filter_map(Weak::upgrade).collect()
+    };
+    if threads.is_empty() {
+        return out;
+    }
+    // Only a sender of the caller's namespace holds the caller's names.
+    let here = netns();
+    for shared in threads {
+        let mut s = locked(&shared);
+        if here.is_none() || s.netns != here {
+            continue;
+        }
+        for i in 0..s.ips.len() {
+            if s.stop[i] < 0 {
+                continue;
+            }
+            let Some(k) = ips.iter().position(|ip| *ip == s.ips[i]) else {
+                continue;
+            };
+            let fd = std::mem::replace(&mut s.stop[i], -1);
+            s.left[i] = 0;
+            // SAFETY: the sender owned this open descriptor and gives it up.
+            let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+            drain(fd);
+            out[k] = Some(socket);
+        }
+    }
+    out
+}
+
+/// The calling thread's network namespace (device and inode of its
+/// `ns/net`), None if it cannot be read.
+fn netns() -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata("/proc/thread-self/ns/net").ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// Reads away whatever datagrams wait on `fd`.
+fn drain(fd: RawFd) {
+    let mut buf = [0u8; 16];
+    // SAFETY: recv(2) into our buffer, without waiting.
+    while unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) } >= 0 {}
+}
+
 impl Sender {
-    /// Sends every entry's rounds until each has sent them all or was
-    /// asked to stop; each entry's name is freed as soon as it is done.
+    /// The detached sender's loop: every entry's rounds until each has sent
+    /// them all or was asked to stop.
     fn run(&mut self) {
-        loop {
-            self.polls.clear();
-            self.polled.clear();
-            let mut deadline = i64::MAX;
-            for i in 0..self.left.len() {
-                if self.left[i] > 0 {
-                    self.polls.push(libc::pollfd {
-                        fd: self.stop[i],
-                        events: libc::POLLIN,
-                        revents: 0,
-                    });
-                    self.polled.push(i);
-                    deadline = deadline.min(self.next_ns[i]);
-                }
-            }
-            if self.polls.is_empty() {
+        while let Some(deadline) = self.prepare() {
+            if !wait(&mut self.polls, deadline) {
+                self.finish_all();
                 return;
             }
-            if !self.wait(deadline) {
-                // Cannot wait on the stop sockets: stop rather than risk
-                // announcing an address that may have moved.
-                for i in 0..self.left.len() {
-                    self.finish(i);
-                }
-                return;
+            self.after_wait();
+        }
+    }
+
+    /// The stop sockets to wait on (in `polls`) and until when: the next
+    /// round due. None when every entry is done.
+    fn prepare(&mut self) -> Option<i64> {
+        self.polls.clear();
+        self.polled.clear();
+        let mut deadline = None::<i64>;
+        for i in 0..self.left.len() {
+            if self.left[i] > 0 && self.stop[i] >= 0 {
+                self.polls.push(libc::pollfd {
+                    fd: self.stop[i],
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                self.polled.push(i);
+                let next = self.next_ns[i];
+                deadline = Some(deadline.map_or(next, |d| d.min(next)));
             }
-            for k in 0..self.polls.len() {
-                let revents = self.polls[k].revents;
-                let i = self.polled[k];
-                if revents != 0
-                    && (revents & libc::POLLIN == 0 || stop_sender_allowed(self.stop[i], self.uid))
-                {
-                    self.finish(i);
-                }
+        }
+        deadline
+    }
+
+    /// After a wait: ends the entries asked to stop (by root or our own
+    /// user), sends the rounds that are due, frees each finished name.
+    fn after_wait(&mut self) {
+        for k in 0..self.polls.len() {
+            let revents = self.polls[k].revents;
+            let i = self.polled[k];
+            // Taken meanwhile ([`take_names`]): no longer ours to read.
+            if revents == 0 || self.stop[i] < 0 {
+                continue;
             }
-            let now = monotonic_ns();
-            for i in 0..self.left.len() {
-                if self.left[i] == 0 || self.next_ns[i] > now {
-                    continue;
-                }
-                for (frame, destination) in &self.frames[i] {
-                    send_raw(self.send, frame, destination);
-                }
-                self.left[i] -= 1;
-                self.next_ns[i] = self.next_ns[i].saturating_add(self.interval_ns[i]);
-                if self.left[i] == 0 {
-                    self.finish(i);
-                }
+            if revents & libc::POLLIN == 0 || stop_sender_allowed(self.stop[i], self.uid) {
+                self.finish(i);
+            }
+        }
+        let now = monotonic_ns();
+        for i in 0..self.left.len() {
+            if self.left[i] == 0 || self.stop[i] < 0 || self.next_ns[i] > now {
+                continue;
+            }
+            for (frame, destination) in &self.frames[i] {
+                send_raw(self.send, frame, destination);
+            }
+            self.left[i] -= 1;
+            self.next_ns[i] = self.next_ns[i].saturating_add(self.interval_ns[i]);
+            if self.left[i] == 0 {
+                self.finish(i);
             }
         }
     }
@@ -207,33 +310,50 @@ impl Sender {
         self.left[i] = 0;
     }
 
-    /// Waits until `deadline_ns` or input on a stop socket; false if ppoll
-    /// failed (other than EINTR).
-    fn wait(&mut self, deadline_ns: i64) -> bool {
-        loop {
-            let left = deadline_ns.saturating_sub(monotonic_ns());
-            if left <= 0 {
-                return true;
-            }
-            let timeout = libc::timespec {
-                tv_sec: (left / 1_000_000_000) as libc::time_t,
-                tv_nsec: (left % 1_000_000_000) as libc::c_long,
-            };
-            // SAFETY: pollfds valid for their length, a valid timespec.
-            let rc = unsafe {
-                libc::ppoll(
-                    self.polls.as_mut_ptr(),
-                    self.polls.len() as libc::nfds_t,
-                    &timeout,
-                    std::ptr::null(),
-                )
-            };
-            if rc >= 0 {
-                return true;
-            }
-            if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                return false;
-            }
+    fn finish_all(&mut self) {
+        for i in 0..self.stop.len() {
+            self.finish(i);
+        }
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.finish_all();
+        if self.own_send {
+            // SAFETY: our own duplicate, closed once.
+            unsafe { libc::close(self.send) };
+        }
+    }
+}
+
+/// Waits until `deadline_ns` or input on one of `polls`; false if ppoll
+/// failed (other than EINTR): then the caller stops rather than risk
+/// announcing an address that may have moved.
+fn wait(polls: &mut [libc::pollfd], deadline_ns: i64) -> bool {
+    loop {
+        let left = deadline_ns.saturating_sub(monotonic_ns());
+        if left <= 0 {
+            return true;
+        }
+        let timeout = libc::timespec {
+            tv_sec: (left / 1_000_000_000) as libc::time_t,
+            tv_nsec: (left % 1_000_000_000) as libc::c_long,
+        };
+        // SAFETY: pollfds valid for their length, a valid timespec.
+        let rc = unsafe {
+            libc::ppoll(
+                polls.as_mut_ptr(),
+                polls.len() as libc::nfds_t,
+                &timeout,
+                std::ptr::null(),
+            )
+        };
+        if rc >= 0 {
+            return true;
+        }
+        if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return false;
         }
     }
 }
