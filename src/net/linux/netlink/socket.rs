@@ -425,7 +425,11 @@ impl Netlink {
                 if message.sequence != sequence {
                     continue; // left over from an earlier, abandoned exchange
                 }
-                if !ours {
+                // Counted: the datagrams that carry data. rtnetlink sends a
+                // dump's NLMSG_DONE in a datagram of its own (6.x keeps it
+                // split for old readers): a one-datagram dump and its DONE
+                // are still read once.
+                if !ours && !matches!(message.kind, NLMSG_DONE | NLMSG_ERROR | NLMSG_NOOP) {
                     ours = true;
                     datagrams += 1;
                 }
