@@ -88,8 +88,14 @@ pub(crate) fn create_dir_all(dir: &Path) -> io::Result<()> {
 /// `locks/`): created if missing, refused if it is a link or not a
 /// directory.
 pub(crate) fn own_dir(dir: &Path) -> io::Result<()> {
-    create_dir_all(dir)?;
-    check_own_dir(dir)
+    // Nearly always there already: one lstat.
+    match check_own_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            create_dir_all(dir)?;
+            check_own_dir(dir)
+        }
+        checked => checked,
+    }
 }
 
 /// Like [`own_dir`] for a reader: a missing directory is `NotFound`.
@@ -123,7 +129,10 @@ pub(crate) fn open_read(path: &Path) -> io::Result<File> {
 /// The whole of a regular file of at most `max` bytes.
 pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     let file = open_read(path)?;
-    let mut bytes = Vec::new();
+    // Room for the whole file (and the one byte that shows it grew), so
+    // that it is read in one call rather than in doubling steps.
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0).min(max);
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1);
     file.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
         return Err(refused(path, Refusal::TooLarge { max }));
@@ -139,9 +148,21 @@ fn open_or_create(
     access: impl Fn(&mut OpenOptions) -> &mut OpenOptions,
 ) -> io::Result<File> {
     const FLAGS: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK;
-    // A file that disappears between the two opens (a log rotation) is
-    // created again; a few rounds are plenty.
+    // The file nearly always exists: open it first. One that appears or
+    // disappears between the two opens (a concurrent create, a log
+    // rotation) is tried again; a few rounds are plenty.
     for _ in 0..8 {
+        match access(&mut OpenOptions::new())
+            .custom_flags(FLAGS)
+            .open(path)
+        {
+            Ok(file) => {
+                must_be_regular(path, &file)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(no_follow_error(path, e)),
+        }
         match access(&mut OpenOptions::new())
             .create_new(true)
             .mode(kind.mode())
@@ -152,18 +173,7 @@ fn open_or_create(
                 file.set_permissions(Permissions::from_mode(kind.mode()))?;
                 return Ok(file);
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(no_follow_error(path, e)),
-        }
-        match access(&mut OpenOptions::new())
-            .custom_flags(FLAGS)
-            .open(path)
-        {
-            Ok(file) => {
-                must_be_regular(path, &file)?;
-                return Ok(file);
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(no_follow_error(path, e)),
         }
     }
