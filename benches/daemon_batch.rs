@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
+use ipkit::config::Config;
 use ipkit::daemon::DaemonOptions;
-use ipkit::daemon::config::Config;
 use ipkit::events::Recorder;
 use ipkit::resource::{AdapterName, Address, Definition, RuntimeState, Tag};
 use ipkit::store::Store;

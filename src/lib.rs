@@ -19,6 +19,7 @@
 //! - [`ops`]: the five operations (SPEC §4), one file each.
 //! - [`clock`]: wall-clock and monotonic time, swappable for a fake.
 //! - [`cli`], [`ocf`], [`daemon`]: the three faces of SPEC §6.
+//! - [`doctor`]: what on this node would break a failover (`ipkit doctor`).
 //!
 //! The throwaway namespace lab behind `ipkit demo`, the tests and the
 //! benchmarks is the workspace crate `ipkit-lab` (`crates/ipkit-lab`).
@@ -26,7 +27,9 @@
 pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod config;
 pub mod daemon;
+pub mod doctor;
 pub mod events;
 pub mod log;
 pub mod net;

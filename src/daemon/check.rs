@@ -5,15 +5,18 @@
 //! under its own lock, with its own events, state and report.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::executor::{Executor, periodic_wait};
 use super::policy::{Report, Trigger};
 use super::view::Quiet;
 use crate::net::{Kernel, NodeSnapshot, SnapshotKernel};
 use crate::ops::{self, Ctx, Member, Outcome, subset};
-use crate::resource::{Definition, RuntimeState, Tag};
+use crate::resource::{Definition, Operation, RuntimeState, Tag};
 use crate::store::StoreError;
+
+/// Every check runs as a quickCheck (`ops::prepare`, the lock's holder).
+const OP: Operation = Operation::QuickCheck;
 
 /// The definition with `link_debounce` 0: the policy already waited it.
 fn no_debounce(def: &Definition) -> Definition {
@@ -71,12 +74,13 @@ impl Executor {
         if periodic {
             // One look at the shared snapshot, no files, no lock. Anything
             // but a pass goes the full way below.
-            if let Ok(snap) = self.snapshots.get(kernel)
-                && let Some(report) = self.fast_check(&snap, def)
+            let snap = self.snapshots.get(kernel).ok();
+            if let Some(snap) = &snap
+                && let Some(report) = self.fast_check(snap, def)
             {
                 return report;
             }
-            if let Some(report) = self.peek_idle(def) {
+            if let Some(report) = self.peek_idle(def, snap.as_deref()) {
                 return report;
             }
         }
@@ -86,7 +90,7 @@ impl Executor {
             def.tunables.lock_timeout
         };
         let plan = Plan { trigger, recover };
-        let mut reports = self.with_locks(kernel, &[def], wait, |ctx, members| {
+        let mut reports = self.with_locks(kernel, &[def], OP, wait, |ctx, members| {
             self.check_locked(ctx, members, |_| plan)
         });
         match reports.pop() {
@@ -116,7 +120,7 @@ impl Executor {
             })
             .collect();
         let defs: Vec<&Definition> = batch.iter().map(|(def, _)| *def).collect();
-        let results = self.with_locks(kernel, &defs, Duration::ZERO, |ctx, members| {
+        let results = self.with_locks(kernel, &defs, OP, Duration::ZERO, |ctx, members| {
             self.check_locked(ctx, members, |tag| plans[tag])
         });
         results
@@ -134,13 +138,20 @@ impl Executor {
     }
 
     /// Most resources are idle: a periodic look reads the state without the
-    /// lock first, and ends there for one out of service or failed. (An
-    /// event may come from a command-line operation still running, its
-    /// state not written yet: that waits for the lock and reads what the
-    /// operation wrote.)
-    fn peek_idle(&self, def: &Definition) -> Option<Report> {
+    /// lock first, and ends there for one out of service or failed, unless
+    /// the snapshot shows the kernel disagreeing with it (an address that
+    /// a killed operation added without writing its state): then it goes
+    /// the locked way, where the state is reconciled. (An event may come
+    /// from a command-line operation still running, its state not written
+    /// yet: that waits for the lock and reads what the operation wrote.)
+    fn peek_idle(&self, def: &Definition, snap: Option<&NodeSnapshot>) -> Option<Report> {
+        let agrees = |s: &RuntimeState| {
+            snap.is_none_or(|snap| {
+                ops::corrections(def, s, &snap.holders(def.address.ip())).is_empty()
+            })
+        };
         match self.store.load_state(&def.tag) {
-            Ok(s) if !s.in_service || s.failed => Some(self.skipped(def, &s)),
+            Ok(s) if (!s.in_service || s.failed) && agrees(&s) => Some(self.skipped(def, &s)),
             Ok(_) => None,
             Err(e) => {
                 eprintln!("ipkit daemon: {}: {e}", def.tag);
@@ -181,9 +192,21 @@ impl Executor {
                 quick[i] = self.silent_pass(ctx, m.def, m.state);
             }
         }
-        // The policy already waited the debounce for an event.
+        // The policy already waited the debounce for an event. A periodic
+        // check's debounce counts from the carrier loss the change source
+        // reported, when there was one (issue 10).
         let checking: Vec<usize> = (0..members.len())
             .filter(|&i| reports[i].is_none() && quick[i].is_none())
+            .collect();
+        let told: Vec<Option<SystemTime>> = checking
+            .iter()
+            .map(|&i| match plans[i].trigger {
+                Trigger::Event => None,
+                Trigger::Timer => {
+                    let m = &members[i];
+                    self.status.link_down_since(m.state.active_adapter(m.def))
+                }
+            })
             .collect();
         let defs: Vec<Definition> = checking
             .iter()
@@ -197,7 +220,7 @@ impl Executor {
             for (m, def) in batch.iter_mut().zip(&defs) {
                 m.def = def;
             }
-            ops::quick_check_many(ctx, &mut batch)
+            ops::quick_check_many(ctx, &mut batch, &told)
         };
         for (&i, outcome) in checking.iter().zip(outcomes) {
             quick[i] = Some(outcome);

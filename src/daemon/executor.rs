@@ -19,7 +19,7 @@ use crate::cluster::ClusterView;
 use crate::events::{Event, EventSink, Kind};
 use crate::net::{AnnouncePlan, Kernel};
 use crate::ops::{self, Ctx, Member};
-use crate::resource::{AdapterName, Definition, Operation, RuntimeState, Tag};
+use crate::resource::{AdapterName, ConflictRecord, Definition, Mac, Operation, RuntimeState, Tag};
 use crate::store::{Store, StoreError};
 
 /// Periodic work does not queue behind a long operation of someone else:
@@ -44,6 +44,44 @@ pub(super) fn periodic_wait(def: &Definition) -> Duration {
     PERIODIC_LOCK_WAIT.min(def.tunables.lock_timeout)
 }
 
+/// One announcement round (gratuitous ARP / unsolicited NA) when the
+/// resource is in service, not failed, and its address is on its active
+/// adapter and no other; a failed announcement is 6016. True when sent.
+fn announce_if_ours_alone(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    state: &RuntimeState,
+    now: std::time::SystemTime,
+) -> bool {
+    if !state.in_service || state.failed {
+        return false;
+    }
+    let active = state.active_adapter(def).clone();
+    let held = ctx
+        .kernel
+        .holders(def.address.ip())
+        .is_ok_and(|h| h.len() == 1 && h[0] == active);
+    if !held {
+        return false;
+    }
+    let plan = AnnouncePlan {
+        count: 1,
+        interval: def.tunables.announce_interval,
+    };
+    match ctx.kernel.announce(&active, def.address.ip(), plan) {
+        Ok(()) => true,
+        Err(e) => {
+            let kind = Kind::ReannounceFailed {
+                nic: active,
+                err: e.to_string(),
+            };
+            ctx.events
+                .emit(&Event::about(def, Operation::Daemon, ctx.node, &kind, now));
+            false
+        }
+    }
+}
+
 /// What the persisted state means, without the times of repeated results:
 /// a periodic check that ends as the last one did is not written again.
 fn without_times(s: &RuntimeState) -> impl PartialEq + use<> {
@@ -55,6 +93,10 @@ fn without_times(s: &RuntimeState) -> impl PartialEq + use<> {
             .iter()
             .map(|(op, r)| (*op, r.success, r.event))
             .collect::<Vec<_>>(),
+        // A new carrier loss is written, for the next look's debounce.
+        s.link_down.clone(),
+        // Conflicts are rare and each one is news: written with its time.
+        s.last_conflict.clone(),
     )
 }
 
@@ -67,6 +109,7 @@ impl Executor {
             Job::Restore => self.restore(kernel, def),
             Job::Refresh => self.refresh(kernel, def),
             Job::MarkFailed(reason) => self.mark_failed(kernel, def, reason),
+            Job::Defend { mac, adapter } => self.defend(kernel, def, mac, adapter),
         }
     }
 
@@ -86,15 +129,19 @@ impl Executor {
         }
     }
 
-    /// Take the lock, read the state, run `f`, write the state if it changed.
+    /// Take the lock, read the state, prepare it for `op` as every path
+    /// that loads a state does (`ops::prepare`: reconciled with the kernel,
+    /// a remove's intent written first), run `f`, write the state if it
+    /// changed.
     pub(super) fn with_lock<T>(
         &self,
         kernel: &dyn Kernel,
         def: &Definition,
+        op: Operation,
         wait: Duration,
         f: impl FnOnce(&Ctx<'_>, &mut RuntimeState) -> T,
     ) -> Result<T, StoreError> {
-        let mut results = self.with_locks(kernel, &[def], wait, |ctx, members| {
+        let mut results = self.with_locks(kernel, &[def], op, wait, |ctx, members| {
             members
                 .first_mut()
                 .map(|m| f(ctx, m.state))
@@ -112,39 +159,46 @@ impl Executor {
     /// [`Executor::with_lock`] for several resources at once (issue 11):
     /// their locks are taken in the order of their tags (so two batches
     /// never wait for each other crosswise; the command line takes one lock
-    /// at a time), each waiting at most `wait`; `f` runs once on every
-    /// member whose lock and state it got, in tag order, and returns one
-    /// result per member; the changed states are written with one group
-    /// commit (`Store::save_states`), then the locks are let go. One result
-    /// per definition, in the order given; a member whose lock was busy
-    /// gets `StoreError::Busy` and was not run.
+    /// at a time), each waiting at most `wait`, and each state is prepared
+    /// for `op`; `f` runs once on every member whose lock and state it got,
+    /// in tag order, and returns one result per member; the changed states
+    /// are written with one group commit (`Store::save_states`), then the
+    /// locks are let go. One result per definition, in the order given; a
+    /// member whose lock was busy gets `StoreError::Busy` and was not run.
     pub(super) fn with_locks<T>(
         &self,
         kernel: &dyn Kernel,
         defs: &[&Definition],
+        op: Operation,
         wait: Duration,
         f: impl FnOnce(&Ctx<'_>, &mut [Member<'_>]) -> Vec<T>,
     ) -> Vec<Result<T, StoreError>> {
+        let ctx = self.ctx(kernel, self.events.as_ref());
         let mut order: Vec<usize> = (0..defs.len()).collect();
         order.sort_by(|a, b| defs[*a].tag.cmp(&defs[*b].tag));
         let mut results: Vec<Option<Result<T, StoreError>>> = defs.iter().map(|_| None).collect();
         let mut locks = Vec::with_capacity(defs.len());
         let mut held: Vec<(usize, RuntimeState)> = Vec::with_capacity(defs.len());
+        // What each state meant when loaded, before it was prepared: the
+        // corrections of a reconcile are written too.
+        let mut before = Vec::with_capacity(defs.len());
         for i in order {
-            let tag = &defs[i].tag;
-            let loaded = self
-                .store
-                .lock(tag, wait)
-                .and_then(|lock| Ok((lock, self.store.load_state(tag)?)));
+            let def = defs[i];
+            let loaded = self.store.lock(&def.tag, wait).and_then(|lock| {
+                let mut state = self.store.load_state(&def.tag)?;
+                let loaded = without_times(&state);
+                ops::prepare(&self.store, &ctx, def, op, &mut state)?;
+                Ok((lock, loaded, state))
+            });
             match loaded {
-                Ok((lock, state)) => {
+                Ok((lock, loaded, state)) => {
                     locks.push(lock);
+                    before.push(loaded);
                     held.push((i, state));
                 }
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
-        let before: Vec<_> = held.iter().map(|(_, s)| without_times(s)).collect();
         let mut members: Vec<Member<'_>> = held
             .iter_mut()
             .map(|(i, state)| Member {
@@ -152,19 +206,21 @@ impl Executor {
                 state,
             })
             .collect();
-        let outs = f(&self.ctx(kernel, self.events.as_ref()), &mut members);
+        let outs = f(&ctx, &mut members);
         drop(members);
+        // A remove's intent is on disk: its outcome always goes there.
+        let write = |s: &RuntimeState, b: &_| without_times(s) != *b || op == Operation::Remove;
         let changed: Vec<(&Tag, &RuntimeState)> = held
             .iter()
             .zip(&before)
-            .filter(|((_, s), b)| without_times(s) != **b)
+            .filter(|((_, s), b)| write(s, b))
             .map(|((i, s), _)| (&defs[*i].tag, s))
             .collect();
         let mut saved = self.store.save_states(&changed).into_iter();
         let mut outs = outs.into_iter();
         for ((i, s), b) in held.iter().zip(&before) {
             let out = outs.next();
-            let save = if without_times(s) != *b {
+            let save = if write(s, b) {
                 saved.next().unwrap_or(Ok(()))
             } else {
                 Ok(())
@@ -194,13 +250,22 @@ impl Executor {
     }
 
     fn deep_check(&self, kernel: &dyn Kernel, def: &Definition) -> Report {
-        let _ = self.with_lock(kernel, def, periodic_wait(def), |ctx, state| {
+        let wait = periodic_wait(def);
+        let _ = self.with_lock(kernel, def, Operation::DeepCheck, wait, |ctx, state| {
             if !state.in_service || state.failed {
                 return;
             }
+            let before = state.last_conflict.clone();
             let out = ops::deep_check(ctx, def, state);
             let now = self.clock.now();
+            let peer_conflict = state
+                .last_conflict
+                .clone()
+                .filter(|c| Some(c) != before.as_ref());
             self.status.update(&def.tag, |e| {
+                if let Some(c) = peer_conflict {
+                    e.conflicts.peer(c);
+                }
                 e.deep_checks += 1;
                 let warned = !out.success || out.event.is_some();
                 if warned {
@@ -214,7 +279,8 @@ impl Executor {
 
     /// Bring a `hold_in_service` resource up.
     fn restore(&self, kernel: &dyn Kernel, def: &Definition) -> Report {
-        self.with_lock(kernel, def, def.tunables.lock_timeout, |ctx, state| {
+        let wait = def.tunables.lock_timeout;
+        self.with_lock(kernel, def, Operation::Restore, wait, |ctx, state| {
             let out = ops::restore(ctx, def, state);
             let active = state.active_adapter(def).clone();
             self.status.update(&def.tag, |e| {
@@ -240,37 +306,53 @@ impl Executor {
     /// Re-announce the address (`announce_refresh`) when it is where it
     /// should be, and only there.
     fn refresh(&self, kernel: &dyn Kernel, def: &Definition) -> Report {
-        let _ = self.with_lock(kernel, def, periodic_wait(def), |ctx, state| {
-            if !state.in_service || state.failed {
-                return;
-            }
-            let active = state.active_adapter(def).clone();
-            let held = ctx
-                .kernel
-                .holders(def.address.ip())
-                .is_ok_and(|h| h.len() == 1 && h[0] == active);
-            if !held {
-                return;
-            }
-            let plan = AnnouncePlan {
-                count: 1,
-                interval: def.tunables.announce_interval,
-            };
-            if let Err(e) = ctx.kernel.announce(&active, def.address.ip(), plan) {
-                let kind = Kind::AnnounceFailed {
-                    err: e.to_string(),
-                    guid: active,
-                };
-                let ev = Event::about(def, Operation::Daemon, ctx.node, &kind, self.clock.now());
-                ctx.events.emit(&ev);
-            }
+        let wait = periodic_wait(def);
+        let _ = self.with_lock(kernel, def, Operation::Daemon, wait, |ctx, state| {
+            announce_if_ours_alone(ctx, def, state, self.clock.now());
         });
         Report::Refreshed
     }
 
+    /// Another host claims the address (RFC 5227 §2.4): report it (7108,
+    /// whatever else happens), record it, and defend it with one
+    /// announcement round when it is still ours alone on its active
+    /// adapter. The policy allows this at most once per `DEFEND_INTERVAL`.
+    fn defend(
+        &self,
+        kernel: &dyn Kernel,
+        def: &Definition,
+        mac: Mac,
+        adapter: AdapterName,
+    ) -> Report {
+        let now = self.clock.now();
+        let kind = Kind::AddressConflict {
+            mac: mac.to_string(),
+            nic: adapter.clone(),
+        };
+        self.events.emit(&Event::about(
+            def,
+            Operation::Daemon,
+            &self.node,
+            &kind,
+            now,
+        ));
+        let wait = periodic_wait(def);
+        let defended = self.with_lock(kernel, def, Operation::Daemon, wait, |ctx, state| {
+            state.last_conflict = Some(ConflictRecord::heard(now, mac, adapter));
+            announce_if_ours_alone(ctx, def, state, now)
+        });
+        match defended {
+            Ok(true) => self.status.update(&def.tag, |e| e.conflicts.defended(now)),
+            Ok(false) => {}
+            Err(e) => eprintln!("ipkit daemon: {}: cannot defend the address: {e}", def.tag),
+        }
+        Report::Defended
+    }
+
     /// Persist `failed`, emit 7104 for a threshold, start `on_failure` once.
     fn mark_failed(&self, kernel: &dyn Kernel, def: &Definition, reason: FailReason) -> Report {
-        let marked = self.with_lock(kernel, def, def.tunables.lock_timeout, |ctx, state| {
+        let wait = def.tunables.lock_timeout;
+        let marked = self.with_lock(kernel, def, Operation::Daemon, wait, |ctx, state| {
             state.failed = true;
             if let FailReason::Threshold { count, window_secs } = &reason {
                 let kind = Kind::RestartThresholdExceeded {
@@ -313,7 +395,8 @@ impl Executor {
     /// `on_stop = "remove"`: remove every resource still in service.
     pub fn remove_all<'a>(&self, kernel: &dyn Kernel, defs: impl Iterator<Item = &'a Definition>) {
         for def in defs {
-            let _ = self.with_lock(kernel, def, def.tunables.lock_timeout, |ctx, state| {
+            let wait = def.tunables.lock_timeout;
+            let _ = self.with_lock(kernel, def, Operation::Remove, wait, |ctx, state| {
                 if state.in_service {
                     ops::remove(ctx, def, state);
                 }

@@ -12,23 +12,30 @@
 //! - [`startup`]: starting it all ([`spawn`], [`SteppedDaemon`]);
 //! - [`async_sink`]: events to the status counters and the operator's sinks;
 //! - [`status`] and [`api`]: what the daemon knows, served read-only over
-//!   HTTP as JSON and Prometheus text;
+//!   HTTP as JSON and Prometheus text ([`conflicts`]: its address conflict
+//!   counters), by a bounded server of its own ([`http_server`], over the
+//!   byte-level [`http`]) within the descriptor budget of [`fd_limit`];
 //! - [`config`]: the configuration file `ipkit.toml` in the config dir;
 //! - [`error`]: why it could not start, and the exit status for each reason;
 //! - [`hook`]: the operator's `on_failure` command;
 //! - [`notify`]: systemd readiness;
-//! - [`view`]: one shared snapshot of links and addresses for periodic checks.
+//! - [`view`]: one shared snapshot of links and addresses for periodic checks;
+//! - `wire_watch`: which addresses the change source listens for claims of.
 
 use std::path::PathBuf;
 
 pub mod api;
 pub mod async_sink;
 mod check;
-pub mod config;
+pub mod conflicts;
 pub mod error;
 mod event_loop;
 pub mod executor;
+pub mod fd_limit;
 pub mod hook;
+#[doc(hidden)]
+pub mod http;
+pub mod http_server;
 pub mod notify;
 pub mod pidfile;
 pub mod policy;
@@ -36,6 +43,7 @@ mod queue;
 pub mod startup;
 pub mod status;
 pub mod view;
+mod wire_watch;
 
 pub use error::DaemonError;
 pub use event_loop::Control;
@@ -69,7 +77,7 @@ pub fn main(opts: DaemonOptions) -> u8 {
 }
 
 fn serve(opts: &DaemonOptions) -> Result<(), DaemonError> {
-    let config = config::Config::load(&opts.config_dir)?;
+    let config = crate::config::Config::load(&opts.config_dir)?;
     if let Some(addr) = config.listen
         && !addr.ip().is_loopback()
         && config.token.is_none()
@@ -77,6 +85,15 @@ fn serve(opts: &DaemonOptions) -> Result<(), DaemonError> {
         eprintln!(
             "ipkit daemon: warning: the status API listens on {addr} without a token; set [daemon] token"
         );
+    }
+    // Descriptors for recovery however busy the status API gets (issue 10):
+    // the soft limit up to the hard one; the API takes an eighth at most.
+    match fd_limit::raise_to_hard() {
+        Ok(soft) if soft < 1024 => eprintln!(
+            "ipkit daemon: warning: only {soft} file descriptors (RLIMIT_NOFILE); set LimitNOFILE"
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("ipkit daemon: cannot raise RLIMIT_NOFILE: {e}"),
     }
     // Register the signals before anything can race them.
     let mut signals = signal_hook::iterator::Signals::new([

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::conflicts::{self, Conflicts, ConflictsJson};
 use crate::events::{Event, EventSink, Severity};
 use crate::net::{LinkState, LinkStatus};
 use crate::resource::{AdapterName, Definition, Tag, rfc3339};
@@ -25,6 +26,11 @@ pub struct AdapterEntry {
     pub carrier: bool,
     /// SPEC §2: connected = carrier and administratively up.
     pub link: LinkState,
+    /// When the change source reported `link` taking this value (None: not
+    /// seen to change since the daemon started or last re-read every
+    /// link). quickCheck's debounce counts from it (issue 10).
+    #[serde(skip)]
+    pub link_since: Option<SystemTime>,
 }
 
 impl From<&LinkStatus> for AdapterEntry {
@@ -36,6 +42,7 @@ impl From<&LinkStatus> for AdapterEntry {
             admin_up: l.admin_up,
             carrier: l.carrier,
             link: l.state(),
+            link_since: None,
         }
     }
 }
@@ -59,6 +66,8 @@ pub struct ResEntry {
     pub recoveries_ok: u64,
     pub recoveries_failed: u64,
     pub last_recovery: Option<(SystemTime, Duration, bool)>,
+    /// Other holders of the address seen while in service (issue 10).
+    pub conflicts: Conflicts,
 }
 
 impl ResEntry {
@@ -78,6 +87,7 @@ impl ResEntry {
             recoveries_ok: 0,
             recoveries_failed: 0,
             last_recovery: None,
+            conflicts: Conflicts::default(),
         }
     }
 
@@ -149,6 +159,8 @@ struct ResourceJson<'a> {
     deep_check_warnings: u64,
     recoveries: u64,
     recovery_failures: u64,
+    #[serde(flatten)]
+    conflicts: ConflictsJson<'a>,
 }
 
 fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
@@ -206,6 +218,7 @@ impl Inner {
             deep_check_warnings: e.deep_warnings,
             recoveries: e.recoveries_ok + e.recoveries_failed,
             recovery_failures: e.recoveries_failed,
+            conflicts: ConflictsJson::of(&e.conflicts),
         }
     }
 }
@@ -293,16 +306,51 @@ impl Status {
             .map(|e| e.active.clone())
     }
 
-    pub fn set_adapter(&self, a: AdapterEntry) {
-        lock(&self.inner).adapters.insert(a.name.clone(), a);
+    /// One adapter as the change source reported it at `now`.
+    pub fn set_adapter(&self, mut a: AdapterEntry, now: SystemTime) {
+        let mut g = lock(&self.inner);
+        a.link_since = match g.adapters.get(&a.name) {
+            Some(old) if old.link == a.link => old.link_since,
+            _ => Some(now),
+        };
+        g.adapters.insert(a.name.clone(), a);
     }
 
     pub fn remove_adapter(&self, name: &str) {
         lock(&self.inner).adapters.remove(name);
     }
 
+    /// Every adapter, re-read (start, overrun). A link state that changed
+    /// meanwhile changed at a time nobody knows.
     pub fn replace_adapters(&self, all: Vec<AdapterEntry>) {
-        lock(&self.inner).adapters = all.into_iter().map(|a| (a.name.clone(), a)).collect();
+        let mut g = lock(&self.inner);
+        let next = all
+            .into_iter()
+            .map(|mut a| {
+                a.link_since = g
+                    .adapters
+                    .get(&a.name)
+                    .filter(|old| old.link == a.link)
+                    .and_then(|old| old.link_since);
+                (a.name.clone(), a)
+            })
+            .collect();
+        g.adapters = next;
+    }
+
+    /// When the adapter's link was reported going down, if it is down and
+    /// the daemon saw it go.
+    pub fn link_down_since(&self, name: &AdapterName) -> Option<SystemTime> {
+        lock(&self.inner)
+            .adapters
+            .get(name.as_str())
+            .filter(|a| a.link != LinkState::Connected)
+            .and_then(|a| a.link_since)
+    }
+
+    /// The interface index of an adapter, as last reported.
+    pub fn ifindex_of(&self, name: &str) -> Option<u32> {
+        lock(&self.inner).adapters.get(name).map(|a| a.ifindex)
     }
 
     pub fn adapter_by_index(&self, ifindex: u32) -> Option<String> {
@@ -475,6 +523,7 @@ impl Status {
                 e.last_recovery.map(|r| r.1.as_secs_f64()).unwrap_or(0.0)
             )
         });
+        conflicts::write_metrics(&mut o, &g.resources, label);
         family(
             &mut o,
             "ipkit_adapter_connected",
@@ -531,14 +580,18 @@ mod tests {
         let s = Status::new("node-a".into());
         let d = def();
         s.set_definitions(std::slice::from_ref(&d));
-        s.set_adapter(AdapterEntry {
-            name: "eth0".into(),
-            ifindex: 2,
-            mac: None,
-            admin_up: true,
-            carrier: false,
-            link: LinkState::Disconnected,
-        });
+        s.set_adapter(
+            AdapterEntry {
+                name: "eth0".into(),
+                ifindex: 2,
+                mac: None,
+                admin_up: true,
+                carrier: false,
+                link: LinkState::Disconnected,
+                link_since: None,
+            },
+            SystemTime::UNIX_EPOCH,
+        );
         s.update(&d.tag, |e| {
             e.in_service = true;
             e.up = Some(true);
@@ -571,5 +624,37 @@ mod tests {
         );
         assert!(m.contains("ipkit_adapter_connected{adapter=\"eth0\"} 0\n"));
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+    /// The daemon's side of issue 10 defect 10: when a link went down, as
+    /// the change source reported it.
+    #[test]
+    fn a_link_down_is_dated_by_the_report_of_its_change() {
+        let s = Status::new("node-a".into());
+        let eth0 = AdapterName::new("eth0").unwrap();
+        let entry = |carrier: bool| AdapterEntry {
+            name: "eth0".into(),
+            ifindex: 2,
+            mac: None,
+            admin_up: true,
+            carrier,
+            link: LinkState::from_flags(true, carrier),
+            link_since: None,
+        };
+        let at = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        // Read at start: down since nobody knows when.
+        s.replace_adapters(vec![entry(false)]);
+        assert_eq!(s.link_down_since(&eth0), None);
+        s.set_adapter(entry(true), at(10));
+        assert_eq!(s.link_down_since(&eth0), None, "connected");
+        s.set_adapter(entry(false), at(20));
+        // Another report of the same state keeps the time of the change.
+        s.set_adapter(entry(false), at(30));
+        assert_eq!(s.link_down_since(&eth0), Some(at(20)));
+        // A re-read that finds it unchanged keeps it; a changed one drops it.
+        s.replace_adapters(vec![entry(false)]);
+        assert_eq!(s.link_down_since(&eth0), Some(at(20)));
+        s.replace_adapters(vec![entry(true)]);
+        s.replace_adapters(vec![entry(false)]);
+        assert_eq!(s.link_down_since(&eth0), None);
     }
 }

@@ -25,7 +25,7 @@ pub mod snapshot;
 
 pub use backend::Backend;
 pub use batch::{AddRequest, AnnounceRequest, DeleteRequest};
-pub use changes::{Change, ChangeSource, Waker};
+pub use changes::{Change, ChangeSource, Waker, WatchedAddress, WireWatch};
 pub use link::{LinkInfo, LinkState, LinkStatus};
 pub use snapshot::{AddressEntry, NodeSnapshot, SnapshotKernel};
 
@@ -44,6 +44,8 @@ pub enum KernelOp {
     AddNeighbour,
     /// Reading the netlink event monitor.
     Monitor,
+    /// Listening on the wire for other hosts claiming an address.
+    Listen,
 }
 
 impl KernelOp {
@@ -59,6 +61,7 @@ impl KernelOp {
             KernelOp::Open => "open socket",
             KernelOp::AddNeighbour => "add neighbour",
             KernelOp::Monitor => "read netlink events",
+            KernelOp::Listen => "listen for address claims",
         }
     }
 }
@@ -246,6 +249,28 @@ pub trait Kernel: Send + Sync {
     fn announce_addresses(&self, requests: &[AnnounceRequest]) -> Vec<Result<(), KernelError>> {
         batch::one_by_one(requests, |r| self.announce(&r.adapter, r.ip, r.plan))
     }
+
+    /// Are `from` and `to` on the same L2 segment? Sends the in-use probe
+    /// frame for `ip` (an RFC 5227 ARP probe, sender 0.0.0.0 / a DAD NS
+    /// from ::) on `from` and listens on `to` at most `timeout` for it to
+    /// arrive (`ipkit doctor`, docs/doctor.md "same-segment": why this
+    /// frame changes nobody's neighbour cache). A seam that cannot send
+    /// frames is refused with EOPNOTSUPP.
+    fn same_segment(
+        &self,
+        from: &AdapterName,
+        to: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<bool, KernelError> {
+        let _ = (from, to, ip, timeout);
+        Err(KernelError::with_message(
+            KernelOp::Probe,
+            None,
+            libc::EOPNOTSUPP,
+            "this kernel seam cannot send test frames",
+        ))
+    }
 }
 
 impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
@@ -308,5 +333,14 @@ impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
     }
     fn announce_addresses(&self, requests: &[AnnounceRequest]) -> Vec<Result<(), KernelError>> {
         (**self).announce_addresses(requests)
+    }
+    fn same_segment(
+        &self,
+        from: &AdapterName,
+        to: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<bool, KernelError> {
+        (**self).same_segment(from, to, ip, timeout)
     }
 }

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use super::doctor;
 use super::env::OcfEnv;
 use super::monitor::monitor;
 use super::params::Params;
@@ -15,7 +16,7 @@ use super::{Deps, OcfExit, Reply};
 use crate::events::{Event, EventSink, Recorder, Severity};
 use crate::net::{Kernel, KernelError, LinkInfo, LinkState};
 use crate::ops::{self, Ctx, Outcome};
-use crate::resource::{AdapterName, Definition, InvalidInput, Mac, RuntimeState};
+use crate::resource::{AdapterName, Definition, InvalidInput, Mac, Operation, RuntimeState};
 use crate::store::{ResourceLock, Store, StoreError};
 
 /// The actions that work on the resource the parameters describe.
@@ -72,7 +73,15 @@ impl Agent<'_> {
         };
         let state_dir = self.env.state_dir();
         match action {
-            ResourceAction::ValidateAll => return validate(kernel.as_ref(), &def, action),
+            ResourceAction::ValidateAll => {
+                let mut reply = validate(kernel.as_ref(), &def, action);
+                if reply.is_success() {
+                    let read_host = self.deps.read_host;
+                    let advice = doctor::warnings(kernel.as_ref(), &def, &state_dir, read_host);
+                    reply.stderr.push_str(&advice);
+                }
+                return reply;
+            }
             ResourceAction::ReloadAgent => {
                 let reply = validate(kernel.as_ref(), &def, action);
                 if reply.is_success() {
@@ -117,6 +126,14 @@ impl Agent<'_> {
         };
         forget_foreign_active_adapter(&def, &mut state);
         let started_here = state.in_service;
+        // The kernel is the truth (ops::prepare): a stop's intent is
+        // written before it deletes. A monitor of a resource not started
+        // here adopts nothing: it reports what it sees (monitor.rs).
+        if (action != ResourceAction::Monitor || started_here)
+            && let Err(e) = ops::prepare(&store, &ctx, &def, operation_of(action), &mut state)
+        {
+            eprintln!("ipkit: could not save the state of {}: {e}", def.tag);
+        }
         let mut reply = match action {
             ResourceAction::Start => start(&ctx, &def, &mut state, &recorder),
             ResourceAction::Stop => stop(&ctx, &def, &mut state, &recorder),
@@ -152,6 +169,17 @@ impl Agent<'_> {
             reply.stderr.push('\n');
         }
         reply
+    }
+}
+
+/// The operation of SPEC §4 that SPEC §6 maps an action to.
+fn operation_of(action: ResourceAction) -> Operation {
+    match action {
+        ResourceAction::Start => Operation::Restore,
+        ResourceAction::Stop => Operation::Remove,
+        ResourceAction::Monitor | ResourceAction::ValidateAll | ResourceAction::ReloadAgent => {
+            Operation::QuickCheck
+        }
     }
 }
 
@@ -205,7 +233,7 @@ fn refuse_loopback(kernel: &dyn Kernel, def: &Definition) -> Option<Reply> {
     let adapters = std::iter::once(("nic", &def.adapter))
         .chain(def.recovery_adapter.as_ref().map(|r| ("recovery_nic", r)));
     for (field, adapter) in adapters {
-        let refusal = match crate::cli::create::refuse_loopback(field, adapter) {
+        let refusal = match adapter.refuse_loopback(field) {
             Err(e) => e,
             Ok(()) => match kernel.link(adapter) {
                 Ok(info) if is_loopback(&info) => InvalidInput::new(
@@ -382,6 +410,7 @@ mod tests {
             ifindex,
             mac: Mac(mac),
             state: LinkState::Connected,
+            carrier_changes: None,
         }
     }
 

@@ -287,7 +287,7 @@ fn add_and_announce(
 /// quickCheck, then deepCheck, of each of `which`: both must succeed.
 fn checks_pass(ctx: &Ctx<'_>, members: &mut [Member<'_>], which: &[usize]) -> Vec<(usize, bool)> {
     let mut checked = subset(members, which);
-    let quick = quick_check_many(ctx, &mut checked);
+    let quick = quick_check_many(ctx, &mut checked, &[]);
     which
         .iter()
         .zip(checked.iter_mut().zip(quick))

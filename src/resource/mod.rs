@@ -98,6 +98,19 @@ impl AdapterName {
         Self::new_for("adapter", s)
     }
 
+    /// The loopback adapter, by its name, cannot hold a switchable address
+    /// (the command line's and the OCF agent's check; `field` names the
+    /// parameter).
+    pub fn refuse_loopback(&self, field: &'static str) -> Result<(), InvalidInput> {
+        if self.0 == "lo" {
+            return Err(InvalidInput::new(
+                field,
+                "lo is the loopback adapter; a switchable address needs a network adapter",
+            ));
+        }
+        Ok(())
+    }
+
     /// Validate for a named field (`adapter`, `recovery_adapter`, ...).
     pub fn new_for(field: &'static str, s: &str) -> Result<Self, InvalidInput> {
         if s.is_empty() {
@@ -374,6 +387,67 @@ pub struct RuntimeState {
     /// an operator (`ipkit clear`) or by a successful restore.
     pub failed: bool,
     pub last: std::collections::BTreeMap<Operation, LastResult>,
+    /// The carrier loss quickCheck last found on the active adapter, so
+    /// that the next look counts the debounce from it (issue 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_down: Option<LinkDown>,
+    /// The last address conflict seen while in service here (issue 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_conflict: Option<ConflictRecord>,
+}
+
+/// One carrier loss as quickCheck saw it (SPEC §4 quickCheck 1): the
+/// adapter, the stretch of carrier state it was (its ifindex and the
+/// kernel's count of carrier changes at the time), and when it was first
+/// known to be down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkDown {
+    pub adapter: AdapterName,
+    /// 0 when the adapter was missing.
+    pub ifindex: u32,
+    /// None where the system does not count carrier changes: such a loss
+    /// is never taken for the same one at a later look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_changes: Option<u32>,
+    #[serde(with = "rfc3339")]
+    pub since: SystemTime,
+}
+
+/// Another holder of the address, seen while the resource was in service
+/// here: a host claiming it on the wire (RFC 5227 §2.4: `mac`, heard on
+/// `adapter`), or a peer reporting it in service too (`peer`, SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictRecord {
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<Mac>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<AdapterName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+}
+
+impl ConflictRecord {
+    /// A claim by `mac`, heard on `adapter`.
+    pub fn heard(time: SystemTime, mac: Mac, adapter: AdapterName) -> Self {
+        Self {
+            time,
+            mac: Some(mac),
+            adapter: Some(adapter),
+            peer: None,
+        }
+    }
+
+    /// A peer that reports the resource in service.
+    pub fn peer(time: SystemTime, node: &str) -> Self {
+        Self {
+            time,
+            mac: None,
+            adapter: None,
+            peer: Some(node.to_owned()),
+        }
+    }
 }
 
 impl RuntimeState {

@@ -99,6 +99,7 @@ impl Kernel for LinuxKernel {
             ifindex: l.index,
             mac: l.mac.unwrap_or_default(),
             state: LinkState::from_flags(l.admin_up, l.carrier),
+            carrier_changes: l.carrier_changes,
         })
     }
 
@@ -194,6 +195,28 @@ impl Kernel for LinuxKernel {
 
     fn announce_addresses(&self, requests: &[AnnounceRequest]) -> Vec<Result<(), KernelError>> {
         self.announce_all(requests)
+    }
+
+    fn same_segment(
+        &self,
+        from: &AdapterName,
+        to: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<bool, KernelError> {
+        let end = |adapter: &AdapterName| -> Result<packet::End, KernelError> {
+            let l = self.require_link(KernelOp::Probe, adapter)?;
+            Ok(packet::End {
+                ifindex: l.index,
+                mac: l.mac.unwrap_or_default(),
+            })
+        };
+        self.sockets
+            .same_segment(end(from)?, end(to)?, ip, timeout)
+            .map_err(|mut e| {
+                e.target = Some(format!("{ip} from {from} to {to}"));
+                e
+            })
     }
 }
 

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::{Announcement, Call, CallKind, Effect, Fault, Neighbour, NetChange, Scheduled};
-use crate::net::{Change, KernelError, LinkStatus};
+use crate::net::{Change, KernelError, LinkInfo, LinkStatus, WatchedAddress};
 use crate::resource::{AdapterName, Address, Mac};
 
 #[derive(Debug, Clone)]
@@ -18,9 +18,19 @@ pub(super) struct Adapter {
     pub mac: Mac,
     pub admin_up: bool,
     pub carrier: bool,
+    /// How often the carrier came or went (Linux: `IFLA_CARRIER_CHANGES`).
+    pub carrier_changes: u32,
 }
 
 impl Adapter {
+    /// What `Kernel::link` reports: the status and the carrier count.
+    pub fn info(&self) -> LinkInfo {
+        LinkInfo {
+            carrier_changes: Some(self.carrier_changes),
+            ..self.status().info()
+        }
+    }
+
     pub fn status(&self) -> LinkStatus {
         LinkStatus {
             name: self.name.clone(),
@@ -54,6 +64,8 @@ pub(super) struct Inner {
     /// The changes not yet delivered to the watcher; None while nobody
     /// watches (nothing piles up for tests of the operations).
     pub watched: Option<VecDeque<Change>>,
+    /// The addresses the watcher listens for claims of.
+    pub claims_watched: Vec<WatchedAddress>,
 }
 
 impl Inner {
@@ -91,6 +103,7 @@ impl Inner {
             mac,
             admin_up: true,
             carrier: true,
+            carrier_changes: 0,
         };
         self.report(Change::Link(adapter.status()));
         self.adapters.push(adapter);
@@ -161,9 +174,11 @@ impl Inner {
 
     pub fn apply(&mut self, change: &NetChange) {
         match change {
-            NetChange::Carrier(a, up) => {
-                self.set_flag(a, |x| std::mem::replace(&mut x.carrier, *up) != *up)
-            }
+            NetChange::Carrier(a, up) => self.set_flag(a, |x| {
+                let changed = std::mem::replace(&mut x.carrier, *up) != *up;
+                x.carrier_changes += u32::from(changed);
+                changed
+            }),
             NetChange::AdminUp(a, up) => {
                 self.set_flag(a, |x| std::mem::replace(&mut x.admin_up, *up) != *up)
             }
@@ -173,8 +188,32 @@ impl Inner {
                 ips: vec![*ip],
                 via: None,
             }),
+            NetChange::Announce(mac, ip) => self.hear_announcement(*mac, *ip),
             NetChange::Assign(a, addr) => self.assign(a, *addr),
             NetChange::Unassign(a, ip) => self.unassign(a, *ip),
+        }
+    }
+
+    /// A remote host announces `ip`: a claim wherever the watcher listens
+    /// for it, on an adapter that is up with carrier (and not from one of
+    /// our own MACs, which is no claim).
+    fn hear_announcement(&mut self, mac: Mac, ip: IpAddr) {
+        if self.adapters.iter().any(|a| a.mac == mac) {
+            return;
+        }
+        let heard: Vec<u32> = self
+            .claims_watched
+            .iter()
+            .filter(|w| w.ip == ip)
+            .filter(|w| {
+                self.adapters
+                    .iter()
+                    .any(|a| a.ifindex == w.ifindex && a.admin_up && a.carrier)
+            })
+            .map(|w| w.ifindex)
+            .collect();
+        for ifindex in heard {
+            self.report(Change::AddressClaimed { ifindex, ip, mac });
         }
     }
 
