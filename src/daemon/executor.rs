@@ -82,6 +82,20 @@ fn announce_if_ours_alone(
     }
 }
 
+/// The loaded states of `held` (an index into `defs`, a state) as members
+/// of a batch.
+fn members_of<'a>(
+    defs: &[&'a Definition],
+    held: &'a mut [(usize, RuntimeState)],
+) -> Vec<Member<'a>> {
+    held.iter_mut()
+        .map(|(i, state)| Member {
+            def: defs[*i],
+            state,
+        })
+        .collect()
+}
+
 /// What the persisted state means, without the times of repeated results:
 /// a periodic check that ends as the last one did is not written again.
 fn without_times(s: &RuntimeState) -> impl PartialEq + use<> {
@@ -179,57 +193,62 @@ impl Executor {
         let mut results: Vec<Option<Result<T, StoreError>>> = defs.iter().map(|_| None).collect();
         let mut locks = Vec::with_capacity(defs.len());
         let mut held: Vec<(usize, RuntimeState)> = Vec::with_capacity(defs.len());
-        // What each state meant when loaded, before it was prepared: the
-        // corrections of a reconcile are written too.
-        let mut before = Vec::with_capacity(defs.len());
         for i in order {
-            let def = defs[i];
-            let loaded = self.store.lock(&def.tag, wait).and_then(|lock| {
-                let mut state = self.store.load_state(&def.tag)?;
-                let loaded = without_times(&state);
-                ops::prepare(&self.store, &ctx, def, op, &mut state)?;
-                Ok((lock, loaded, state))
-            });
+            let tag = &defs[i].tag;
+            let loaded = self
+                .store
+                .lock(tag, wait)
+                .and_then(|lock| Ok((lock, self.store.load_state(tag)?)));
             match loaded {
-                Ok((lock, loaded, state)) => {
+                Ok((lock, state)) => {
                     locks.push(lock);
-                    before.push(loaded);
                     held.push((i, state));
                 }
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
-        let mut members: Vec<Member<'_>> = held
-            .iter_mut()
-            .map(|(i, state)| Member {
-                def: defs[*i],
-                state,
-            })
-            .collect();
-        let outs = f(&ctx, &mut members);
-        drop(members);
+        // What each state meant when loaded, before it was prepared: the
+        // corrections of a reconcile are written too.
+        let before: Vec<_> = held.iter().map(|(_, s)| without_times(s)).collect();
+        // Prepared for `op` with one reading of the kernel for all; a
+        // member whose remove intent could not be written is not run.
+        let prepared = ops::prepare_many(&self.store, &ctx, &mut members_of(defs, &mut held), op);
+        let mut ready = Vec::with_capacity(held.len());
+        for (k, ((i, _), p)) in held.iter().zip(prepared).enumerate() {
+            match p {
+                Ok(_) => ready.push(k),
+                Err(e) => results[*i] = Some(Err(e)),
+            }
+        }
+        let outs = {
+            let mut members = members_of(defs, &mut held);
+            f(&ctx, &mut ops::subset(&mut members, &ready))
+        };
         // A remove's intent is on disk: its outcome always goes there.
-        let write = |s: &RuntimeState, b: &_| without_times(s) != *b || op == Operation::Remove;
-        let changed: Vec<(&Tag, &RuntimeState)> = held
+        let write = |k: usize| {
+            let (_, s) = &held[k];
+            without_times(s) != before[k] || op == Operation::Remove
+        };
+        let changed: Vec<(&Tag, &RuntimeState)> = ready
             .iter()
-            .zip(&before)
-            .filter(|((_, s), b)| write(s, b))
-            .map(|((i, s), _)| (&defs[*i].tag, s))
+            .filter(|&&k| write(k))
+            .map(|&k| (&defs[held[k].0].tag, &held[k].1))
             .collect();
         let mut saved = self.store.save_states(&changed).into_iter();
         let mut outs = outs.into_iter();
-        for ((i, s), b) in held.iter().zip(&before) {
+        for &k in &ready {
+            let i = held[k].0;
             let out = outs.next();
-            let save = if write(s, b) {
+            let save = if write(k) {
                 saved.next().unwrap_or(Ok(()))
             } else {
                 Ok(())
             };
-            results[*i] = Some(match (out, save) {
+            results[i] = Some(match (out, save) {
                 (Some(out), Ok(())) => Ok(out),
                 (_, Err(e)) => Err(e),
                 (None, Ok(())) => Err(StoreError::Unwritable {
-                    path: self.store.state_path(&defs[*i].tag),
+                    path: self.store.state_path(&defs[i].tag),
                     reason: "no result".into(),
                 }),
             });

@@ -23,7 +23,7 @@ mod restore;
 
 pub use deep_check::deep_check;
 pub use quick_check::{quick_check, quick_check_many, quick_check_since};
-pub use reconcile::{Correction, corrections, disagreements, reconcile};
+pub use reconcile::{Correction, corrections, disagreements, reconcile, reconcile_many};
 pub use recover::{recover, recover_many};
 pub use remove::remove;
 pub use restore::restore;
@@ -203,6 +203,38 @@ pub fn prepare(
     state: &mut RuntimeState,
 ) -> Result<Vec<Correction>, StoreError> {
     let corrected = reconcile(ctx, def, op, state);
+    write_remove_intent(store, def, op, state)?;
+    Ok(corrected)
+}
+
+/// [`prepare`] of several states at once (the daemon's batch, issue 11):
+/// reconciled with one reading of the holders for all of them
+/// ([`reconcile_many`]). One result per member, in order.
+pub fn prepare_many(
+    store: &Store,
+    ctx: &Ctx<'_>,
+    members: &mut [Member<'_>],
+    op: Operation,
+) -> Vec<Result<Vec<Correction>, StoreError>> {
+    let corrected = reconcile_many(ctx, members, op);
+    members
+        .iter()
+        .zip(corrected)
+        .map(|(m, corrected)| {
+            write_remove_intent(store, m.def, op, m.state)?;
+            Ok(corrected)
+        })
+        .collect()
+}
+
+/// Before a remove of a resource in service, "out of service" is persisted
+/// (see [`run`] for why).
+fn write_remove_intent(
+    store: &Store,
+    def: &Definition,
+    op: Operation,
+    state: &RuntimeState,
+) -> Result<(), StoreError> {
     if op == Operation::Remove && state.in_service {
         let intent = RuntimeState {
             in_service: false,
@@ -210,7 +242,7 @@ pub fn prepare(
         };
         store.save_state(&def.tag, &intent)?;
     }
-    Ok(corrected)
+    Ok(())
 }
 
 /// Run one operation on a loaded definition and state (no lock, no store,
