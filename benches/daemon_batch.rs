@@ -21,6 +21,8 @@
 //! Uses only the library's public daemon API, so the same file measures an
 //! older commit too.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -29,10 +31,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
-use ipkit::config::Config;
+use common::{bench_address, count, percentile, spawn_in_node_a, wait_for};
 use ipkit::daemon::DaemonOptions;
 use ipkit::events::Recorder;
-use ipkit::resource::{AdapterName, Address, Definition, RuntimeState, Tag};
+use ipkit::resource::{AdapterName, Definition, RuntimeState, Tag};
 use ipkit::store::Store;
 use ipkit_lab::{Lab, LabConfig, Port};
 
@@ -51,23 +53,6 @@ fn main() {
     for n in sizes {
         batch(n, pulls);
     }
-}
-
-/// The i-th benchmark address: 198.51.100.0/24 (around the lab client's
-/// .100), 203.0.113.0/24, then IPv6.
-fn bench_address(i: usize) -> Address {
-    let text = if i < 200 {
-        let host = 10 + i;
-        format!(
-            "198.51.100.{}/24",
-            if host >= 100 { host + 1 } else { host }
-        )
-    } else if i < 450 {
-        format!("203.0.113.{}/24", 1 + i - 200)
-    } else {
-        format!("2001:db8:2::{:x}/64", 0x100 + i)
-    };
-    text.parse().unwrap()
 }
 
 /// What the monitor reports, with the time `recvmsg` returned.
@@ -225,26 +210,6 @@ fn monitor_loop(sock: OwnedFd, tx: Sender<(Instant, Seen)>, stop: Arc<AtomicBool
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn count(rec: &Recorder, id: u16) -> usize {
-    rec.snapshot().iter().filter(|e| e.id == id).count()
-}
-
-fn wait_for(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + bound;
-    while Instant::now() < end {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// Read the monitor until every ip of `ips` was added on `index` after the
 /// carrier loss of `pulled`; returns the carrier-loss time and each ip's
 /// latency in ms.
@@ -342,17 +307,7 @@ fn batch(n: usize, pulls: usize) {
     let monitor = std::thread::spawn(move || monitor_loop(sock, tx, stop2));
 
     let rec = Arc::new(Recorder::new());
-    let cfg = Config {
-        listen: None,
-        ..Config::default()
-    };
-    let sink = Box::new(rec.clone());
-    let o2 = opts.clone();
-    let daemon = lab
-        .node_a()
-        .run(move || ipkit::daemon::spawn(&o2, cfg, sink))
-        .unwrap()
-        .unwrap();
+    let daemon = spawn_in_node_a(&lab, &opts, &rec);
     wait_for("every first check", Duration::from_secs(120), || {
         tags.iter().all(|t| {
             daemon

@@ -726,26 +726,22 @@ fn name_holders(ips: &[IpAddr]) -> Vec<Option<u32>> {
     owner
 }
 
-/// One announcement pass over three addresses (issue 11): the first round
-/// of each at once, one background sender for all their later rounds, and
-/// deleting one address ends only that address's rounds. `thread`: the
-/// daemon's kernel (the sender is a thread of this process) rather than
-/// the command line's (a detached child).
-fn one_pass_one_sender(thread: bool) {
-    use ipkit::net::linux::LinuxKernel;
-    use ipkit::net::{AnnounceRequest, DeleteRequest, Kernel};
-    let lab = lab();
-    let ips: Vec<IpAddr> = ["198.51.100.10", "198.51.100.11", "198.51.100.12"]
+/// `ips` added on node A's eth0 and announced there in one pass (LONG
+/// rounds) by a kernel `open`ed in node A: the addresses, eth0's MAC, a
+/// capture of eth0 started before the pass, and the kernel (its background
+/// sender runs).
+fn announced_in_one_pass(
+    lab: &Lab,
+    ips: &[&str],
+    open: fn() -> Result<LinuxKernel, ipkit::net::KernelError>,
+) -> (Vec<IpAddr>, Mac, Capture, LinuxKernel) {
+    use ipkit::net::AnnounceRequest;
+    let ips: Vec<IpAddr> = ips
         .iter()
-        .map(|ip| add(&lab, Port::APrimary, ip, 24))
+        .map(|ip| add(lab, Port::APrimary, ip, 24))
         .collect();
-    let mac = mac_of(&lab, Port::APrimary);
+    let mac = mac_of(lab, Port::APrimary);
     let cap = lab.capture(Port::APrimary).expect("capture");
-    let open = if thread {
-        LinuxKernel::open_long_lived
-    } else {
-        LinuxKernel::open
-    };
     let k = lab.node_a().run(open).expect("run").expect("open");
     let requests: Vec<AnnounceRequest> = ips
         .iter()
@@ -760,6 +756,27 @@ fn one_pass_one_sender(thread: bool) {
         .run(|| k.announce_addresses(&requests))
         .expect("run");
     assert!(results.iter().all(Result::is_ok), "{results:?}");
+    (ips, mac, cap, k)
+}
+
+/// One announcement pass over three addresses (issue 11): the first round
+/// of each at once, one background sender for all their later rounds, and
+/// deleting one address ends only that address's rounds. `thread`: the
+/// daemon's kernel (the sender is a thread of this process) rather than
+/// the command line's (a detached child).
+fn one_pass_one_sender(thread: bool) {
+    use ipkit::net::DeleteRequest;
+    let lab = lab();
+    let open = if thread {
+        LinuxKernel::open_long_lived
+    } else {
+        LinuxKernel::open
+    };
+    let (ips, mac, cap, k) = announced_in_one_pass(
+        &lab,
+        &["198.51.100.10", "198.51.100.11", "198.51.100.12"],
+        open,
+    );
     // Every address's second round came: the background sender runs.
     for ip in &ips {
         assert!(
@@ -808,8 +825,6 @@ fn one_pass_one_sender(thread: bool) {
 /// the name reaches the thread, the other addresses go on.
 #[test]
 fn another_process_stops_one_address_of_a_thread_sender() {
-    use ipkit::net::linux::LinuxKernel;
-    use ipkit::net::{AnnounceRequest, Kernel};
     const ROLE: &str = "IPKIT_LAB_STOPPER";
     if let Some(ip) = std::env::var_os(ROLE) {
         let ip: IpAddr = ip.to_string_lossy().parse().expect("ip");
@@ -820,30 +835,11 @@ fn another_process_stops_one_address_of_a_thread_sender() {
         return;
     }
     let lab = lab();
-    let ips: Vec<IpAddr> = ["198.51.100.10", "198.51.100.11"]
-        .iter()
-        .map(|ip| add(&lab, Port::APrimary, ip, 24))
-        .collect();
-    let mac = mac_of(&lab, Port::APrimary);
-    let cap = lab.capture(Port::APrimary).expect("capture");
-    let k = lab
-        .node_a()
-        .run(LinuxKernel::open_long_lived)
-        .expect("run")
-        .expect("open");
-    let requests: Vec<AnnounceRequest> = ips
-        .iter()
-        .map(|ip| AnnounceRequest {
-            adapter: adapter(Port::APrimary),
-            ip: *ip,
-            plan: LONG,
-        })
-        .collect();
-    let results = lab
-        .node_a()
-        .run(|| k.announce_addresses(&requests))
-        .expect("run");
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let (ips, mac, cap, _k) = announced_in_one_pass(
+        &lab,
+        &["198.51.100.10", "198.51.100.11"],
+        LinuxKernel::open_long_lived,
+    );
     assert!(cap.wait_for_count(FrameKind::ArpReply, ips[1], 2, WAIT));
     let exe = std::env::current_exe().expect("test binary");
     let out = lab
