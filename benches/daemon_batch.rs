@@ -29,7 +29,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::{bench_address, count, percentile, spawn_in_node_a, wait_for};
 use ipkit::daemon::DaemonOptions;
@@ -290,14 +290,17 @@ fn batch(n: usize, pulls: usize) {
         store.create_definition(&def).unwrap();
         // In service on eth0, as a restore would leave it.
         nl.add_address(eth0, addr.ip(), addr.prefix()).unwrap();
-        let st = RuntimeState {
-            active_adapter: Some(AdapterName::new("eth0").unwrap()),
-            in_service: true,
-            ..RuntimeState::default()
-        };
-        store.save_state(&def.tag, &st).unwrap();
         ips.push(addr.ip());
         tags.push(def.tag);
+    }
+    let in_service = RuntimeState {
+        active_adapter: Some(AdapterName::new("eth0").unwrap()),
+        in_service: true,
+        ..RuntimeState::default()
+    };
+    for chunk in tags.chunks(500) {
+        let states: Vec<_> = chunk.iter().map(|t| (t, &in_service)).collect();
+        assert!(store.save_states(&states).iter().all(Result::is_ok));
     }
 
     let (tx, rx) = channel();
@@ -321,16 +324,34 @@ fn batch(n: usize, pulls: usize) {
     let mut last = Vec::with_capacity(pulls);
     let mut first = Vec::with_capacity(pulls);
     let mut saved = Vec::with_capacity(pulls);
+    let mut checked = Vec::with_capacity(pulls);
+    let mut recovering = Vec::with_capacity(pulls);
     for p in 0..pulls {
         std::thread::sleep(Duration::from_millis(1100));
         while rx.try_recv().is_ok() {}
         let before = count(&rec, 6603);
+        let mark = rec.snapshot().len();
         lab.pull_cable(Port::APrimary).unwrap();
         let (lost, ms) = until_served(&rx, eth0, eth1, &ips);
         // Every recovery over, and its state written.
         wait_for("every 6603", Duration::from_secs(120), || {
             count(&rec, 6603) >= before + n
         });
+        // Where the time went: the first quickCheck's 6507 of any member,
+        // the last member's 6605 (recover begun), from the events' times.
+        let lost_at = SystemTime::now() - lost.elapsed();
+        let since = |id: u16, pick: fn(f64, f64) -> f64| {
+            rec.snapshot()[mark..]
+                .iter()
+                .filter(|e| e.id == id)
+                .filter_map(|e| e.time.duration_since(lost_at).ok())
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .reduce(pick)
+        };
+        if let (Some(a), Some(b)) = (since(6507, f64::min), since(6605, f64::max)) {
+            checked.push(a);
+            recovering.push(b);
+        }
         wait_for("every state on eth1", Duration::from_secs(120), || {
             tags.iter().all(|t| {
                 store.load_state(t).ok().and_then(|s| s.active_adapter)
@@ -382,5 +403,7 @@ fn batch(n: usize, pulls: usize) {
     stats("every VIP", &mut each);
     stats("first VIP of a pull", &mut first);
     stats("last VIP of a pull", &mut last);
+    stats("first 6507 of a pull (quickCheck failed)", &mut checked);
+    stats("last 6605 of a pull (every recover begun)", &mut recovering);
     stats("states of the pull saved (polled every 2 ms)", &mut saved);
 }
