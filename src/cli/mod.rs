@@ -225,6 +225,10 @@ pub struct CreateArgs {
     /// Add the address without a prefix route.
     #[arg(long)]
     pub noprefixroute: bool,
+    /// Priority of the policy rule that sends traffic from the address
+    /// through the adapter holding it; 0 = no rule (default 32000).
+    #[arg(long, value_name = "P")]
+    pub source_rule_priority: Option<u32>,
     /// The daemon brings the resource up by itself and keeps it up.
     #[arg(long)]
     pub hold_in_service: bool,
@@ -518,6 +522,7 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
         restart_window_ms: a.restart_window,
         lock_timeout_ms: a.lock_timeout,
         noprefixroute: a.noprefixroute,
+        source_rule_priority: a.source_rule_priority,
         no_probe: a.no_probe,
     };
     // 1. Syntax.

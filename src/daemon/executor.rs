@@ -276,6 +276,10 @@ impl Executor {
             }
             let before = state.last_conflict.clone();
             let out = ops::deep_check(ctx, def, state);
+            // The routing beside the address follows it; a crash between
+            // an address change and that state is repaired here at the
+            // latest (docs/linux-backend.md, "Source routing").
+            ops::reconcile_routing(ctx, def, Operation::DeepCheck, state.active_adapter(def));
             let now = self.clock.now();
             let peer_conflict = state
                 .last_conflict

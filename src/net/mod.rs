@@ -19,6 +19,7 @@ pub mod batch;
 pub mod changes;
 pub mod link;
 pub mod linux;
+pub mod policy_rules;
 pub mod polling;
 pub mod sim;
 pub mod snapshot;
@@ -27,6 +28,7 @@ pub use backend::Backend;
 pub use batch::{AddRequest, AnnounceRequest, DeleteRequest};
 pub use changes::{Change, ChangeSource, Waker, WatchedAddress, WireWatch};
 pub use link::{LinkInfo, LinkState, LinkStatus};
+pub use policy_rules::{PolicyRule, PolicyRules};
 pub use snapshot::{AddressEntry, NodeSnapshot, SnapshotKernel};
 
 /// Which kernel call failed.
@@ -44,6 +46,10 @@ pub enum KernelOp {
     AddNeighbour,
     /// Reading the netlink event monitor.
     Monitor,
+    /// Dumping, adding or deleting a policy rule (source routing).
+    Rule,
+    /// Dumping, replacing or deleting a route of ipkit's tables.
+    Route,
     /// Listening on the wire for other hosts claiming an address.
     Listen,
 }
@@ -61,6 +67,8 @@ impl KernelOp {
             KernelOp::Open => "open socket",
             KernelOp::AddNeighbour => "add neighbour",
             KernelOp::Monitor => "read netlink events",
+            KernelOp::Rule => "policy rule",
+            KernelOp::Route => "route",
             KernelOp::Listen => "listen for address claims",
         }
     }
@@ -136,6 +144,10 @@ pub struct AnnouncePlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AddOptions {
     pub noprefixroute: bool,
+    /// Where the platform steers traffic sourced from the address through
+    /// the adapter that holds it (Linux: the priority of ipkit's policy
+    /// rule, docs/linux-backend.md "Source routing"); 0 = not at all.
+    pub source_rule_priority: u32,
 }
 
 /// The answer of an in-use probe.
@@ -191,6 +203,27 @@ pub trait Kernel: Send + Sync {
     ) -> Result<(), KernelError>;
 
     fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError>;
+
+    /// Bring what the platform keeps beside an address (Linux: ipkit's
+    /// source rule and table) in line with the adapter that holds it now,
+    /// repairing what a crash between an address change and that state
+    /// left behind. `add_address` and `delete_address` keep it in line
+    /// themselves; this is for the reconcile before an operation. Returns
+    /// what was changed, in words. Platforms without such state do nothing.
+    fn settle_routing(
+        &self,
+        _addr: &Address,
+        _opts: AddOptions,
+    ) -> Result<Vec<String>, KernelError> {
+        Ok(Vec::new())
+    }
+
+    /// The node's policy routing rules, for `ipkit doctor` (Linux: every
+    /// rule of each family, ipkit's with the adapter their table uses).
+    /// Platforms without policy routing have none.
+    fn policy_rules(&self) -> Result<PolicyRules, KernelError> {
+        Ok(PolicyRules::default())
+    }
 
     /// Delete every neighbour (ARP/NDP) entry for `ip`, on every adapter.
     fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError>;
@@ -296,6 +329,12 @@ impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
     }
     fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError> {
         (**self).delete_address(adapter, addr)
+    }
+    fn settle_routing(&self, addr: &Address, opts: AddOptions) -> Result<Vec<String>, KernelError> {
+        (**self).settle_routing(addr, opts)
+    }
+    fn policy_rules(&self) -> Result<PolicyRules, KernelError> {
+        (**self).policy_rules()
     }
     fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
         (**self).flush_neighbours(ip)

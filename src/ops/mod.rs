@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::cluster::ClusterView;
 use crate::events::{Event, EventSink, Kind};
-use crate::net::{AnnouncePlan, Kernel, KernelError, KernelOp};
+use crate::net::{AddOptions, AnnouncePlan, Kernel, KernelError, KernelOp};
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState, Tag};
 use crate::store::{Store, StoreError};
 
@@ -23,7 +23,9 @@ mod restore;
 
 pub use deep_check::deep_check;
 pub use quick_check::{quick_check, quick_check_many, quick_check_since};
-pub use reconcile::{Correction, corrections, disagreements, reconcile, reconcile_many};
+pub use reconcile::{
+    Correction, corrections, disagreements, reconcile, reconcile_many, reconcile_routing,
+};
 pub use recover::{recover, recover_many};
 pub use remove::remove;
 pub use restore::restore;
@@ -149,6 +151,14 @@ pub(crate) fn answers<T>(
         )));
     }
     results
+}
+
+/// How the address is added: prefix route, and the source rule's priority.
+pub(crate) fn add_options(def: &Definition) -> AddOptions {
+    AddOptions {
+        noprefixroute: def.tunables.noprefixroute,
+        source_rule_priority: def.tunables.source_rule_priority,
+    }
 }
 
 /// Is the address held by exactly `adapter` and nowhere else?

@@ -11,9 +11,11 @@
 //! adapter holds (7009).
 
 use super::in_use::{Wire, probe_wire};
-use super::{Ctx, Member, Outcome, announce_plan, answers, deep_check, quick_check_many, subset};
+use super::{
+    Ctx, Member, Outcome, add_options, announce_plan, answers, deep_check, quick_check_many, subset,
+};
 use crate::events::Kind;
-use crate::net::{AddOptions, AddRequest, AnnounceRequest, DeleteRequest, KernelOp};
+use crate::net::{AddRequest, AnnounceRequest, DeleteRequest, KernelOp};
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
 
 const OP: Operation = Operation::Recover;
@@ -236,9 +238,7 @@ fn add_and_announce(
         .map(|(i, adapter)| AddRequest {
             adapter: adapter.clone(),
             address: members[*i].def.address,
-            opts: AddOptions {
-                noprefixroute: members[*i].def.tunables.noprefixroute,
-            },
+            opts: add_options(members[*i].def),
         })
         .collect();
     let results = answers(

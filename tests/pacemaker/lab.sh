@@ -215,6 +215,25 @@ pm_ethmonitors() {
   done
 }
 
+# ocf:heartbeat:IPaddr2 as resource "vip" on eth0, monitored every $1, kept
+# off a node whose ethmonitor-eth0 is not 1 (the usual
+# "rule -inf: ethmonitor-eth0 ne 1"): what users pair with ethmonitor.
+pm_ipaddr2() {
+  pm_x n1 cibadmin -C -o resources -X "<primitive id='vip' class='ocf' provider='heartbeat' type='IPaddr2'>
+    <instance_attributes id='vip-ia'>
+      <nvpair id='vip-ip' name='ip' value='$PM_VIP'/>
+      <nvpair id='vip-mask' name='cidr_netmask' value='24'/>
+      <nvpair id='vip-nic' name='nic' value='eth0'/>
+    </instance_attributes>
+    <operations><op id='vip-mon' name='monitor' interval='$1' timeout='20s'/></operations>
+  </primitive>"
+  pm_x n1 cibadmin -C -o constraints -X "<rsc_location id='vip-on-eth0-link' rsc='vip'>
+    <rule id='vip-on-eth0-link-rule' score='-INFINITY' boolean-op='or'>
+      <expression id='vip-eth0-undef' attribute='ethmonitor-eth0' operation='not_defined'/>
+      <expression id='vip-eth0-down' attribute='ethmonitor-eth0' operation='ne' value='1'/>
+    </rule></rsc_location>"
+}
+
 # Node attribute value as node1 sees it (empty when unset).
 pm_attr() { pm_x n1 attrd_updater -Q -n "$2" -N "$1" 2>/dev/null | sed -n 's/.*value="\([^"]*\)".*/\1/p'; }
 

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::netlink::{Family, LinkRecord};
-use super::{LinuxKernel, address_entry, packet};
+use super::netlink::{self, AddrRecord, Family, LinkRecord};
+use super::{LinuxKernel, address_entry, deliverable, packet, source_route};
 use crate::net::snapshot::holders_in;
 use crate::net::{AddRequest, AnnounceRequest, DeleteRequest, KernelError, KernelOp, LinkState};
 use crate::resource::AdapterName;
@@ -91,6 +91,11 @@ impl LinuxKernel {
             .collect()
     }
 
+    /// The adds pipelined; then, as a single add does, each IPv6 address
+    /// on a connected adapter waited for until it is deliverable (one
+    /// monitor, subscribed before the adds), and traffic from each address
+    /// steered through its adapter (docs/linux-backend.md, "Source
+    /// routing"), with one address dump for all.
     pub(super) fn add_all(&self, requests: &[AddRequest]) -> Vec<Result<(), KernelError>> {
         let links = self.links_of(KernelOp::AddAddress, requests.iter().map(|r| &r.adapter));
         let mut results: Vec<Result<(), KernelError>> = Vec::with_capacity(requests.len());
@@ -106,11 +111,113 @@ impl LinuxKernel {
                 Err(e) => results.push(Err(e.clone())),
             }
         }
-        for (i, result) in owners.into_iter().zip(self.nl.add_addresses(&adds)) {
+        // IPv6 on a connected adapter: subscribed before the adds, to see
+        // the addresses become deliverable (deliverable.rs). Nothing
+        // arrives through an adapter without carrier: no reason to wait.
+        let awaited = |i: usize| {
+            let r = &requests[i];
+            !r.address.is_ipv4()
+                && links[&r.adapter]
+                    .as_ref()
+                    .is_ok_and(|l| l.admin_up && l.carrier)
+        };
+        let mut monitor = match owners.iter().any(|&i| awaited(i)) {
+            true => match netlink::Monitor::open() {
+                Ok(m) => Some(m),
+                Err(e) => return requests.iter().map(|_| Err(e.clone())).collect(),
+            },
+            false => None,
+        };
+        for (&i, result) in owners.iter().zip(self.nl.add_addresses(&adds)) {
             let r = &requests[i];
             results[i] = result.map_err(|e| about(e, format!("{} on {}", r.address, r.adapter)));
         }
+        let added: Vec<usize> = owners.into_iter().filter(|&i| results[i].is_ok()).collect();
+        if let Some(monitor) = monitor.as_mut() {
+            for &i in added.iter().filter(|&&i| awaited(i)) {
+                if let Err(e) = deliverable::wait(&self.nl, monitor, requests[i].address.ip()) {
+                    results[i] = Err(e);
+                }
+            }
+        }
+        let targets: Vec<(usize, source_route::Target)> = added
+            .iter()
+            .filter(|&&i| results[i].is_ok())
+            .filter_map(|&i| {
+                let l = links[&requests[i].adapter].as_ref().ok()?;
+                let target = source_route::Target {
+                    holder: Some(l.index),
+                    priority: Some(requests[i].opts.source_rule_priority),
+                };
+                Some((i, target))
+            })
+            .collect();
+        let ips: Vec<IpAddr> = requests.iter().map(|r| r.address.ip()).collect();
+        self.follow_all(&ips, &targets, &[], true, &mut results);
         results
+    }
+
+    /// Steers traffic from each address of `targets` (an index into `ips`
+    /// and `results`) as `source_route::follow` does, with one address
+    /// dump for all, less the addresses `gone` (deleted but maybe still in
+    /// the dump); `purge`: then, in each family where something changed,
+    /// the routing of adapters that are gone is purged. An error becomes
+    /// that address's result.
+    fn follow_all(
+        &self,
+        ips: &[IpAddr],
+        targets: &[(usize, source_route::Target)],
+        gone: &[(u32, IpAddr)],
+        purge: bool,
+        results: &mut [Result<(), KernelError>],
+    ) {
+        if targets.is_empty() {
+            return;
+        }
+        let present = match self
+            .nl
+            .addresses(family_of(targets.iter().map(|(i, _)| ips[*i])))
+        {
+            Ok(present) => present,
+            Err(e) => {
+                for (i, _) in targets {
+                    results[*i] = Err(e.clone());
+                }
+                return;
+            }
+        };
+        let mut changed: Vec<Family> = Vec::new();
+        for family in [Family::V4, Family::V6] {
+            let addrs: Vec<AddrRecord> = present
+                .iter()
+                .filter(|a| Family::of(a.ip) == family && !gone.contains(&(a.ifindex, a.ip)))
+                .cloned()
+                .collect();
+            for (i, target) in targets
+                .iter()
+                .filter(|(i, _)| Family::of(ips[*i]) == family)
+            {
+                match source_route::follow(&self.nl, ips[*i], *target, &addrs) {
+                    Ok(changes) if !changes.is_empty() && !changed.contains(&family) => {
+                        changed.push(family);
+                    }
+                    Ok(_) => {}
+                    Err(e) => results[*i] = Err(e),
+                }
+            }
+        }
+        if purge {
+            for family in changed {
+                if let Err(e) = source_route::purge_dead_adapters(&self.nl, family) {
+                    for (i, _) in targets
+                        .iter()
+                        .filter(|(i, _)| Family::of(ips[*i]) == family)
+                    {
+                        results[*i] = Err(e.clone());
+                    }
+                }
+            }
+        }
     }
 
     /// Deletes each request's IP from its adapter with whatever prefix
@@ -163,16 +270,40 @@ impl LinuxKernel {
             }
         }
         let deleted = self.nl.delete_addresses(&deletes);
-        for ((i, (_, ip, prefix)), result) in owners.into_iter().zip(&deletes).zip(deleted) {
-            if let Err(e) = result
-                && results[i].is_ok()
-            {
-                results[i] = Err(about(
-                    e,
-                    format!("{ip}/{prefix} on {}", requests[i].adapter),
-                ));
+        let mut gone = Vec::with_capacity(deletes.len());
+        for ((&i, &(ifindex, ip, prefix)), result) in owners.iter().zip(&deletes).zip(deleted) {
+            match result {
+                Ok(()) => gone.push((ifindex, ip)),
+                Err(e) if results[i].is_ok() => {
+                    results[i] = Err(about(
+                        e,
+                        format!("{ip}/{prefix} on {}", requests[i].adapter),
+                    ));
+                }
+                Err(_) => {}
             }
         }
+        // Traffic from each address follows another adapter that still
+        // holds it, or ipkit's rule and table go (docs/linux-backend.md,
+        // "Source routing"). The priority stays whatever the rule has.
+        let ips: Vec<IpAddr> = requests.iter().map(|r| r.address.ip()).collect();
+        let left = |ip: IpAddr| {
+            present
+                .iter()
+                .find(|a| a.ip == ip && !gone.contains(&(a.ifindex, a.ip)))
+                .map(|a| a.ifindex)
+        };
+        let targets: Vec<(usize, source_route::Target)> = (0..requests.len())
+            .filter(|&i| results[i].is_ok())
+            .map(|i| {
+                let target = source_route::Target {
+                    holder: left(ips[i]),
+                    priority: None,
+                };
+                (i, target)
+            })
+            .collect();
+        self.follow_all(&ips, &targets, &gone, false, &mut results);
         results
     }
 

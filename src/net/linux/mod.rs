@@ -16,12 +16,14 @@ use crate::resource::{AdapterName, Address};
 
 mod batch;
 pub mod changes;
+mod deliverable;
 pub mod netlink;
 pub mod packet;
 pub mod pdu;
+pub mod source_route;
 
 pub use changes::{LinuxBackend, LinuxChanges};
-use netlink::{AddrRecord, LinkRecord, Netlink};
+use netlink::{AddrRecord, Family, LinkRecord, Netlink};
 
 /// The real kernel, over one netlink socket.
 #[derive(Debug)]
@@ -135,6 +137,30 @@ impl Kernel for LinuxKernel {
             adapter: adapter.clone(),
             address: *addr,
         }]))
+    }
+
+    /// Follows the adapter ipkit's table already uses when it still holds
+    /// the address, else the first that does; none: the rule and table go.
+    fn settle_routing(&self, addr: &Address, opts: AddOptions) -> Result<Vec<String>, KernelError> {
+        let ip = addr.ip();
+        let addrs = self.nl.addresses(Some(Family::of(ip)))?;
+        let holders: Vec<u32> = addrs
+            .iter()
+            .filter(|a| a.ip == ip)
+            .map(|a| a.ifindex)
+            .collect();
+        let current = source_route::current_holder(&self.nl, ip)?;
+        let target = source_route::Target {
+            holder: current
+                .filter(|c| holders.contains(c))
+                .or(holders.first().copied()),
+            priority: Some(opts.source_rule_priority),
+        };
+        source_route::follow(&self.nl, ip, target, &addrs)
+    }
+
+    fn policy_rules(&self) -> Result<crate::net::PolicyRules, KernelError> {
+        source_route::policy_rules(&self.nl)
     }
 
     fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
