@@ -311,51 +311,46 @@ pub(crate) fn replace(path: &Path, bytes: &[u8], kind: FileKind) -> io::Result<(
     sync_dir(parent(path))
 }
 
-/// Replace several files at once, atomically and durably, by group commit
-/// (issue 11): every temporary file is written, then their writeback is
-/// started all at once (`sync_file_range(2)`), then each is fsynced — on a
-/// journalling file system the first fsync's commit carries them all, the
-/// others find theirs done — then each is renamed over its file, then
-/// each directory involved is fsynced once. Only this process's own files
-/// are synced (`syncfs(2)` would wait for every writer of the file
-/// system). A crash leaves each file old or new, never half of one: a
-/// temporary file is durable before it is renamed. One file: exactly
-/// [`replace`]. One result per file.
+/// Replace several files at once, atomically and durably, with two syncs in
+/// all (group commit, issue 11): every temporary file is written, one
+/// `syncfs(2)` makes them all durable, then each is renamed over its file,
+/// then each directory involved is fsynced once. A crash leaves each file
+/// old or new, never half of one: a temporary file is durable before it
+/// is renamed. One file: exactly [`replace`]. One result per file.
 pub(crate) fn replace_all(files: &[(PathBuf, Vec<u8>)], kind: FileKind) -> Vec<io::Result<()>> {
     if let [(path, bytes)] = files {
         return vec![replace(path, bytes, kind)];
     }
-    let written: Vec<io::Result<(PathBuf, File)>> = files
+    let written: Vec<io::Result<PathBuf>> = files
         .iter()
-        .map(|(path, bytes)| {
-            let tmp = write_temporary_with(path, bytes, kind, false)?;
-            match File::open(&tmp) {
-                Ok(file) => Ok((tmp, file)),
-                Err(e) => {
-                    let _ = fs::remove_file(&tmp);
-                    Err(e)
-                }
-            }
-        })
+        .map(|(path, bytes)| write_temporary_with(path, bytes, kind, false))
         .collect();
-    for (_, file) in written.iter().flatten() {
-        start_writeback(file);
-    }
+    let mut dirs: Vec<&Path> = files.iter().map(|(path, _)| parent(path)).collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    // One sync of each file system involved (in practice one directory).
+    let synced: Vec<(&Path, io::Result<()>)> = dirs
+        .iter()
+        .map(|dir| (*dir, sync_file_system(dir)))
+        .collect();
+    let sync_of = |path: &Path| -> io::Result<()> {
+        match synced.iter().find(|(dir, _)| *dir == parent(path)) {
+            Some((_, Err(e))) => Err(io::Error::new(e.kind(), e.to_string())),
+            _ => Ok(()),
+        }
+    };
     let mut results: Vec<io::Result<()>> = files
         .iter()
         .zip(written)
-        .map(|((path, _), written)| {
-            let (tmp, file) = written?;
-            let renamed = file.sync_all().and_then(|()| fs::rename(&tmp, path));
+        .map(|((path, _), tmp)| {
+            let tmp = tmp?;
+            let renamed = sync_of(path).and_then(|()| fs::rename(&tmp, path));
             if renamed.is_err() {
                 let _ = fs::remove_file(&tmp);
             }
             renamed
         })
         .collect();
-    let mut dirs: Vec<&Path> = files.iter().map(|(path, _)| parent(path)).collect();
-    dirs.sort_unstable();
-    dirs.dedup();
     for dir in dirs {
         if let Err(e) = sync_dir(dir) {
             for ((path, _), result) in files.iter().zip(results.iter_mut()) {
@@ -368,12 +363,17 @@ pub(crate) fn replace_all(files: &[(PathBuf, Vec<u8>)], kind: FileKind) -> Vec<i
     results
 }
 
-/// Starts writing `file`'s data back without waiting for it (a hint: the
-/// fsync that follows is what makes it durable).
-fn start_writeback(file: &File) {
+/// `syncfs(2)` of the file system that holds `dir`: everything written to
+/// it so far is durable.
+fn sync_file_system(dir: &Path) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    // SAFETY: sync_file_range(2) on a descriptor we own; failure is fine.
-    unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    let d = File::open(dir)?;
+    // SAFETY: syncfs(2) on a descriptor we own.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Create `path` with `bytes`, atomically, durably, and only if nothing is

@@ -28,7 +28,7 @@ impl Store {
         results.pop().unwrap_or(Ok(()))
     }
 
-    /// Save several states with one group commit (see
+    /// Save several states with one group commit (two syncs in all, see
     /// `fs_unix::replace_all`): the daemon's batch of recoveries (issue 11).
     /// One result per state, in order.
     pub fn save_states(&self, states: &[(&Tag, &RuntimeState)]) -> Vec<Result<(), StoreError>> {
