@@ -1,7 +1,8 @@
 //! The daemon in the namespace lab (issue 6, "Tests"): cable pull, address
 //! deletion, flaps with debounce / restart threshold / on_failure, peers for
 //! deepCheck, SIGHUP, /metrics as Prometheus text; and (issue 10) another
-//! node claiming an address in service, reported and defended once.
+//! node claiming an address in service, reported and defended once, and a
+//! node whose own kernel was given the address by hand, named by its MAC.
 //!
 //! Every test builds its own lab (network namespaces torn down on drop,
 //! also on panic) and never touches the host's interfaces. Nothing is
@@ -13,7 +14,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ipkit::cluster::peers::{self, PeerCluster};
 use ipkit::config::{Config, Peer};
@@ -382,7 +383,12 @@ fn parse_prometheus(text: &str) -> Result<BTreeMap<String, f64>, String> {
         if !name_ok(name) {
             return Err(format!("line {n}: bad name {name:?}"));
         }
-        let family = name;
+        // A histogram's series carry a suffix its TYPE line does not.
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .filter_map(|s| name.strip_suffix(s))
+            .find(|f| types.get(*f).is_some_and(|t| t == "histogram"))
+            .unwrap_or(name);
         if !types.contains_key(family) {
             return Err(format!("line {n}: {name} has no TYPE before it"));
         }
@@ -522,7 +528,8 @@ fn metrics_parse_as_prometheus_text_and_api_answers() {
         "ipkit_checks_total{tag=\"vip50\",kind=\"quick\"}",
         "ipkit_check_failures_total{tag=\"vip50\",kind=\"deep\"}",
         "ipkit_recoveries_total{tag=\"vip50\",result=\"success\"}",
-        "ipkit_last_recovery_duration_seconds{tag=\"vip50\"}",
+        "ipkit_recovery_duration_seconds_count{tag=\"vip50\"}",
+        "ipkit_recovery_duration_seconds_bucket{tag=\"vip50\",le=\"+Inf\"}",
         "ipkit_events_total{id=\"7101\",severity=\"Information\"}",
         "ipkit_daemon_start_time_seconds{}",
     ] {
@@ -530,6 +537,18 @@ fn metrics_parse_as_prometheus_text_and_api_answers() {
     }
     assert_eq!(series["ipkit_resource_up{tag=\"vip50\"}"], 1.0);
     assert_eq!(series["ipkit_resource_in_service{tag=\"vip6\"}"], 0.0);
+    let build = format!(
+        "ipkit_build_info{{version=\"{}\",os=\"linux\",arch=\"{}\"}}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH
+    );
+    assert_eq!(series.get(&build), Some(&1.0), "{text}");
+    // Adapters: the ones the resources name (eth0, eth1), not lo.
+    let adapters: Vec<&str> = series
+        .keys()
+        .filter_map(|k| k.strip_prefix("ipkit_adapter_connected{adapter=\""))
+        .collect();
+    assert_eq!(adapters, ["eth0\"}", "eth1\"}"], "{text}");
 
     let (code, body) = http_get(&lab, Port::APrimary, addr, "/v1/resources");
     assert_eq!(code, 200);
@@ -567,6 +586,44 @@ fn read_events(state_dir: &Path) -> Vec<Event> {
         .collect()
 }
 
+/// The real `ipkit daemon` in node A's namespace with `node`'s
+/// directories, under systemd's side of Type=notify: a datagram socket in
+/// NOTIFY_SOCKET (its read timeout BOUND), and `env` on top.
+fn spawn_notifying_daemon(
+    lab: &Lab,
+    node: &Node,
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::os::unix::net::UnixDatagram) {
+    let notify_path = node._dir.path().join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(BOUND)).unwrap();
+    let fd = lab.node_a().fd().as_raw_fd();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipkit"));
+    cmd.arg("--config-dir")
+        .arg(&node.opts.config_dir)
+        .arg("--state-dir")
+        .arg(&node.opts.state_dir)
+        .arg("daemon")
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null());
+    // SAFETY: the closure only calls setns(2), async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || setns_fd(fd));
+    }
+    (cmd.spawn().unwrap(), notify)
+}
+
+/// The next state the daemon notified (one a datagram, newline-terminated
+/// by the sd-notify crate).
+fn next_notice(notify: &std::os::unix::net::UnixDatagram) -> String {
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).expect("a notification in time");
+    String::from_utf8_lossy(&buf[..n]).trim_end().to_owned()
+}
+
 #[test]
 fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
     let lab = Lab::build(LabConfig::unique()).unwrap();
@@ -576,29 +633,8 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
     node.define(&vip_def("vip60", "198.51.100.60/24"));
     assert!(op(&lab, Port::APrimary, &node, "vip60", Operation::Restore).success);
 
-    // systemd's side of Type=notify: a datagram socket in NOTIFY_SOCKET.
-    let notify_path = node._dir.path().join("notify");
-    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
-    notify.set_read_timeout(Some(BOUND)).unwrap();
-    let next_notice = || {
-        let mut buf = [0u8; 256];
-        let n = notify.recv(&mut buf).expect("a notification in time");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
-    let fd = lab.node_a().fd().as_raw_fd();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipkit"));
-    cmd.arg("--config-dir")
-        .arg(&node.opts.config_dir)
-        .arg("--state-dir")
-        .arg(&node.opts.state_dir)
-        .arg("daemon")
-        .env("NOTIFY_SOCKET", &notify_path)
-        .stdin(std::process::Stdio::null());
-    // SAFETY: the closure only calls setns(2), async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || setns_fd(fd));
-    }
-    let mut child = cmd.spawn().unwrap();
+    let (mut child, notify) = spawn_notifying_daemon(&lab, &node, &[]);
+    let next_notice = || next_notice(&notify);
     let pid = child.id() as libc::pid_t;
     struct Kill(libc::pid_t);
     impl Drop for Kill {
@@ -649,6 +685,33 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
     }
     // The addresses stay after SIGTERM (on_stop = keep).
     assert_eq!(holders(lab.nl_of(Port::APrimary), ip), ["eth0"]);
+}
+
+/// `WatchdogSec=`: systemd sets WATCHDOG_USEC; the binary feeds it
+/// (`WATCHDOG=1`) every half period while its loop answers (the hung-loop
+/// case is src/daemon/watchdog.rs's unit test).
+#[test]
+fn the_binary_feeds_the_systemd_watchdog() {
+    let lab = Lab::build(LabConfig::unique()).unwrap();
+    let node = Node::new();
+    node.write_config("[daemon]\nlisten = \"off\"\n");
+    node.define(&vip_def("vip62", "198.51.100.62/24"));
+    let (mut child, notify) = spawn_notifying_daemon(&lab, &node, &[("WATCHDOG_USEC", "200000")]);
+    let mut notices = Vec::new();
+    let started = Instant::now();
+    while notices.iter().filter(|n| *n == "WATCHDOG=1").count() < 3 {
+        notices.push(next_notice(&notify));
+    }
+    let took = started.elapsed();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(notices[0], "READY=1", "{notices:?}");
+    assert!(
+        notices[1..].iter().all(|n| n == "WATCHDOG=1"),
+        "{notices:?}"
+    );
+    // Three feeds of a 200 ms watchdog: every 100 ms, not all at once.
+    assert!(took >= Duration::from_millis(250), "{took:?}");
 }
 
 #[test]
@@ -830,6 +893,57 @@ fn another_host_claiming_the_address_is_reported_and_defended_once() {
 #[test]
 fn another_host_claiming_the_ipv6_address_is_reported_and_defended_once() {
     claimed("2001:db8:1::40/64");
+}
+
+#[test]
+fn a_host_given_the_address_by_hand_is_named_by_its_mac() {
+    given_by_hand("198.51.100.41/24", "198.51.100.77");
+}
+
+#[test]
+fn a_host_given_the_ipv6_address_by_hand_is_named_by_its_mac() {
+    given_by_hand("2001:db8:1::41/64", "2001:db8:1::77");
+}
+
+/// Nothing injected: node B's own kernel gets the address node A's daemon
+/// keeps in service (a misconfigured server, a VM clone), and B sends a
+/// datagram from it to a neighbour it has not resolved. B's kernel asks
+/// for that neighbour with the address as its sender (an ARP request, or
+/// an NS from that source): RFC 5227 §2.4 "sender IP address is ours from
+/// another hardware address". The daemon's event names B's MAC.
+fn given_by_hand(address: &str, neighbour: &str) {
+    let lab = Lab::build(LabConfig::unique()).unwrap();
+    let node = Node::new();
+    let parsed = address.parse::<Address>().unwrap();
+    let ip = parsed.ip();
+    node.define(&event_only(vip_def("vip", address)));
+    assert!(op(&lab, Port::APrimary, &node, "vip", Operation::Restore).success);
+    let rec = Arc::new(Recorder::new());
+    let tag = Tag::new("vip").unwrap();
+    let d = start_serving(&lab, &node, &tag, &rec);
+
+    lab.add_address(Port::B, ip, parsed.prefix()).unwrap();
+    let to: IpAddr = neighbour.parse().unwrap();
+    lab.node_b()
+        .run(move || {
+            let socket = std::net::UdpSocket::bind((ip, 0))?;
+            socket.send_to(b"hello", (to, 9))
+        })
+        .unwrap()
+        .unwrap();
+    wait_for("7108", || count(&rec, 7108) >= 1);
+    let event = rec.snapshot().into_iter().find(|e| e.id == 7108).unwrap();
+    let b = lab.mac_of(Port::B).unwrap();
+    assert!(event.message.contains(&Mac(b).to_string()), "{event:?}");
+    assert_eq!(event.adapter.as_deref(), Some("eth0"));
+    // Reported, not given up: still in service on eth0.
+    assert_eq!(holders(lab.nl_of(Port::APrimary), ip), ["eth0"]);
+    wait_for("the conflict in the state", || {
+        node.store.load_state(&tag).unwrap().last_conflict.is_some()
+    });
+    let last = node.store.load_state(&tag).unwrap().last_conflict.unwrap();
+    assert_eq!((last.mac, last.adapter), (Some(Mac(b)), Some(nic("eth0"))));
+    d.stop();
 }
 
 /// Node B claims the address node A's daemon keeps in service (a

@@ -272,6 +272,7 @@ impl Executor {
                             e.recoveries_failed += 1;
                         }
                         e.last_recovery = Some((now, took, success));
+                        e.recovery_seconds.observe(took);
                     }
                     e.active = active.clone();
                     e.in_service = m.state.in_service;

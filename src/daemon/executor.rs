@@ -96,24 +96,6 @@ fn members_of<'a>(
         .collect()
 }
 
-/// What the persisted state means, without the times of repeated results:
-/// a periodic check that ends as the last one did is not written again.
-fn without_times(s: &RuntimeState) -> impl PartialEq + use<> {
-    (
-        s.active_adapter.clone(),
-        s.in_service,
-        s.failed,
-        s.last
-            .iter()
-            .map(|(op, r)| (*op, r.success, r.event))
-            .collect::<Vec<_>>(),
-        // A new carrier loss is written, for the next look's debounce.
-        s.link_down.clone(),
-        // Conflicts are rare and each one is news: written with its time.
-        s.last_conflict.clone(),
-    )
-}
-
 impl Executor {
     /// Run one job to its end.
     pub fn run(&self, kernel: &dyn Kernel, def: &Definition, job: Job) -> Report {
@@ -209,7 +191,7 @@ impl Executor {
         }
         // What each state meant when loaded, before it was prepared: the
         // corrections of a reconcile are written too.
-        let before: Vec<_> = held.iter().map(|(_, s)| without_times(s)).collect();
+        let before: Vec<RuntimeState> = held.iter().map(|(_, s)| s.clone()).collect();
         // Prepared for `op` with one reading of the kernel for all; a
         // member whose remove intent could not be written is not run.
         let prepared = ops::prepare_many(&self.store, &ctx, &mut members_of(defs, &mut held), op);
@@ -227,7 +209,8 @@ impl Executor {
         // A remove's intent is on disk: its outcome always goes there.
         let write = |k: usize| {
             let (_, s) = &held[k];
-            without_times(s) != before[k] || op == Operation::Remove
+            // A periodic check that ends as the last one did is not written.
+            !s.same_but_for_times(&before[k]) || op == Operation::Remove
         };
         let changed: Vec<(&Tag, &RuntimeState)> = ready
             .iter()

@@ -15,37 +15,43 @@
 //!   HTTP as JSON and Prometheus text ([`conflicts`]: its address conflict
 //!   counters), by a bounded server of its own ([`http_server`], over the
 //!   byte-level [`http`]) within the descriptor budget of [`fd_limit`];
+//!   [`histogram`]: the recovery duration's buckets;
 //! - [`config`]: the configuration file `ipkit.toml` in the config dir;
 //! - [`error`]: why it could not start, and the exit status for each reason;
+//! - [`check_config`]: `--check-config`, the start's validation alone;
 //! - [`hook`]: the operator's `on_failure` command;
-//! - [`notify`]: systemd readiness;
+//! - [`watchdog`]: the systemd watchdog, fed while the event loop answers;
 //! - [`view`]: one shared snapshot of links and addresses for periodic checks;
 //! - `wire_watch`: which addresses the change source listens for claims of.
 
 use std::path::PathBuf;
 
+use sd_notify::NotifyState;
+
 pub mod api;
 pub mod async_sink;
 mod check;
+pub mod check_config;
 pub mod conflicts;
 pub mod error;
 mod event_loop;
 pub mod executor;
 pub mod fd_limit;
+pub mod histogram;
 pub mod hook;
 #[doc(hidden)]
 pub mod http;
 pub mod http_server;
-pub mod notify;
 pub mod pidfile;
 pub mod policy;
 mod queue;
 pub mod startup;
 pub mod status;
 pub mod view;
+pub mod watchdog;
 mod wire_watch;
 
-pub use error::DaemonError;
+pub use error::{DaemonError, DaemonExit};
 pub use event_loop::Control;
 pub use startup::{Daemon, Parts, SteppedDaemon, spawn, spawn_with};
 
@@ -57,34 +63,13 @@ pub struct DaemonOptions {
     pub state_dir: PathBuf,
 }
 
-/// Exit statuses of `ipkit daemon`.
-pub const EXIT_OK: u8 = 0;
-/// The configuration or a definition is invalid; nothing was changed.
-pub const EXIT_CONFIG: u8 = 2;
-/// The daemon could not start (the kernel seam, privileges, the API port).
-pub const EXIT_START: u8 = 1;
-
 /// Run the daemon until SIGTERM (or SIGINT); SIGHUP reloads the
-/// definitions. Returns the process exit status.
-pub fn main(opts: DaemonOptions) -> u8 {
-    match serve(&opts) {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            eprintln!("ipkit daemon: {e}");
-            e.exit_code()
-        }
-    }
-}
-
-fn serve(opts: &DaemonOptions) -> Result<(), DaemonError> {
+/// definitions. The error says why it could not start; its exit status is
+/// [`DaemonError::exit`].
+pub fn main(opts: &DaemonOptions) -> Result<(), DaemonError> {
     let config = crate::config::Config::load(&opts.config_dir)?;
-    if let Some(addr) = config.listen
-        && !addr.ip().is_loopback()
-        && config.token.is_none()
-    {
-        eprintln!(
-            "ipkit daemon: warning: the status API listens on {addr} without a token; set [daemon] token"
-        );
+    for warning in check_config::warnings(&config) {
+        eprintln!("ipkit daemon: warning: {warning}");
     }
     // Descriptors for recovery however busy the status API gets (issue 10):
     // the soft limit up to the hard one; the API takes an eighth at most.
@@ -120,25 +105,42 @@ fn serve(opts: &DaemonOptions) -> Result<(), DaemonError> {
     if let Some(a) = daemon.api_addr() {
         eprintln!("ipkit daemon: status API on http://{a}/");
     }
-    if let Err(e) = notify::notify("READY=1") {
+    if let Err(e) = sd_notify::notify(&[NotifyState::Ready]) {
         eprintln!("ipkit daemon: sd_notify: {e}");
     }
     let control = daemon.control();
+    // WatchdogSec= in the unit: fed only while the loop answers.
+    let watchdog = match sd_notify::watchdog_enabled().map(|period| {
+        watchdog::Watchdog::start(control.clone(), period, || {
+            let _ = sd_notify::notify(&[NotifyState::Watchdog]);
+        })
+    }) {
+        Some(Err(e)) => {
+            daemon.stop();
+            pidfile::remove(&opts.state_dir);
+            return Err(DaemonError::thread("watchdog")(e));
+        }
+        Some(Ok(w)) => Some(w),
+        None => None,
+    };
     let handle = signals.handle();
     let signal_thread = std::thread::spawn(move || {
         for sig in signals.forever() {
             if sig == signal_hook::consts::SIGHUP {
-                let _ = notify::notify("RELOADING=1");
+                let _ = sd_notify::notify(&[NotifyState::Reloading]);
                 control.reload();
-                let _ = notify::notify("READY=1");
+                let _ = sd_notify::notify(&[NotifyState::Ready]);
             } else {
-                let _ = notify::notify("STOPPING=1");
+                let _ = sd_notify::notify(&[NotifyState::Stopping]);
                 control.stop();
                 break;
             }
         }
     });
     daemon.wait();
+    if let Some(w) = watchdog {
+        w.stop();
+    }
     handle.close();
     let _ = signal_thread.join();
     pidfile::remove(&opts.state_dir);

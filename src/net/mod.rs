@@ -6,8 +6,9 @@
 //! Beside it: [`changes`] (what the system reports on its own, for the
 //! daemon), [`snapshot`] (the whole node at once), [`link`] (cable state),
 //! [`backend`] (how the daemon opens a platform), [`polling`] (changes
-//! found by comparing readings, where notifications do not work) and
-//! [`batch`] (the requests of the batch methods, issue 11).
+//! found by comparing readings, where notifications do not work),
+//! [`batch`] (the requests of the batch methods, issue 11) and [`memo`] (each
+//! read made once until something changes, for the OCF agent).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -19,6 +20,7 @@ pub mod batch;
 pub mod changes;
 pub mod link;
 pub mod linux;
+pub mod memo;
 pub mod policy_rules;
 pub mod polling;
 pub mod sim;
@@ -144,6 +146,11 @@ pub struct AnnouncePlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AddOptions {
     pub noprefixroute: bool,
+    /// Add the address deprecated (preferred lifetime 0, valid forever), so
+    /// that the kernel's source-address selection passes it over for
+    /// another address of the node (IPv6: RFC 6724 rule 3; IPv4: the kernel
+    /// ignores it: docs/linux-backend.md "Things an operator should know").
+    pub never_as_source: bool,
     /// Where the platform steers traffic sourced from the address through
     /// the adapter that holds it (Linux: the priority of ipkit's policy
     /// rule, docs/linux-backend.md "Source routing"); 0 = not at all.

@@ -153,10 +153,12 @@ pub(crate) fn answers<T>(
     results
 }
 
-/// How the address is added: prefix route, and the source rule's priority.
+/// How the address is added: prefix route, deprecated or not, and the
+/// source rule's priority.
 pub(crate) fn add_options(def: &Definition) -> AddOptions {
     AddOptions {
         noprefixroute: def.tunables.noprefixroute,
+        never_as_source: def.tunables.never_as_source,
         source_rule_priority: def.tunables.source_rule_priority,
     }
 }

@@ -51,6 +51,10 @@ pub struct Tunables {
     pub lock_timeout: Duration,
     /// Add the address without a prefix route (`IFA_F_NOPREFIXROUTE`).
     pub noprefixroute: bool,
+    /// Add the address deprecated (preferred lifetime 0), so that the
+    /// node's own outgoing connections take another source address (IPv6;
+    /// IPv4 kernels ignore it: docs/linux-backend.md).
+    pub never_as_source: bool,
     /// Priority of the policy rule that sends traffic sourced from the
     /// address through the adapter holding it (Linux; docs/linux-backend.md
     /// "Source routing"); 0 = ipkit installs no rule.
@@ -78,6 +82,7 @@ impl Default for Tunables {
             restart_window: Duration::from_secs(15 * 60),
             lock_timeout: Duration::from_secs(30),
             noprefixroute: false,
+            never_as_source: false,
             source_rule_priority: DEFAULT_SOURCE_RULE_PRIORITY,
         }
     }

@@ -104,7 +104,7 @@ impl LinuxKernel {
         for (i, r) in requests.iter().enumerate() {
             match &links[&r.adapter] {
                 Ok(l) => {
-                    adds.push((l.index, r.address, r.opts.noprefixroute));
+                    adds.push((l.index, r.address, r.opts));
                     owners.push(i);
                     results.push(Ok(()));
                 }

@@ -7,7 +7,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 
 use super::route::{Family, add_message, delete_message, neighbour_message};
 use super::socket::{ExchangeError, Netlink};
-use crate::net::{KernelError, KernelOp};
+use crate::net::{AddOptions, KernelError, KernelOp};
 use crate::resource::Address;
 
 /// The one family of `ips`, or None (all) when they mix both.
@@ -19,13 +19,16 @@ fn family_of(ips: &[IpAddr]) -> Option<Family> {
 }
 
 impl Netlink {
-    /// Add each `(ifindex, address, noprefixroute)` as
+    /// Add each `(ifindex, address, options)` as
     /// [`Netlink::add_address`] does, pipelined. EEXIST counts as done.
-    pub fn add_addresses(&self, adds: &[(u32, Address, bool)]) -> Vec<Result<(), KernelError>> {
+    pub fn add_addresses(
+        &self,
+        adds: &[(u32, Address, AddOptions)],
+    ) -> Vec<Result<(), KernelError>> {
         let requests = adds
             .iter()
-            .map(|(ifindex, addr, noprefixroute)| {
-                let message = add_message(*ifindex, addr, *noprefixroute);
+            .map(|(ifindex, addr, opts)| {
+                let message = add_message(*ifindex, addr, *opts);
                 (
                     RouteNetlinkMessage::NewAddress(message),
                     NLM_F_CREATE | NLM_F_EXCL,
@@ -129,17 +132,17 @@ mod tests {
             let idx = nl.link_by_name("a").expect("lookup").expect("a").index;
             // More than one pipelined window, IPv4 and IPv6 mixed, one add
             // to an interface that does not exist.
-            let mut adds: Vec<(u32, Address, bool)> = (0..150u16)
+            let mut adds: Vec<(u32, Address, AddOptions)> = (0..150u16)
                 .map(|i| {
                     let a = if i % 2 == 0 {
                         format!("198.51.100.{}/24", 10 + i / 2)
                     } else {
                         format!("2001:db8:5::{:x}/64", 0x10 + i)
                     };
-                    (idx, addr(&a), false)
+                    (idx, addr(&a), AddOptions::default())
                 })
                 .collect();
-            adds.insert(70, (999_999, addr("203.0.113.7/24"), false));
+            adds.insert(70, (999_999, addr("203.0.113.7/24"), AddOptions::default()));
             let results = nl.add_addresses(&adds);
             assert_eq!(results.len(), adds.len());
             for (i, r) in results.iter().enumerate() {

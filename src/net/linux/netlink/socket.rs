@@ -129,7 +129,8 @@ fn set_receive_timeout(fd: RawFd, timeout: Duration) -> std::io::Result<()> {
 
 /// How a reply ended.
 enum Reply {
-    /// Complete, in this many datagrams.
+    /// Complete, with its data messages in this many datagrams (an ACK or
+    /// an `NLMSG_DONE` in a datagram of its own does not count).
     Complete { datagrams: usize },
     /// A dump the kernel marked `NLM_F_DUMP_INTR`: read it again.
     Interrupted,
@@ -204,8 +205,11 @@ impl Netlink {
     /// that spans several datagrams is not atomic, and the kernel does not
     /// flag every change made between them (seen on 6.18 with IPv6
     /// addresses: an entry lost or repeated, no flag), so such a dump is
-    /// read until two readings in a row agree. A dump that fits one
-    /// datagram (the common case) is read once.
+    /// read until two readings in a row agree. A dump whose data fits one
+    /// datagram (the common case) is read once, also when the kernel sends
+    /// its `NLMSG_DONE` in a second one (6.18 does for addresses): the
+    /// entries were all filled in one pass (issue 11 §4, one dump per
+    /// monitor).
     pub(super) fn exchange<T: PartialEq>(
         &self,
         message: RouteNetlinkMessage,
@@ -419,19 +423,11 @@ impl Netlink {
                     receive.len()
                 )));
             };
-            let mut ours = false;
+            let mut holds_data = false;
             for message in parse::messages(datagram) {
                 let message = message?;
                 if message.sequence != sequence {
                     continue; // left over from an earlier, abandoned exchange
-                }
-                // Counted: the datagrams that carry data. rtnetlink sends a
-                // dump's NLMSG_DONE in a datagram of its own (6.x keeps it
-                // split for old readers): a one-datagram dump and its DONE
-                // are still read once.
-                if !ours && !matches!(message.kind, NLMSG_DONE | NLMSG_ERROR | NLMSG_NOOP) {
-                    ours = true;
-                    datagrams += 1;
                 }
                 if message.flags & NLM_F_DUMP_INTR != 0 {
                     interrupted = true;
@@ -463,6 +459,10 @@ impl Netlink {
                     NLMSG_OVERRUN => return Err(ExchangeError::Errno(libc::ENOBUFS)),
                     kind => {
                         // Data (a GET's reply precedes its ACK).
+                        if !holds_data {
+                            holds_data = true;
+                            datagrams += 1;
+                        }
                         if let Some(item) = parse(kind, message.payload)? {
                             out.push(item);
                         }
@@ -470,5 +470,50 @@ impl Netlink {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Family;
+    use super::super::test_support::{addr, in_netns, veth_up};
+    use super::*;
+
+    impl Netlink {
+        /// The sequence number of the last request: one per reading.
+        fn sequence(&self) -> u32 {
+            self.exchange
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .sequence
+        }
+    }
+
+    /// A dump whose entries fit one datagram is one request, however the
+    /// kernel sends its NLMSG_DONE (6.18: in a datagram of its own for
+    /// addresses, which used to count as a second datagram and made every
+    /// address dump a double reading).
+    #[test]
+    fn a_small_dump_is_read_once() {
+        in_netns(|| {
+            let nl = Netlink::open().expect("open");
+            veth_up();
+            let a = nl.link_by_name("a").expect("lookup").expect("a").index;
+            nl.add_address(
+                a,
+                &addr("198.51.100.10/24"),
+                crate::net::AddOptions::default(),
+            )
+            .expect("add");
+            for family in [Some(Family::V4), Some(Family::V6), None] {
+                let before = nl.sequence();
+                let got = nl.addresses(family).expect("dump");
+                assert!(!got.is_empty());
+                assert_eq!(nl.sequence() - before, 1, "{family:?}: read more than once");
+            }
+            let before = nl.sequence();
+            assert!(nl.links().expect("dump").len() >= 3);
+            assert_eq!(nl.sequence() - before, 1, "links: read more than once");
+        });
     }
 }

@@ -217,6 +217,7 @@ mod tests {
     //! In a fresh network namespace each (never the host's routes).
 
     use super::*;
+    use crate::net::AddOptions;
     use crate::net::linux::netlink::test_support::{addr, in_netns, v4, veth_up};
     use crate::resource::Mac;
 
@@ -276,7 +277,7 @@ mod tests {
             let a = nl.link_by_name("a").expect("lookup").expect("a").index;
             let b = nl.link_by_name("b").expect("lookup").expect("b").index;
             assert!(!nl.routes_locally(v4("198.51.100.10")).expect("get"));
-            nl.add_address(a, &addr("198.51.100.10/24"), false)
+            nl.add_address(a, &addr("198.51.100.10/24"), AddOptions::default())
                 .expect("add");
             assert!(nl.routes_locally(v4("198.51.100.10")).expect("get"));
             assert!(!nl.routes_locally(v4("198.51.100.11")).expect("get"));
