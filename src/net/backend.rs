@@ -15,7 +15,15 @@ pub trait Backend: Send + Sync {
 }
 
 /// The backend of the platform this build runs on (the one place that
-/// picks it).
+/// picks it), for a process that ends soon after its operation (the
+/// command line).
 pub fn native() -> std::sync::Arc<dyn Backend> {
-    std::sync::Arc::new(super::linux::LinuxBackend)
+    std::sync::Arc::new(super::linux::LinuxBackend::short_lived())
+}
+
+/// [`native`] for a long-lived process (the daemon): background work, such
+/// as later announcement rounds, stays in this process (a thread) instead
+/// of a detached one, so no fork lies on the path of a recovery.
+pub fn native_long_lived() -> std::sync::Arc<dyn Backend> {
+    std::sync::Arc::new(super::linux::LinuxBackend::long_lived())
 }
