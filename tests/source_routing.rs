@@ -228,6 +228,59 @@ fn restore_installs_recover_repoints_and_remove_removes() {
     }
 }
 
+/// Every VIP of a pulled adapter moved by the daemon as one batch (issue
+/// 11: the routing of all of them settled with one read and the changes
+/// pipelined) has its own rule and table, through eth1, IPv4 and IPv6.
+#[test]
+fn a_batch_moved_by_the_daemon_repoints_every_vips_rule_and_table() {
+    let lab = Lab::build(LabConfig::unique().with_base_addresses()).unwrap();
+    let node = Node::new();
+    let defs: Vec<Definition> = (0..8)
+        .map(|i| vip_def(&format!("vip{i}"), &format!("198.51.100.{}/24", 40 + i)))
+        .chain((0..4).map(|i| vip_def(&format!("six{i}"), &format!("2001:db8:1::{}/64", 40 + i))))
+        .map(event_only)
+        .collect();
+    for def in &defs {
+        node.define(def);
+        let (out, events) = op_events(
+            &lab,
+            Port::APrimary,
+            &node,
+            def.tag.as_str(),
+            Operation::Restore,
+        );
+        assert!(out.success, "{:#?}", events.snapshot());
+    }
+    let nl = node_netlink(&lab);
+    let before: Vec<u32> = defs
+        .iter()
+        .map(|def| assert_follows(&lab, &nl, def.address.ip(), Port::APrimary))
+        .collect();
+    let mut tables = before.clone();
+    tables.sort_unstable();
+    tables.dedup();
+    assert_eq!(tables.len(), defs.len(), "one table per VIP: {before:?}");
+
+    let rec = Arc::new(Recorder::new());
+    let daemon = start(&lab, Port::APrimary, &node, config_local(), &rec);
+    wait_for("every first quickCheck, then idle", || {
+        defs.iter().all(|def| {
+            daemon
+                .status()
+                .resource(&def.tag)
+                .is_some_and(|r| r.up == Some(true))
+        }) && daemon.status().in_flight() == 0
+    });
+    lab.pull_cable(Port::APrimary).unwrap();
+    wait_for("every VIP recovered", || count(&rec, 6603) == defs.len());
+    for def in &defs {
+        let ip = def.address.ip();
+        assert_eq!(holders_on_a(&lab, ip), ["eth1"], "{}", def.tag);
+        assert_follows(&lab, &nl, ip, Port::ABackup);
+    }
+    daemon.stop();
+}
+
 /// A crash between the address add and the rule (simulated: the rule and
 /// the table taken away by hand, as if the process died right after the
 /// add) is repaired by the next operation, with 7007; a crash between the

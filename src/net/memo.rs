@@ -125,6 +125,14 @@ impl Kernel for ReadMemo<'_> {
         self.kernel.settle_routing(addr, opts)
     }
 
+    /// As [`Kernel::settle_routing`]: nothing remembered changes.
+    fn settle_routing_many(
+        &self,
+        requests: &[(Address, AddOptions)],
+    ) -> Vec<Result<Vec<String>, KernelError>> {
+        self.kernel.settle_routing_many(requests)
+    }
+
     /// A read made for `ipkit doctor` only: not remembered.
     fn policy_rules(&self) -> Result<PolicyRules, KernelError> {
         self.kernel.policy_rules()

@@ -225,6 +225,16 @@ pub trait Kernel: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// [`Kernel::settle_routing`] of each `(address, options)`, one result
+    /// per request, in order (the daemon's batch, issue 11). The default
+    /// settles them one by one; Linux reads the routing once for all.
+    fn settle_routing_many(
+        &self,
+        requests: &[(Address, AddOptions)],
+    ) -> Vec<Result<Vec<String>, KernelError>> {
+        batch::one_by_one(requests, |(addr, opts)| self.settle_routing(addr, *opts))
+    }
+
     /// The node's policy routing rules, for `ipkit doctor` (Linux: every
     /// rule of each family, ipkit's with the adapter their table uses).
     /// Platforms without policy routing have none.
@@ -339,6 +349,12 @@ impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
     }
     fn settle_routing(&self, addr: &Address, opts: AddOptions) -> Result<Vec<String>, KernelError> {
         (**self).settle_routing(addr, opts)
+    }
+    fn settle_routing_many(
+        &self,
+        requests: &[(Address, AddOptions)],
+    ) -> Vec<Result<Vec<String>, KernelError>> {
+        (**self).settle_routing_many(requests)
     }
     fn policy_rules(&self) -> Result<PolicyRules, KernelError> {
         (**self).policy_rules()

@@ -28,7 +28,7 @@ use std::net::IpAddr;
 
 use super::{Ctx, Member, answers};
 use crate::events::Kind;
-use crate::net::KernelOp;
+use crate::net::{KernelError, KernelOp};
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
 
 /// One field of the runtime state corrected from the kernel.
@@ -149,7 +149,17 @@ pub fn reconcile(
 }
 
 /// [`reconcile`] of every member, with one reading of the holders for all
-/// of them (issue 11: the daemon's batch). One list per member, in order.
+/// of them (issue 11: the daemon's batch) and one settle of their routing
+/// (`Kernel::settle_routing_many`). One list per member, in order.
+///
+/// Before a quickCheck only the members whose state was corrected get
+/// their routing settled: this is the daemon's path (the command line and
+/// the OCF agent reconcile one resource with [`reconcile`], which always
+/// settles), and there the routing work would sit between a carrier loss
+/// and the recovery. Nothing is lost: a quickCheck that passes changes
+/// nothing; one that fails is followed by recover, whose adds and deletes
+/// re-point the routing; and the daemon's deepCheck settles every resource
+/// in service periodically (docs/daemon.md, "Batch recovery").
 pub fn reconcile_many(
     ctx: &Ctx<'_>,
     members: &mut [Member<'_>],
@@ -161,18 +171,55 @@ pub fn reconcile_many(
         ips.len(),
         KernelOp::DumpAddresses,
     );
-    members
+    let mut settle: Vec<(usize, AdapterName)> = Vec::new();
+    let corrected = members
         .iter_mut()
         .zip(held)
-        .map(|(m, holders)| match holders {
-            Ok(holders) => correct(ctx, m.def, op, m.state, &holders),
+        .enumerate()
+        .map(|(k, (m, holders))| match holders {
+            Ok(holders) => {
+                let found = correct_state(ctx, m.def, op, m.state, &holders);
+                if op != Operation::QuickCheck || !found.is_empty() {
+                    settle.push((k, routing_nic(m.def, m.state, &holders)));
+                }
+                found
+            }
             Err(_) => Vec::new(),
         })
-        .collect()
+        .collect();
+    if !settle.is_empty() {
+        let requests: Vec<_> = settle
+            .iter()
+            .map(|(k, _)| (members[*k].def.address, super::add_options(members[*k].def)))
+            .collect();
+        let settled = answers(
+            ctx.kernel.settle_routing_many(&requests),
+            requests.len(),
+            KernelOp::Route,
+        );
+        for ((k, nic), result) in settle.iter().zip(settled) {
+            report_routing(ctx, members[*k].def, op, nic, result);
+        }
+    }
+    corrected
+}
+
+/// Applies the corrections `holders` call for, each with its 7007, and
+/// settles the routing.
+fn correct(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    op: Operation,
+    state: &mut RuntimeState,
+    holders: &[AdapterName],
+) -> Vec<Correction> {
+    let found = correct_state(ctx, def, op, state, holders);
+    reconcile_routing(ctx, def, op, &routing_nic(def, state, holders));
+    found
 }
 
 /// Applies the corrections `holders` call for, each with its 7007.
-fn correct(
+fn correct_state(
     ctx: &Ctx<'_>,
     def: &Definition,
     op: Operation,
@@ -191,9 +238,12 @@ fn correct(
             },
         );
     }
-    let nic = holding_adapter(def, state, holders).unwrap_or_else(|| def.adapter.clone());
-    reconcile_routing(ctx, def, op, &nic);
     found
+}
+
+/// The adapter a routing event names: the one holding the address.
+fn routing_nic(def: &Definition, state: &RuntimeState, holders: &[AdapterName]) -> AdapterName {
+    holding_adapter(def, state, holders).unwrap_or_else(|| def.adapter.clone())
 }
 
 /// Bring the platform's routing beside the address in line with the
@@ -205,10 +255,21 @@ pub fn reconcile_routing(
     op: Operation,
     nic: &AdapterName,
 ) -> usize {
-    match ctx
+    let result = ctx
         .kernel
-        .settle_routing(&def.address, super::add_options(def))
-    {
+        .settle_routing(&def.address, super::add_options(def));
+    report_routing(ctx, def, op, nic, result)
+}
+
+/// The events of one settle (see [`reconcile_routing`]).
+fn report_routing(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    op: Operation,
+    nic: &AdapterName,
+    result: Result<Vec<String>, KernelError>,
+) -> usize {
+    match result {
         Ok(changes) => {
             for detail in &changes {
                 ctx.emit(

@@ -10,7 +10,7 @@ use crate::net::{AddRequest, AnnounceRequest, DeleteRequest, KernelError, Kernel
 use crate::resource::AdapterName;
 
 /// The one family of `ips`, or None (all) when they mix both.
-fn family_of(ips: impl IntoIterator<Item = IpAddr>) -> Option<Family> {
+pub(super) fn family_of(ips: impl IntoIterator<Item = IpAddr>) -> Option<Family> {
     let mut ips = ips.into_iter();
     let first = Family::of(ips.next()?);
     ips.all(|ip| Family::of(ip) == first).then_some(first)
@@ -158,11 +158,12 @@ impl LinuxKernel {
     }
 
     /// Steers traffic from each address of `targets` (an index into `ips`
-    /// and `results`) as `source_route::follow` does, with one address
-    /// dump for all, less the addresses `gone` (deleted but maybe still in
+    /// and `results`) as the target says (`source_route::settle_all`: one
+    /// read of the routing per family, the changes pipelined), given one
+    /// address dump less the addresses `gone` (deleted but maybe still in
     /// the dump); `purge`: then, in each family where something changed,
-    /// the routing of adapters that are gone is purged. An error becomes
-    /// that address's result.
+    /// the neighbour entries of adapters without carrier are purged. An
+    /// error becomes that address's result.
     fn follow_all(
         &self,
         ips: &[IpAddr],
@@ -186,24 +187,25 @@ impl LinuxKernel {
                 return;
             }
         };
+        let addrs: Vec<AddrRecord> = present
+            .into_iter()
+            .filter(|a| !gone.contains(&(a.ifindex, a.ip)))
+            .collect();
+        let wanted: Vec<(IpAddr, source_route::Aim)> = targets
+            .iter()
+            .map(|(i, target)| (ips[*i], source_route::Aim::Follow(*target)))
+            .collect();
+        let settled = source_route::settle_all(&self.nl, &wanted, &addrs);
         let mut changed: Vec<Family> = Vec::new();
-        for family in [Family::V4, Family::V6] {
-            let addrs: Vec<AddrRecord> = present
-                .iter()
-                .filter(|a| Family::of(a.ip) == family && !gone.contains(&(a.ifindex, a.ip)))
-                .cloned()
-                .collect();
-            for (i, target) in targets
-                .iter()
-                .filter(|(i, _)| Family::of(ips[*i]) == family)
-            {
-                match source_route::follow(&self.nl, ips[*i], *target, &addrs) {
-                    Ok(changes) if !changes.is_empty() && !changed.contains(&family) => {
+        for ((i, _), result) in targets.iter().zip(settled) {
+            match result {
+                Ok(changes) => {
+                    let family = Family::of(ips[*i]);
+                    if !changes.is_empty() && !changed.contains(&family) {
                         changed.push(family);
                     }
-                    Ok(_) => {}
-                    Err(e) => results[*i] = Err(e),
                 }
+                Err(e) => results[*i] = Err(e),
             }
         }
         if purge {

@@ -23,7 +23,7 @@ pub mod pdu;
 pub mod source_route;
 
 pub use changes::{LinuxBackend, LinuxChanges};
-use netlink::{AddrRecord, Family, LinkRecord, Netlink};
+use netlink::{AddrRecord, LinkRecord, Netlink};
 
 /// The real kernel, over one netlink socket.
 #[derive(Debug)]
@@ -142,14 +142,37 @@ impl Kernel for LinuxKernel {
     /// Follows the adapter ipkit's table already uses when it still holds
     /// the address, else the first that does; none: the rule and table go.
     fn settle_routing(&self, addr: &Address, opts: AddOptions) -> Result<Vec<String>, KernelError> {
-        let ip = addr.ip();
-        let addrs = self.nl.addresses(Some(Family::of(ip)))?;
-        let holders: Vec<u32> = addrs
+        single(self.settle_routing_many(&[(*addr, opts)]))
+    }
+
+    /// One address dump, then `source_route::settle_all`: one rules dump
+    /// and one dump of every table per family, the changes pipelined.
+    fn settle_routing_many(
+        &self,
+        requests: &[(Address, AddOptions)],
+    ) -> Vec<Result<Vec<String>, KernelError>> {
+        if requests.is_empty() {
+            return Vec::new();
+        }
+        let family = batch::family_of(requests.iter().map(|(a, _)| a.ip()));
+        let addrs = match self.nl.addresses(family) {
+            Ok(addrs) => addrs,
+            Err(e) => return requests.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let wanted: Vec<(IpAddr, source_route::Aim)> = requests
             .iter()
-            .filter(|a| a.ip == ip)
-            .map(|a| a.ifindex)
+            .map(|(addr, opts)| {
+                let ip = addr.ip();
+                let holders = addrs
+                    .iter()
+                    .filter(|a| a.ip == ip)
+                    .map(|a| a.ifindex)
+                    .collect();
+                let priority = opts.source_rule_priority;
+                (ip, source_route::Aim::Settle { holders, priority })
+            })
             .collect();
-        source_route::settle(&self.nl, ip, &holders, opts.source_rule_priority, &addrs)
+        source_route::settle_all(&self.nl, &wanted, &addrs)
     }
 
     fn policy_rules(&self) -> Result<crate::net::PolicyRules, KernelError> {

@@ -1,12 +1,14 @@
-//! Route operations on many addresses at once (issue 11): adds, deletes and neighbour flushes sent pipelined over one socket.
+//! Route operations on many addresses at once (issue 11): adds, deletes, neighbour flushes and source-routing changes sent pipelined over one socket.
 
 use std::net::IpAddr;
 
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::RouteNetlinkMessage;
 
 use super::route::{Family, add_message, delete_message, neighbour_message};
+use super::rule::SourceRule;
 use super::socket::{ExchangeError, Netlink};
+use super::table::TableRoute;
 use crate::net::{AddOptions, KernelError, KernelOp};
 use crate::resource::Address;
 
@@ -16,6 +18,58 @@ fn family_of(ips: &[IpAddr]) -> Option<Family> {
     ips.iter()
         .all(|ip| Family::of(*ip) == first)
         .then_some(first)
+}
+
+/// One change to ipkit's source routing (docs/linux-backend.md, "Source
+/// routing"), for [`Netlink::change_routing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutingChange {
+    AddRule(SourceRule),
+    DeleteRule(SourceRule),
+    /// Add the route, replacing the one with the same key in its table.
+    ReplaceRoute(TableRoute),
+    DeleteRoute(TableRoute),
+}
+
+impl std::fmt::Display for RoutingChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RoutingChange::AddRule(rule) => write!(f, "{rule}"),
+            RoutingChange::DeleteRule(rule) => write!(f, "deleted {rule}"),
+            RoutingChange::ReplaceRoute(route) => write!(f, "route {route}"),
+            RoutingChange::DeleteRoute(route) => write!(f, "deleted route {route}"),
+        }
+    }
+}
+
+impl RoutingChange {
+    fn request(&self) -> (RouteNetlinkMessage, u16) {
+        match self {
+            RoutingChange::AddRule(rule) => (
+                RouteNetlinkMessage::NewRule(rule.message()),
+                NLM_F_CREATE | NLM_F_EXCL,
+            ),
+            RoutingChange::DeleteRule(rule) => (RouteNetlinkMessage::DelRule(rule.message()), 0),
+            RoutingChange::ReplaceRoute(route) => (
+                RouteNetlinkMessage::NewRoute(route.message()),
+                NLM_F_CREATE | NLM_F_REPLACE,
+            ),
+            RoutingChange::DeleteRoute(route) => {
+                (RouteNetlinkMessage::DelRoute(route.message()), 0)
+            }
+        }
+    }
+
+    /// Does `errno` mean the change was there already (an identical rule
+    /// added, a rule or route already gone)?
+    fn done_already(&self, errno: i32) -> bool {
+        match self {
+            RoutingChange::AddRule(_) => errno == libc::EEXIST,
+            RoutingChange::DeleteRule(_) => errno == libc::ENOENT,
+            RoutingChange::ReplaceRoute(_) => false,
+            RoutingChange::DeleteRoute(_) => matches!(errno, libc::ESRCH | libc::ENOENT),
+        }
+    }
 }
 
 impl Netlink {
@@ -67,6 +121,28 @@ impl Netlink {
                     KernelOp::DeleteAddress,
                     Some(format!("{ip}/{prefix} ifindex {ifindex}")),
                 )),
+            })
+            .collect()
+    }
+
+    /// Make each change as [`Netlink::add_rule`], [`Netlink::delete_rule`],
+    /// [`Netlink::replace_route`] and [`Netlink::delete_route`] do,
+    /// pipelined, in order (the kernel handles them one after another).
+    pub fn change_routing(&self, changes: &[RoutingChange]) -> Vec<Result<(), KernelError>> {
+        let requests = changes.iter().map(RoutingChange::request).collect();
+        self.pipeline(requests)
+            .into_iter()
+            .zip(changes)
+            .map(|(result, change)| match result {
+                Ok(()) => Ok(()),
+                Err(ExchangeError::Errno(errno)) if change.done_already(errno) => Ok(()),
+                Err(e) => {
+                    let op = match change {
+                        RoutingChange::AddRule(_) | RoutingChange::DeleteRule(_) => KernelOp::Rule,
+                        _ => KernelOp::Route,
+                    };
+                    Err(e.into_kernel(op, Some(change.to_string())))
+                }
             })
             .collect()
     }

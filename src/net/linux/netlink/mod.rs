@@ -24,8 +24,9 @@ mod rule;
 mod socket;
 mod table;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
+pub use batch::RoutingChange;
 pub use monitor::{Monitor, NetEvent};
 pub use parse::{AddrRecord, LinkRecord, NeighRecord};
 pub use parse_fib::{RouteRecord, RuleRecord};

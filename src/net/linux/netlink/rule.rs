@@ -23,7 +23,7 @@ pub struct SourceRule {
 }
 
 impl SourceRule {
-    fn message(&self) -> RuleMessage {
+    pub(super) fn message(&self) -> RuleMessage {
         let mut message = RuleMessage::default();
         message.header.family = Family::address_family(Some(Family::of(self.source)));
         message.header.src_len = self.prefix;

@@ -49,7 +49,7 @@ impl TableRoute {
         (self.destination, self.prefix, self.metric)
     }
 
-    fn message(&self) -> RouteMessage {
+    pub(super) fn message(&self) -> RouteMessage {
         let mut message = RouteMessage::default();
         message.header.address_family = Family::address_family(Some(Family::of(self.destination)));
         message.header.destination_prefix_length = self.prefix;
@@ -128,6 +128,24 @@ impl Netlink {
         };
         routes.retain(|r| r.table == table);
         Ok(routes)
+    }
+
+    /// Every route of `family` in every table, in one dump (the kernel
+    /// dumps all tables when the request names none): how ipkit's source
+    /// routing reads `main` and all of its own tables at once.
+    pub fn all_routes(&self, family: Family) -> Result<Vec<RouteRecord>, KernelError> {
+        let mut message = RouteMessage::default();
+        message.header.address_family = Family::address_family(Some(family));
+        self.dump(
+            RouteNetlinkMessage::GetRoute(message),
+            RTM_NEWROUTE,
+            KernelOp::Route,
+            parse_fib::parse_route,
+        )
+        .map_err(|mut e| {
+            e.target = Some("dump every table".into());
+            e
+        })
     }
 
     /// Does the kernel deliver packets for `ip` locally (a route lookup
