@@ -3,6 +3,7 @@
 //! field, and changes nothing: no file under the config and state
 //! directories, and nothing in node A's links, addresses or neighbour
 //! entries. The binary runs inside node A of a namespace lab.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 mod cli_support;
 

@@ -3,6 +3,7 @@
 //! are one atomic step, so of 10 creates started together exactly one
 //! wins and the others are refused with a clear "exists" message. Several
 //! rounds, because one lucky round proves little.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 mod cli_support;
 

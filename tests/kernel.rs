@@ -5,6 +5,7 @@
 //! a thread inside node A's namespace. Events are recorded and checked in
 //! order; frames are counted on the switch ports; the client's neighbour
 //! table shows what the LAN believes.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 use std::net::IpAddr;
 use std::time::Duration;

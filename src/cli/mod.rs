@@ -18,9 +18,17 @@ use crate::resource::{InvalidInput, Operation, Tag};
 use crate::store::{Store, StoreError};
 
 pub mod agent_page;
+#[cfg(target_os = "linux")]
+pub mod caps;
+#[cfg(windows)]
+#[path = "caps_windows.rs"]
 pub mod caps;
 pub mod create;
 pub mod delete;
+#[cfg(target_os = "linux")]
+pub mod demo;
+#[cfg(not(target_os = "linux"))]
+#[path = "demo_unsupported.rs"]
 pub mod demo;
 pub mod events;
 pub mod man;
@@ -148,7 +156,7 @@ pub struct Cli {
         global = true,
         value_name = "DIR",
         env = "IPKIT_CONFIG_DIR",
-        default_value = "/etc/ipkit"
+        default_value_os_t = crate::sys::default_config_dir()
     )]
     pub config_dir: PathBuf,
     /// Where runtime state, locks and the event log live.
@@ -157,7 +165,7 @@ pub struct Cli {
         global = true,
         value_name = "DIR",
         env = "IPKIT_STATE_DIR",
-        default_value = "/var/lib/ipkit"
+        default_value_os_t = crate::sys::default_state_dir()
     )]
     pub state_dir: PathBuf,
     /// Print machine-readable JSON on stdout.
@@ -396,7 +404,8 @@ pub fn require_caps(what: &str, wanted: &[u32]) -> Result<(), CliError> {
     if missing.is_empty() {
         return Ok(());
     }
-    let names: Vec<&str> = missing.iter().map(|c| caps::name(*c)).collect();
+    let mut names: Vec<&str> = missing.iter().map(|c| caps::name(*c)).collect();
+    names.dedup();
     Err(CliError::new(
         Exit::Privilege,
         format!(

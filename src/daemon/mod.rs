@@ -16,6 +16,9 @@
 //! - [`error`]: why it could not start, and the exit status for each reason;
 //! - [`hook`]: the operator's `on_failure` command;
 //! - [`notify`]: systemd readiness;
+//! - `lifecycle_unix` / `lifecycle_windows`: how the platform tells the
+//!   daemon to reload or stop (signals and systemd; the service control
+//!   manager or the console), chosen below;
 //! - [`view`]: one shared snapshot of links and addresses for periodic checks.
 
 use std::path::PathBuf;
@@ -27,6 +30,13 @@ pub mod error;
 mod event_loop;
 pub mod executor;
 pub mod hook;
+#[cfg(target_os = "linux")]
+#[path = "lifecycle_unix.rs"]
+mod lifecycle;
+#[cfg(windows)]
+#[path = "lifecycle_windows.rs"]
+mod lifecycle;
+#[cfg(target_os = "linux")]
 pub mod notify;
 pub mod pidfile;
 pub mod policy;
@@ -55,9 +65,17 @@ pub const EXIT_CONFIG: u8 = 2;
 pub const EXIT_START: u8 = 1;
 
 /// Run the daemon until SIGTERM (or SIGINT); SIGHUP reloads the
-/// definitions. Returns the process exit status.
+/// definitions. On Windows: as a service when the service control manager
+/// started it (stop and "paramchange" reload), else in the console until
+/// Ctrl-C. Returns the process exit status.
 pub fn main(opts: DaemonOptions) -> u8 {
-    match serve(&opts) {
+    lifecycle::run(&opts, serve_to_exit)
+}
+
+/// [`serve`] with the daemon's error printed and turned into its exit
+/// status (the platform's `lifecycle` calls it).
+fn serve_to_exit(opts: &DaemonOptions, lifecycle: lifecycle::Lifecycle) -> u8 {
+    match serve(opts, lifecycle) {
         Ok(()) => EXIT_OK,
         Err(e) => {
             eprintln!("ipkit daemon: {e}");
@@ -66,7 +84,7 @@ pub fn main(opts: DaemonOptions) -> u8 {
     }
 }
 
-fn serve(opts: &DaemonOptions) -> Result<(), DaemonError> {
+fn serve(opts: &DaemonOptions, lifecycle: lifecycle::Lifecycle) -> Result<(), DaemonError> {
     let config = config::Config::load(&opts.config_dir)?;
     if let Some(addr) = config.listen
         && !addr.ip().is_loopback()
@@ -76,13 +94,9 @@ fn serve(opts: &DaemonOptions) -> Result<(), DaemonError> {
             "ipkit daemon: warning: the status API listens on {addr} without a token; set [daemon] token"
         );
     }
-    // Register the signals before anything can race them.
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGHUP,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])
-    .map_err(DaemonError::Signals)?;
+    // Register the signals (the stop and reload requests) before anything
+    // can race them.
+    let lifecycle = lifecycle.register()?;
     // Under systemd stderr goes to the journal already.
     let to_stderr = std::env::var_os("JOURNAL_STREAM").is_none()
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -101,27 +115,9 @@ fn serve(opts: &DaemonOptions) -> Result<(), DaemonError> {
     if let Some(a) = daemon.api_addr() {
         eprintln!("ipkit daemon: status API on http://{a}/");
     }
-    if let Err(e) = notify::notify("READY=1") {
-        eprintln!("ipkit daemon: sd_notify: {e}");
-    }
-    let control = daemon.control();
-    let handle = signals.handle();
-    let signal_thread = std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if sig == signal_hook::consts::SIGHUP {
-                let _ = notify::notify("RELOADING=1");
-                control.reload();
-                let _ = notify::notify("READY=1");
-            } else {
-                let _ = notify::notify("STOPPING=1");
-                control.stop();
-                break;
-            }
-        }
-    });
+    let watching = lifecycle.ready(daemon.control());
     daemon.wait();
-    handle.close();
-    let _ = signal_thread.join();
+    watching.finish();
     pidfile::remove(&opts.state_dir);
     Ok(())
 }

@@ -16,6 +16,14 @@ pub trait Backend: Send + Sync {
 
 /// The backend of the platform this build runs on (the one place that
 /// picks it).
+#[cfg(target_os = "linux")]
 pub fn native() -> std::sync::Arc<dyn Backend> {
     std::sync::Arc::new(super::linux::LinuxBackend)
+}
+
+/// The backend of the platform this build runs on (the one place that
+/// picks it): the IP Helper API.
+#[cfg(windows)]
+pub fn native() -> std::sync::Arc<dyn Backend> {
+    std::sync::Arc::new(super::windows::WindowsBackend::native())
 }

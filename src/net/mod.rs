@@ -16,10 +16,12 @@ use crate::resource::{AdapterName, Address, Mac};
 pub mod backend;
 pub mod changes;
 pub mod link;
+#[cfg(target_os = "linux")]
 pub mod linux;
 pub mod polling;
 pub mod sim;
 pub mod snapshot;
+pub mod windows;
 
 pub use backend::Backend;
 pub use changes::{Change, ChangeSource, Waker};
@@ -73,17 +75,11 @@ pub struct KernelError {
 
 impl KernelError {
     pub fn new(op: KernelOp, target: Option<String>, errno: i32) -> Self {
-        let message = std::io::Error::from_raw_os_error(errno).to_string();
-        // Drop the " (os error N)" tail: the errno is printed once, by us.
-        let message = match message.rfind(" (os error") {
-            Some(i) => message[..i].to_owned(),
-            None => message,
-        };
         Self {
             op,
             target,
             errno,
-            message,
+            message: crate::sys::errno_message(errno),
         }
     }
 
@@ -101,6 +97,7 @@ impl KernelError {
         }
     }
 
+    #[cfg(unix)]
     pub fn from_io(op: KernelOp, target: Option<String>, e: &std::io::Error) -> Self {
         match e.raw_os_error() {
             Some(errno) => Self::new(op, target, errno),

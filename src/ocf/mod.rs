@@ -190,8 +190,15 @@ pub fn run_action(action: &str) -> u8 {
 /// background announcement rounds first (`packet::stop_announcing`), so a
 /// stop followed at once by a start on another node (a move) never lets
 /// the new node's in-use probe hear this node's trailing announcements.
+#[cfg(target_os = "linux")]
 fn open_linux_kernel() -> Result<Box<dyn Kernel>, KernelError> {
     Ok(Box::new(crate::net::linux::LinuxKernel::open()?))
+}
+
+/// Elsewhere (no Pacemaker runs there) the platform's kernel seam.
+#[cfg(not(target_os = "linux"))]
+fn open_linux_kernel() -> Result<Box<dyn Kernel>, KernelError> {
+    crate::net::backend::native().open_kernel()
 }
 
 /// The Pacemaker cluster view under Pacemaker, else standalone.
