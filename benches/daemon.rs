@@ -24,8 +24,8 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant, SystemTime};
 
 use ipkit::cluster::Standalone;
+use ipkit::config::Config;
 use ipkit::daemon::DaemonOptions;
-use ipkit::daemon::config::Config;
 use ipkit::events::Recorder;
 use ipkit::net::linux::LinuxKernel;
 use ipkit::ops::{self, Ctx, SystemClock};

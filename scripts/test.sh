@@ -24,17 +24,21 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo build --locked --workspace --all-targets
-cargo test --locked --workspace --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"
+status=0
+cargo test --locked --workspace --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log" || status=1
 
 # 3. End-to-end suites that drive external tools (tests/e2e/*.sh); each
 #    prints "<name>: N passed, M failed" and exits non-zero on a failure.
+#    A failure does not stop the others: the run reports everything, then
+#    exits non-zero.
 for t in tests/e2e/*.sh; do
   [ -e "$t" ] || continue
   echo "== $t"
-  bash "$t" 2>&1 | tee -a "$log"
+  bash "$t" 2>&1 | tee -a "$log" || { status=1; echo "== $t FAILED"; }
 done
 
 # 4. One closing line over everything above.
 passed=$(grep -hoE '(test result: ok\. |: )[0-9]+ passed' "$log" | grep -oE '[0-9]+' | paste -sd+ - | bc)
 failed=$(grep -hoE '[0-9]+ passed; [0-9]+ failed|[0-9]+ passed, [0-9]+ failed' "$log" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' | paste -sd+ - | bc)
 echo "all: ${passed:-0} passed, ${failed:-0} failed"
+exit "$status"

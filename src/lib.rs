@@ -21,6 +21,7 @@
 //! - [`sys`]: the operating system's small services, one module per
 //!   platform (the only place that names `windows_sys`).
 //! - [`cli`], [`ocf`], [`daemon`]: the three faces of SPEC §6.
+//! - [`doctor`]: what on this node would break a failover (`ipkit doctor`).
 //!
 //! The throwaway namespace lab behind `ipkit demo`, the tests and the
 //! benchmarks is the workspace crate `ipkit-lab` (`crates/ipkit-lab`).
@@ -28,7 +29,9 @@
 pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod config;
 pub mod daemon;
+pub mod doctor;
 pub mod events;
 pub mod log;
 pub mod net;

@@ -1,6 +1,7 @@
 //! The daemon in the namespace lab (issue 6, "Tests"): cable pull, address
 //! deletion, flaps with debounce / restart threshold / on_failure, peers for
-//! deepCheck, SIGHUP, and /metrics as Prometheus text.
+//! deepCheck, SIGHUP, /metrics as Prometheus text; and (issue 10) another
+//! node claiming an address in service, reported and defended once.
 //!
 //! Every test builds its own lab (network namespaces torn down on drop,
 //! also on panic) and never touches the host's interfaces. Nothing is
@@ -17,15 +18,15 @@ use std::time::{Duration, Instant};
 
 use ipkit::cluster::Standalone;
 use ipkit::cluster::peers::{self, PeerCluster};
-use ipkit::daemon::config::{Config, Peer};
+use ipkit::config::{Config, Peer};
 use ipkit::daemon::{Daemon, DaemonOptions};
 use ipkit::events::{Event, Recorder};
 use ipkit::net::linux::LinuxKernel;
 use ipkit::ops::{self, Ctx, SystemClock};
-use ipkit::resource::{AdapterName, Address, Definition, Operation, Tag};
+use ipkit::resource::{AdapterName, Address, Definition, Mac, Operation, Tag};
 use ipkit::store::Store;
 use ipkit_lab::netlink::RouteSocket;
-use ipkit_lab::{Lab, LabConfig, Port};
+use ipkit_lab::{FrameKind, Lab, LabConfig, Port, inject};
 
 const BOUND: Duration = Duration::from_secs(20);
 
@@ -128,6 +129,16 @@ fn start(lab: &Lab, port: Port, node: &Node, config: Config, rec: &Arc<Recorder>
         .unwrap()
 }
 
+/// Start the daemon on node A (API on loopback) and wait until `tag` has
+/// passed its first quickCheck and the daemon is idle.
+fn start_serving(lab: &Lab, node: &Node, tag: &Tag, rec: &Arc<Recorder>) -> Daemon {
+    let d = start(lab, Port::APrimary, node, config_local(), rec);
+    wait_for("the first quickCheck, then idle", || {
+        d.status().resource(tag).is_some_and(|r| r.up == Some(true)) && d.status().in_flight() == 0
+    });
+    d
+}
+
 fn holders(nl: &RouteSocket, ip: IpAddr) -> Vec<String> {
     let links = nl.links().unwrap();
     let mut out: Vec<String> = nl
@@ -193,14 +204,8 @@ fn cable_pull(address: &str) {
     assert_eq!(lab.client_neighbour(ip).unwrap(), Some(mac0));
 
     let rec = Arc::new(Recorder::new());
-    let d = start(&lab, Port::APrimary, &node, config_local(), &rec);
     let tag = Tag::new("vip").unwrap();
-    wait_for("the first quickCheck, then idle", || {
-        d.status()
-            .resource(&tag)
-            .is_some_and(|r| r.up == Some(true))
-            && d.status().in_flight() == 0
-    });
+    let d = start_serving(&lab, &node, &tag, &rec);
     assert_eq!(count(&rec, 7101), 1);
 
     lab.pull_cable(Port::APrimary).unwrap();
@@ -842,4 +847,83 @@ fn on_stop_remove_takes_the_addresses_down() {
     assert!(!node.store.load_state(&tag).unwrap().in_service);
     assert_eq!(count(&rec, 6101), 1);
     assert_eq!(count(&rec, 7102), 1);
+}
+
+#[test]
+fn another_host_claiming_the_address_is_reported_and_defended_once() {
+    claimed("198.51.100.40/24");
+}
+
+#[test]
+fn another_host_claiming_the_ipv6_address_is_reported_and_defended_once() {
+    claimed("2001:db8:1::40/64");
+}
+
+/// Node B claims the address node A's daemon keeps in service (a
+/// gratuitous ARP / unsolicited NA sent from B's adapter): RFC 5227 §2.4.
+/// An event names B's MAC and eth0, the daemon sends one announcement
+/// round, and a second claim within 10 s is counted but not answered.
+fn claimed(address: &str) {
+    let lab = Lab::build(LabConfig::unique()).unwrap();
+    let node = Node::new();
+    let ip: IpAddr = address.parse::<Address>().unwrap().ip();
+    let mut def = event_only(vip_def("vip", address));
+    // One round at restore, sent before the capture starts.
+    def.tunables.announce_count = 1;
+    node.define(&def);
+    assert!(op(&lab, Port::APrimary, &node, "vip", Operation::Restore).success);
+    let rec = Arc::new(Recorder::new());
+    let tag = Tag::new("vip").unwrap();
+    // In service and idle: the loop has told its source what to listen for.
+    let d = start_serving(&lab, &node, &tag, &rec);
+    let capture = lab.capture(Port::APrimary).unwrap();
+    let b = lab.mac_of(Port::B).unwrap();
+    let claim = inject::claim(b, ip).unwrap();
+    lab.send_frame(Port::B, &claim).unwrap();
+    wait_for("7108", || count(&rec, 7108) == 1);
+    let event = rec.snapshot().into_iter().find(|e| e.id == 7108).unwrap();
+    let b_text = Mac(b).to_string();
+    assert!(event.message.contains(&b_text), "{event:?}");
+    assert_eq!(event.adapter.as_deref(), Some("eth0"));
+    let defence = if ip.is_ipv4() {
+        FrameKind::ArpRequest
+    } else {
+        FrameKind::NeighbourAdvertisement
+    };
+    assert!(
+        capture.wait_for_count(defence, ip, 1, BOUND),
+        "no announcement on the wire"
+    );
+
+    // Again at once: counted, not answered.
+    lab.send_frame(Port::B, &claim).unwrap();
+    wait_for("the second claim counted", || {
+        d.status()
+            .resource(&tag)
+            .is_some_and(|r| r.conflicts.heard == 2)
+            && d.status().in_flight() == 0
+    });
+    // A marker frame from node A's eth0 after that: once it is captured,
+    // whatever the daemon sent before it has been captured too.
+    let marker: IpAddr = "198.51.100.99".parse().unwrap();
+    let a = lab.mac_of(Port::APrimary).unwrap();
+    lab.send_frame(Port::APrimary, &inject::claim(a, marker).unwrap())
+        .unwrap();
+    assert!(capture.wait_for_count(FrameKind::ArpRequest, marker, 1, BOUND));
+    assert_eq!(capture.count(defence, ip), 1, "defended twice within 10 s");
+    assert_eq!(count(&rec, 7108), 1);
+
+    let metrics = d.status().metrics_text();
+    assert!(
+        metrics.contains("ipkit_address_conflicts_total{tag=\"vip\",source=\"wire\"} 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ipkit_address_defences_total{tag=\"vip\"} 1\n"),
+        "{metrics}"
+    );
+    // `ipkit status` reads it from the state.
+    let last = node.store.load_state(&tag).unwrap().last_conflict.unwrap();
+    assert_eq!((last.mac, last.adapter), (Some(Mac(b)), Some(nic("eth0"))));
+    d.stop();
 }

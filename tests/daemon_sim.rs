@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use ipkit::clock::Clock;
 use ipkit::cluster::Standalone;
-use ipkit::daemon::config::Config;
+use ipkit::config::Config;
 use ipkit::daemon::hook::{FailureHook, HookRunner};
 use ipkit::daemon::{DaemonOptions, Parts, SteppedDaemon};
 use ipkit::events::{Event, EventSink, Recorder};
 use ipkit::net::sim::{CallKind, NetChange, SimNet, When};
-use ipkit::net::{Backend, LinkState};
+use ipkit::net::{Backend, LinkState, WatchedAddress};
 use ipkit::ops::{self, Ctx};
 use ipkit::resource::{AdapterName, Address, Definition, Mac, Operation, Tag};
 use ipkit::store::Store;
@@ -339,4 +339,123 @@ fn an_overrun_rereads_the_links_and_checks_every_resource_in_service() {
         .unwrap();
     assert_eq!(eth0["carrier"], false);
     assert_eq!(eth0["link"], serde_json::json!(LinkState::Disconnected));
+}
+
+/// `vip` in service on eth0 under a started daemon, whose change source
+/// listens for claims of it there (eth0 is ifindex 2).
+fn serving_vip() -> (Node, Definition, SteppedDaemon) {
+    let node = Node::new();
+    let def = vip_def("vip", "198.51.100.10/24");
+    node.restored(&def);
+    let d = node.start(Config::default());
+    let ip = def.address.ip();
+    assert_eq!(
+        node.net.claims_watched(),
+        [WatchedAddress { ifindex: 2, ip }]
+    );
+    (node, def, d)
+}
+
+#[test]
+fn a_claim_is_reported_and_defended_at_most_once_per_ten_seconds() {
+    let (node, def, mut d) = serving_vip();
+    let ip = def.address.ip();
+    let defences = |n: &Node| {
+        n.net
+            .announcements()
+            .iter()
+            .filter(|a| a.ip == ip && a.adapter == nic("eth0") && a.plan.count == 1)
+            .count()
+    };
+    assert_eq!(defences(&node), 0);
+
+    let stranger = Mac([2, 0, 0, 0, 0, 0x99]);
+    node.net.announce_from(stranger, ip);
+    d.turn(None);
+    let events = node.events.take();
+    assert_eq!(ids_of(&events, Some("vip")), [7108], "{events:#?}");
+    assert!(
+        events[0].message.contains("02:00:00:00:00:99"),
+        "{events:#?}"
+    );
+    assert_eq!(events[0].adapter.as_deref(), Some("eth0"));
+    assert_eq!(defences(&node), 1);
+
+    // 5 s later: counted, neither reported nor defended again.
+    d.run_for(ms(5000));
+    node.net.announce_from(stranger, ip);
+    d.turn(None);
+    assert_eq!(node.ids("vip"), Vec::<u16>::new());
+    assert_eq!(defences(&node), 1);
+    let r = d.status().resource(&def.tag).unwrap();
+    assert_eq!((r.conflicts.heard, r.conflicts.defences), (2, 1));
+
+    // 10 s after the defence: reported and defended again.
+    d.run_for(ms(5000));
+    node.net.announce_from(stranger, ip);
+    d.turn(None);
+    assert_eq!(node.ids("vip"), [7108]);
+    assert_eq!(defences(&node), 2);
+
+    // `ipkit status` reads the last conflict from the state.
+    let st = node.store.load_state(&def.tag).unwrap();
+    let last = st.last_conflict.expect("the conflict is in the state");
+    assert_eq!(
+        (last.mac, last.adapter),
+        (Some(stranger), Some(nic("eth0")))
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&d.status().resource_json("vip").unwrap()).unwrap();
+    assert_eq!(json["address_conflicts"], 3);
+    assert_eq!(json["address_defences"], 2);
+    assert_eq!(json["last_conflict"]["mac"], "02:00:00:00:00:99");
+    let metrics = d.status().metrics_text();
+    assert!(
+        metrics.contains("ipkit_address_conflicts_total{tag=\"vip\",source=\"wire\"} 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ipkit_address_defences_total{tag=\"vip\"} 2\n"),
+        "{metrics}"
+    );
+    d.stop();
+}
+
+#[test]
+fn the_claims_listened_for_follow_the_address_and_its_service() {
+    let (node, def, mut d) = serving_vip();
+    let ip = def.address.ip();
+    // Recovered onto eth1 (ifindex 3): listened for there.
+    node.net.set_carrier(&nic("eth0"), false);
+    d.turn(None);
+    assert_eq!(node.holders(ip), [nic("eth1")]);
+    assert_eq!(
+        node.net.claims_watched(),
+        [WatchedAddress { ifindex: 3, ip }]
+    );
+    node.events.take();
+
+    // Taken out of service from the command line: no longer listened for,
+    // and a claim is nobody's business.
+    let rec = Recorder::new();
+    let ctx = Ctx {
+        kernel: node.net.as_ref(),
+        cluster: &Standalone,
+        events: &rec,
+        clock: node.net.clock(),
+        node: "test",
+    };
+    assert!(
+        ops::run(&node.store, &ctx, &def.tag, Operation::Remove)
+            .unwrap()
+            .success
+    );
+    d.turn(None);
+    assert_eq!(node.net.claims_watched(), []);
+    node.net.announce_from(Mac([2, 0, 0, 0, 0, 0x99]), ip);
+    d.turn(None);
+    assert_eq!(node.ids("vip"), Vec::<u16>::new());
+    let r = d.status().resource(&def.tag).unwrap();
+    assert_eq!(r.conflicts.heard, 0);
+    d.stop();
 }

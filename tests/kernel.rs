@@ -4,20 +4,23 @@
 //! Every operation runs through `ipkit::ops` with a `LinuxKernel` opened on
 //! a thread inside node A's namespace. Events are recorded and checked in
 //! order; frames are counted on the switch ports; the client's neighbour
-//! table shows what the LAN believes.
+//! table shows what the LAN believes. The change source's claim watching
+//! (RFC 5227 §2.4) is checked here too, with frames another node sends.
 #![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
+use std::io;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use ipkit::cluster::Standalone;
 use ipkit::events::Recorder;
-use ipkit::net::linux::LinuxKernel;
 use ipkit::net::linux::netlink::{Monitor, NetEvent};
 use ipkit::net::linux::pdu::{ethernet::EthernetFrame, ndp::NdKind};
+use ipkit::net::linux::{LinuxChanges, LinuxKernel};
+use ipkit::net::{Change, ChangeSource, WatchedAddress, WireWatch};
 use ipkit::ops::{self, Ctx, Outcome, SystemClock};
 use ipkit::resource::{AdapterName, Address, Definition, Mac, Operation, RuntimeState, Tag};
-use ipkit_lab::{Frame, FrameKind, Lab, LabConfig, Port, kind_of};
+use ipkit_lab::{Frame, FrameKind, Lab, LabConfig, Port, inject, kind_of};
 
 const ETH_P_ARP: u16 = 0x0806;
 
@@ -626,4 +629,96 @@ fn monitor_sees_cable_address_and_unplug_v4() {
 #[test]
 fn monitor_sees_cable_address_and_unplug_v6() {
     monitor_sees_cable_address_and_unplug(true);
+}
+
+// ---------------------------------------------------------------------------
+// the change source hears other hosts claiming a watched address (RFC 5227
+// §2.4), and nothing else
+// ---------------------------------------------------------------------------
+
+/// The claims `changes` reports, waiting (at most 20 waits of `PATIENCE`)
+/// until there is one, then taking whatever else is already queued.
+fn claims_until_one(changes: &mut LinuxChanges) -> Vec<Change> {
+    let is_claim = |c: &Change| matches!(c, Change::AddressClaimed { .. });
+    let mut claims: Vec<Change> = Vec::new();
+    for _ in 0..20 {
+        let got = changes.wait(Some(PATIENCE)).expect("wait");
+        claims.extend(got.into_iter().filter(is_claim));
+        if !claims.is_empty() {
+            break;
+        }
+    }
+    let rest = changes.wait(Some(Duration::ZERO)).expect("wait");
+    claims.extend(rest.into_iter().filter(is_claim));
+    claims
+}
+
+/// Listen for `addresses` from node A's namespace (the packet sockets are
+/// opened by the calling thread).
+fn watch(lab: &Lab, changes: &mut LinuxChanges, addresses: &[WatchedAddress]) -> WireWatch {
+    lab.node_a()
+        .run(|| changes.watch_addresses(addresses))
+        .expect("run")
+        .expect("watch")
+}
+
+fn change_source_hears_foreign_claims_of_watched_addresses(v6: bool) {
+    let lab = lab(v6);
+    let ip = vip(v6).ip();
+    let other: IpAddr = if v6 {
+        "2001:db8:1::11"
+    } else {
+        "198.51.100.11"
+    }
+    .parse()
+    .expect("ip");
+    let eth0 = lab.ifindex_of(Port::APrimary).expect("eth0");
+    let mut changes = lab
+        .node_a()
+        .run(LinuxChanges::open)
+        .expect("run")
+        .expect("change source");
+    assert_eq!(
+        watch(&lab, &mut changes, &[WatchedAddress { ifindex: eth0, ip }]),
+        WireWatch::Listening
+    );
+    let b = lab.mac_of(Port::B).expect("mac");
+    let sibling = lab.mac_of(Port::ABackup).expect("mac");
+    let send = |port: Port, frame: io::Result<Vec<u8>>| {
+        lab.send_frame(port, &frame.expect("frame")).expect("send");
+    };
+    // No claims: node A's other adapter announcing it (our own MAC), node
+    // B probing for it (the holder's kernel answers that), node B claiming
+    // another address. Then node B's claim.
+    send(Port::ABackup, inject::claim(sibling, ip));
+    send(Port::B, inject::probe(b, ip));
+    send(Port::B, inject::claim(b, other));
+    send(Port::B, inject::claim(b, ip));
+    let claim = |ip| Change::AddressClaimed {
+        ifindex: eth0,
+        ip,
+        mac: Mac(b),
+    };
+    assert_eq!(claims_until_one(&mut changes), [claim(ip)]);
+
+    // Listening for the other address now, on the same socket: the claim
+    // of the first is no longer reported, the claim of the other is.
+    let again = [WatchedAddress {
+        ifindex: eth0,
+        ip: other,
+    }];
+    watch(&lab, &mut changes, &again);
+    send(Port::B, inject::claim(b, ip));
+    send(Port::B, inject::claim(b, other));
+    assert_eq!(claims_until_one(&mut changes), [claim(other)]);
+}
+
+#[test]
+fn change_source_hears_foreign_claims_of_watched_addresses_v4() {
+    change_source_hears_foreign_claims_of_watched_addresses(false);
+}
+
+#[test]
+fn change_source_hears_foreign_claims_of_watched_addresses_v6() {
+    change_source_hears_foreign_claims_of_watched_addresses(true);
 }

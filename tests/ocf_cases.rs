@@ -60,10 +60,12 @@ use std::time::Duration;
 
 use ipkit::cluster::sim::SimCluster;
 use ipkit::cluster::{ClusterError, ClusterView, StandbyNode};
+use ipkit::doctor::HostFacts;
 use ipkit::events::Recorder;
 use ipkit::net::sim::{CallKind, Fault, SimNet};
 use ipkit::net::{
-    AddOptions, AnnouncePlan, Kernel, KernelError, KernelOp, LinkInfo, LinkState, ProbeResult,
+    AddOptions, AnnouncePlan, Kernel, KernelError, KernelOp, LinkInfo, LinkState, NodeSnapshot,
+    ProbeResult,
 };
 use ipkit::ocf::{Deps, OcfEnv, run};
 use ipkit::resource::{AdapterName, Address, Definition, Mac, Tag};
@@ -93,6 +95,7 @@ const CASES: &[&str] = &[
     "validate-all-adapter-not-on-node",
     "validate-all-kernel-unavailable",
     "validate-all-nic-is-loopback",
+    "validate-all-warns-with-the-doctor",
     "ocf-tester-sequence",
     "start-ok",
     "start-publishes-stop-withdraws",
@@ -158,6 +161,18 @@ impl Kernel for HarnessKernel {
     }
     fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
         self.net.holders(ip)
+    }
+    fn snapshot(&self) -> Result<NodeSnapshot, KernelError> {
+        self.net.snapshot()
+    }
+    fn same_segment(
+        &self,
+        from: &AdapterName,
+        to: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<bool, KernelError> {
+        self.net.same_segment(from, to, ip, timeout)
     }
     fn add_address(
         &self,
@@ -321,6 +336,9 @@ impl World {
             cluster: &cluster,
             events: &self.events,
             clock: self.net.clock(),
+            // validate-all's doctor: the simulated network's links and
+            // segment, no host facts (sysctls, capabilities, Corosync).
+            read_host: &|_| HostFacts::default(),
         };
         let reply = run(&action, &env, &deps);
 

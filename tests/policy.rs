@@ -9,6 +9,7 @@
 //! from what the policy does now (review the diff before committing it).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipkit::daemon::policy::{Input, Job, JobRequest, Ms, Policy, Report};
@@ -49,6 +50,8 @@ enum Question {
     Tags,
     /// Is this adapter connected, as far as the policy knows?
     Link(AdapterName),
+    /// Which addresses to listen for claims of, on which adapter.
+    Watched,
 }
 
 /// One line of `output.jsonl`.
@@ -67,6 +70,7 @@ enum Came {
     NextDeadline(Option<Ms>),
     Tags(Vec<Tag>),
     Link(Option<bool>),
+    Watched(Vec<(IpAddr, AdapterName)>),
 }
 
 fn kind_of(job: &Job) -> &'static str {
@@ -76,6 +80,7 @@ fn kind_of(job: &Job) -> &'static str {
         Job::Restore => "restore",
         Job::Refresh => "refresh",
         Job::MarkFailed(_) => "mark_failed",
+        Job::Defend { .. } => "defend",
     }
 }
 
@@ -128,6 +133,7 @@ fn run(steps: Vec<Step>) -> Result<Vec<Out>, String> {
                     Question::NextDeadline => Came::NextDeadline(policy.next_deadline()),
                     Question::Tags => Came::Tags(policy.tags().cloned().collect()),
                     Question::Link(name) => Came::Link(policy.link(&name)),
+                    Question::Watched => Came::Watched(policy.watched()),
                 },
             }),
             What::Serve { until, answers } => {

@@ -108,6 +108,9 @@ const BRANCHES: &[&str] = &[
     "recover refused out of service",
     "recover in use on wire",
     "restore 7 address stays",
+    // Beyond the seed (issue 10): a peer that reports the resource in
+    // service while it is in service here is an address conflict (7010).
+    "deepCheck peer holds the address",
 ];
 
 // ---------------------------------------------------------------- format
@@ -220,6 +223,9 @@ struct NodeIn {
     up: bool,
     #[serde(default = "connected")]
     link: LinkState,
+    /// The node reports the resource in service (it holds the address).
+    #[serde(default)]
+    in_service: bool,
 }
 
 fn connected() -> LinkState {
@@ -528,6 +534,7 @@ fn run_inner(path: &Path, run: &mut Run) -> Result<(), String> {
     let cluster = SimCluster::new();
     for n in &sc.cluster.nodes {
         cluster.add_node(&n.name, nic(&n.adapter)?, n.up, n.link);
+        cluster.set_in_service(&n.name, n.in_service);
     }
     cluster.fail_reads(sc.cluster.unreadable.as_deref());
 

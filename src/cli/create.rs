@@ -61,11 +61,11 @@ pub fn parse(req: &Request) -> Result<Definition, InvalidInput> {
         None => Tag::default_for(address.ip()),
     };
     let adapter = AdapterName::new_for("adapter", &req.adapter)?;
-    refuse_loopback("adapter", &adapter)?;
+    adapter.refuse_loopback("adapter")?;
     let recovery = match &req.recovery_adapter {
         Some(r) => {
             let r = AdapterName::new_for("recovery_adapter", r)?;
-            refuse_loopback("recovery_adapter", &r)?;
+            r.refuse_loopback("recovery_adapter")?;
             Some(r)
         }
         None => None,
@@ -109,18 +109,6 @@ pub fn parse(req: &Request) -> Result<Definition, InvalidInput> {
     def.tunables = t;
     def.validate()?;
     Ok(def)
-}
-
-/// The loopback adapter, by its name, cannot hold a switchable address
-/// (also the OCF agent's check; `field` names the parameter).
-pub fn refuse_loopback(field: &'static str, adapter: &AdapterName) -> Result<(), InvalidInput> {
-    if adapter.as_str() == "lo" {
-        return Err(InvalidInput::new(
-            field,
-            "lo is the loopback adapter; a switchable address needs a network adapter",
-        ));
-    }
-    Ok(())
 }
 
 /// Step 2: the tag is free and no other resource protects the address.

@@ -67,6 +67,7 @@ mod tests {
             "man1/ipkit-restore.1",
             "man1/ipkit-quickcheck.1",
             "man1/ipkit-daemon.1",
+            "man1/ipkit-doctor.1",
             "man5/ipkit.toml.5",
             "man7/ocf_ipkit_vip.7",
         ] {
@@ -81,7 +82,7 @@ mod tests {
         assert_eq!(section1, commands + 1, "{names:?}");
     }
 
-    use crate::daemon::config::Config;
+    use crate::config::Config;
 
     const SAMPLE: &str = include_str!("../../contrib/ipkit.toml");
 

@@ -3,7 +3,8 @@
 //! `main` parses with clap, runs one command and maps the result to the
 //! documented exit statuses ([`Exit`]). The commands live in their own
 //! files: [`create`] (validation), [`delete`], [`status`] (list, show, status),
-//! [`events`] (reading the event log back), [`demo`] (the throwaway lab).
+//! [`events`] (reading the event log back), [`demo`] (the throwaway lab),
+//! [`doctor`] (what on this node would break a failover).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub mod demo;
 #[cfg(not(target_os = "linux"))]
 #[path = "demo_unsupported.rs"]
 pub mod demo;
+pub mod doctor;
 pub mod events;
 pub mod man;
 pub mod status;
@@ -286,6 +288,10 @@ pub enum Command {
         #[arg(long, short = 'n', value_name = "N")]
         last: Option<usize>,
     },
+    /// Check this node before its first failover: sysctls, adapters,
+    /// capabilities, the Corosync ring, the definitions; each finding with its fix.
+    #[command(after_help = doctor::DOCTOR_HELP, after_long_help = doctor::long_help())]
+    Doctor(doctor::DoctorArgs),
     /// A guided tour in a throwaway namespace lab (root; never touches host interfaces).
     Demo,
     /// Run an OCF resource-agent action (start, stop, monitor, meta-data, ...).
@@ -343,6 +349,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Recover { tag } => cmd_op(&g, &tag, Operation::Recover),
         Command::Clear { tag } => cmd_clear(&g, &tag),
         Command::Events { tag, follow, last } => events::events(&g, tag.as_deref(), follow, last),
+        Command::Doctor(args) => doctor::doctor(&g, &args),
         Command::Demo => demo::demo(),
         Command::Ocf { action } => return exit_from_code(crate::ocf::run_action(&action)),
         Command::Daemon => {

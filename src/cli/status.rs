@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::net::NodeSnapshot;
 use crate::ops::disagreements;
-use crate::resource::{Definition, LastResult, Operation, RuntimeState, rfc3339};
+use crate::resource::{ConflictRecord, Definition, LastResult, Operation, RuntimeState, rfc3339};
 
 use super::system::{self, identity_change};
 use super::{CliError, Exit, Global, parse_tag};
@@ -47,6 +47,11 @@ pub struct Row {
     /// next operation corrects the state where the kernel tells how.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub disagreements: Vec<String>,
+    /// The last address conflict the daemon saw while in service here:
+    /// another host's MAC heard claiming the address (and on which
+    /// adapter), or a peer reporting it in service too (issue 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_conflict: Option<ConflictRecord>,
     /// A definition or state file that could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -120,7 +125,20 @@ pub fn row(def: &Definition, state: &RuntimeState, view: Option<&NodeSnapshot>) 
         disagreements: view
             .map(|v| disagreements(def, state, &v.holders(def.address.ip())))
             .unwrap_or_default(),
+        last_conflict: state.last_conflict.clone(),
         error: None,
+    }
+}
+
+/// `2026-11-25T09:00:00Z: 02:00:00:00:00:99 claimed it on eth0`, or
+/// `...: node-b has it in service too`.
+fn conflict_text(c: &ConflictRecord) -> String {
+    let time = rfc3339::format(c.time);
+    match (&c.peer, c.mac, &c.adapter) {
+        (Some(peer), _, _) => format!("{time}: {peer} has it in service too"),
+        (None, Some(mac), Some(adapter)) => format!("{time}: {mac} claimed it on {adapter}"),
+        (None, Some(mac), None) => format!("{time}: {mac} claimed it"),
+        (None, None, _) => time,
     }
 }
 
@@ -140,6 +158,7 @@ fn broken_row(tag: &str, err: String) -> Row {
         last_result: None,
         adapter_changed: Vec::new(),
         disagreements: Vec::new(),
+        last_conflict: None,
         error: Some(err),
     }
 }
@@ -420,6 +439,9 @@ pub fn show(g: &Global, tag: &str) -> Result<Exit, CliError> {
             .unwrap_or_else(|| "unknown".into()),
     );
     stdout.write_all(text.as_bytes()).map_err(out_err)?;
+    if let Some(c) = &r.last_conflict {
+        writeln!(stdout, "last conflict:        {}", conflict_text(c)).map_err(out_err)?;
+    }
     for c in &r.adapter_changed {
         writeln!(
             stdout,
@@ -475,6 +497,30 @@ mod tests {
             ip: def.address.ip(),
             prefix: def.address.prefix(),
         }
+    }
+
+    #[test]
+    fn the_last_conflict_is_shown_with_who_and_where() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let mac = crate::resource::Mac([2, 0, 0, 0, 0, 0x99]);
+        let heard = ConflictRecord::heard(t, mac, AdapterName::new("eth0").unwrap());
+        assert_eq!(
+            conflict_text(&heard),
+            "1970-01-01T00:01:40Z: 02:00:00:00:00:99 claimed it on eth0"
+        );
+        assert_eq!(
+            conflict_text(&ConflictRecord::peer(t, "node-b")),
+            "1970-01-01T00:01:40Z: node-b has it in service too"
+        );
+        let st = RuntimeState {
+            last_conflict: Some(heard),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(row(&def(), &st, None)).unwrap();
+        assert_eq!(json["last_conflict"]["mac"], "02:00:00:00:00:99");
+        assert_eq!(json["last_conflict"]["adapter"], "eth0");
+        let quiet = serde_json::to_value(row(&def(), &RuntimeState::default(), None)).unwrap();
+        assert!(quiet.get("last_conflict").is_none());
     }
 
     #[test]

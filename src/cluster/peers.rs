@@ -10,8 +10,9 @@
 //!   resources do not each wait for it, it is not asked again for
 //!   [`DOWN_BACKOFF`];
 //! - a peer that does not define the tag (404) is no standby for it;
-//! - a peer that has the resource in service is the active node, not a
-//!   standby.
+//! - a peer that has the resource in service is no standby: it holds the
+//!   address ([`ClusterNodes::holding`]), which deepCheck reports as an
+//!   address conflict when the resource is in service here too.
 //!
 //! The client is `ureq` (plain HTTP, no TLS: the status API speaks plain
 //! HTTP) with one global timeout over the whole exchange: connecting,
@@ -23,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::{ClusterError, ClusterView, StandbyNode};
-use crate::daemon::config::Peer;
+use super::{ClusterError, ClusterNodes, ClusterView, StandbyNode};
+use crate::config::Peer;
 use crate::net::LinkState;
 use crate::resource::{AdapterName, Definition};
 
@@ -37,6 +38,17 @@ const MAX_BODY: u64 = 1 << 20;
 pub struct PeerCluster {
     peers: Vec<Peer>,
     down_until: Mutex<HashMap<String, Instant>>,
+}
+
+/// What one peer says about a resource.
+#[derive(Debug)]
+enum PeerAnswer {
+    /// It does not define the resource (404).
+    Undefined,
+    /// It has the resource in service: it holds the address.
+    Holding,
+    /// It would take the address on this adapter.
+    Standby(StandbyNode),
 }
 
 #[derive(Deserialize)]
@@ -68,22 +80,22 @@ impl PeerCluster {
         }
     }
 
-    /// Ask one peer; Ok(None) when it is no standby for this resource.
-    fn ask(&self, peer: &Peer, def: &Definition) -> Result<Option<StandbyNode>, String> {
+    /// Ask one peer about a resource.
+    fn ask(&self, peer: &Peer, def: &Definition) -> Result<PeerAnswer, String> {
         let path = format!("{}/v1/resources/{}", peer.base_path, def.tag);
         let (code, body) = get(peer, &path)?;
         match code {
             200 => {}
-            404 => return Ok(None),
+            404 => return Ok(PeerAnswer::Undefined),
             other => return Err(format!("HTTP {other}")),
         }
         let r: PeerResource =
             serde_json::from_slice(&body).map_err(|e| format!("unreadable answer: {e}"))?;
         if r.in_service {
-            return Ok(None);
+            return Ok(PeerAnswer::Holding);
         }
         let adapter = AdapterName::new(&r.standby_adapter).map_err(|e| e.to_string())?;
-        Ok(Some(StandbyNode {
+        Ok(PeerAnswer::Standby(StandbyNode {
             name: peer.name.clone(),
             adapter,
             link: Some(r.standby_link),
@@ -95,8 +107,8 @@ impl PeerCluster {
 /// `<config_dir>/ipkit.toml` when it lists any, else standalone.
 pub fn view_for(
     config_dir: &std::path::Path,
-) -> Result<Box<dyn ClusterView>, crate::daemon::config::ConfigError> {
-    let cfg = crate::daemon::config::Config::load(config_dir)?;
+) -> Result<Box<dyn ClusterView>, crate::config::ConfigError> {
+    let cfg = crate::config::Config::load(config_dir)?;
     Ok(if cfg.peers.is_empty() {
         Box::new(super::Standalone)
     } else {
@@ -106,15 +118,24 @@ pub fn view_for(
 
 impl ClusterView for PeerCluster {
     fn standby_nodes(&self, def: &Definition) -> Result<Vec<StandbyNode>, ClusterError> {
-        let mut out = Vec::new();
+        Ok(self.nodes(def)?.standby)
+    }
+
+    /// Every peer not backed off is asked once.
+    fn nodes(&self, def: &Definition) -> Result<ClusterNodes, ClusterError> {
+        let mut out = ClusterNodes::default();
         for peer in &self.peers {
             if self.is_backed_off(&peer.name) {
                 continue;
             }
             match self.ask(peer, def) {
-                Ok(node) => {
+                Ok(answer) => {
                     self.set_down(&peer.name, false);
-                    out.extend(node);
+                    match answer {
+                        PeerAnswer::Undefined => {}
+                        PeerAnswer::Holding => out.holding.push(peer.name.clone()),
+                        PeerAnswer::Standby(node) => out.standby.push(node),
+                    }
                 }
                 // SPEC §5: a peer that does not answer counts as down.
                 Err(_) => self.set_down(&peer.name, true),
@@ -200,6 +221,14 @@ mod tests {
         serve(move |s| s.write_all(answer.as_bytes()).unwrap())
     }
 
+    /// A one-shot server that answers 200 with this JSON body.
+    fn serve_json(body: &str) -> (u16, std::thread::JoinHandle<String>) {
+        serve_once(format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
     #[test]
     fn reads_chunked_and_sized_answers_and_any_status() {
         let (port, h) = serve_once(
@@ -246,11 +275,9 @@ mod tests {
 
     #[test]
     fn a_disconnected_standby_is_reported_with_the_token_sent() {
-        let body = r#"{"in_service":false,"standby_adapter":"eth0","standby_link":"disconnected"}"#;
-        let (port, h) = serve_once(format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ));
+        let (port, h) = serve_json(
+            r#"{"in_service":false,"standby_adapter":"eth0","standby_link":"disconnected"}"#,
+        );
         let c = PeerCluster::new(vec![peer(port, 2000)]);
         let nodes = c.standby_nodes(&def()).unwrap();
         let req = h.join().unwrap();
@@ -272,6 +299,23 @@ mod tests {
                 link: Some(LinkState::Disconnected)
             }]
         );
+    }
+
+    #[test]
+    fn a_peer_with_the_resource_in_service_holds_it_and_is_no_standby() {
+        let (port, h) = serve_json(
+            r#"{"in_service":true,"standby_adapter":"eth1","standby_link":"connected"}"#,
+        );
+        let c = PeerCluster::new(vec![peer(port, 2000)]);
+        assert_eq!(
+            c.nodes(&def()).unwrap(),
+            ClusterNodes {
+                standby: vec![],
+                holding: vec!["b".into()]
+            }
+        );
+        h.join().unwrap();
+        assert!(!c.is_backed_off("b"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! A simulated cluster view: standby nodes whose cables can be pulled.
+//! A simulated cluster view: standby nodes whose cables can be pulled, and
+//! which can report the resource in service (an address conflict).
 
 use std::sync::Mutex;
 
-use super::{ClusterError, ClusterView, StandbyNode};
+use super::{ClusterError, ClusterNodes, ClusterView, StandbyNode};
 use crate::net::LinkState;
 use crate::resource::{AdapterName, Definition};
 
@@ -12,6 +13,8 @@ struct Node {
     adapter: AdapterName,
     up: bool,
     link: LinkState,
+    /// Reports the resource in service there.
+    in_service: bool,
 }
 
 #[derive(Default)]
@@ -31,7 +34,15 @@ impl SimCluster {
             adapter,
             up,
             link,
+            in_service: false,
         });
+    }
+
+    /// The node reports the resource in service (it holds the address).
+    pub fn set_in_service(&self, name: &str, in_service: bool) {
+        if let Some(n) = self.lock().iter_mut().find(|n| n.name == name) {
+            n.in_service = in_service;
+        }
     }
 
     pub fn set_link(&self, name: &str, link: LinkState) {
@@ -57,19 +68,26 @@ impl SimCluster {
 }
 
 impl ClusterView for SimCluster {
-    fn standby_nodes(&self, _def: &Definition) -> Result<Vec<StandbyNode>, ClusterError> {
+    fn standby_nodes(&self, def: &Definition) -> Result<Vec<StandbyNode>, ClusterError> {
+        Ok(self.nodes(def)?.standby)
+    }
+
+    fn nodes(&self, _def: &Definition) -> Result<ClusterNodes, ClusterError> {
         if let Some(r) = self.fail.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Err(ClusterError(r));
         }
-        Ok(self
-            .lock()
-            .iter()
-            .filter(|n| n.up)
-            .map(|n| StandbyNode {
-                name: n.name.clone(),
-                adapter: n.adapter.clone(),
-                link: Some(n.link),
-            })
-            .collect())
+        let mut out = ClusterNodes::default();
+        for n in self.lock().iter().filter(|n| n.up) {
+            if n.in_service {
+                out.holding.push(n.name.clone());
+            } else {
+                out.standby.push(StandbyNode {
+                    name: n.name.clone(),
+                    adapter: n.adapter.clone(),
+                    link: Some(n.link),
+                });
+            }
+        }
+        Ok(out)
     }
 }

@@ -5,8 +5,8 @@
 use crate::net::KernelError;
 use crate::store::StoreError;
 
-use super::config::ConfigError;
 use super::{EXIT_CONFIG, EXIT_START};
+use crate::config::ConfigError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {

@@ -15,14 +15,15 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::api::Api;
-use super::config::OnStop;
 use super::executor::Executor;
 use super::policy::{Input, Job, JobRequest, Ms, Policy, Report, Trigger};
 use super::queue::{Queue, Work};
 use super::status::AdapterEntry;
+use super::wire_watch::ClaimWatch;
+use crate::config::OnStop;
 use crate::events::Kind;
 use crate::net::{Backend, Change, ChangeSource, Kernel, LinkStatus, Waker};
-use crate::resource::{AdapterName, Definition, Tag};
+use crate::resource::{AdapterName, ConflictRecord, Definition, Tag};
 use crate::store::{Store, StoreError};
 
 /// What reaches the loop from other threads.
@@ -89,6 +90,8 @@ pub(super) struct EventLoop {
     /// Jobs already done (inline, or answered from the snapshot), to be fed
     /// back to the policy as `Done`.
     pub finished: VecDeque<(Tag, Report)>,
+    /// The addresses the change source listens for claims of.
+    pub claims: ClaimWatch,
 }
 
 /// Read every definition. A broken file is reported and left out.
@@ -164,6 +167,7 @@ impl EventLoop {
                             trigger: Trigger::Event,
                             ..
                         } | Job::MarkFailed(_)
+                            | Job::Defend { .. }
                     );
                     self.in_flight += 1;
                     let work = Work {
@@ -227,6 +231,8 @@ impl EventLoop {
             }
         }
         self.feed(Input::Tick);
+        self.claims
+            .update(&self.policy, &self.executor.status, self.changes.as_mut());
         // Published once per turn: 0 means idle, not between a job's end
         // and the one it caused.
         self.executor.status.set_in_flight(self.in_flight);
@@ -247,6 +253,13 @@ impl EventLoop {
 
     fn on_change(&mut self, change: Change) {
         let status = self.executor.status.clone();
+        if matches!(
+            change,
+            Change::Link(_) | Change::LinkGone { .. } | Change::Overrun
+        ) {
+            // An adapter's interface index may have changed.
+            self.claims.mark_stale();
+        }
         match change {
             Change::Link(l) => {
                 // A rename: the old name is gone.
@@ -276,6 +289,21 @@ impl EventLoop {
             Change::AddressRemoved { ifindex, ip } => {
                 let adapter = self.adapter_at(ifindex);
                 self.feed(Input::AddressRemoved { ip, adapter });
+            }
+            Change::AddressClaimed { ifindex, ip, mac } => {
+                let adapter = self.adapter_at(ifindex);
+                // Counted for every claim heard; the policy decides what
+                // is reported and defended.
+                if let Some(heard_on) = &adapter {
+                    let now = self.executor.clock.now();
+                    for def in self.defs.values().filter(|d| d.address.ip() == ip) {
+                        if self.policy.watching(&def.tag) {
+                            let record = ConflictRecord::heard(now, mac, heard_on.clone());
+                            status.update(&def.tag, |e| e.conflicts.heard(record));
+                        }
+                    }
+                }
+                self.feed(Input::AddressClaimed { ip, adapter, mac });
             }
             Change::Overrun => {
                 self.executor.daemon_event(&Kind::ChangesOverrun);

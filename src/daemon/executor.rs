@@ -18,7 +18,7 @@ use crate::cluster::ClusterView;
 use crate::events::{Event, EventSink, Kind};
 use crate::net::{AnnouncePlan, Kernel, NodeSnapshot, SnapshotKernel};
 use crate::ops::{self, Ctx, Outcome};
-use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
+use crate::resource::{AdapterName, ConflictRecord, Definition, Mac, Operation, RuntimeState};
 use crate::store::{Store, StoreError};
 
 /// Periodic work does not queue behind a long operation of someone else:
@@ -50,6 +50,44 @@ fn no_debounce(def: &Definition) -> Definition {
     d
 }
 
+/// One announcement round (gratuitous ARP / unsolicited NA) when the
+/// resource is in service, not failed, and its address is on its active
+/// adapter and no other; a failed announcement is 6016. True when sent.
+fn announce_if_ours_alone(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    state: &RuntimeState,
+    now: std::time::SystemTime,
+) -> bool {
+    if !state.in_service || state.failed {
+        return false;
+    }
+    let active = state.active_adapter(def).clone();
+    let held = ctx
+        .kernel
+        .holders(def.address.ip())
+        .is_ok_and(|h| h.len() == 1 && h[0] == active);
+    if !held {
+        return false;
+    }
+    let plan = AnnouncePlan {
+        count: 1,
+        interval: def.tunables.announce_interval,
+    };
+    match ctx.kernel.announce(&active, def.address.ip(), plan) {
+        Ok(()) => true,
+        Err(e) => {
+            let kind = Kind::AnnounceFailed {
+                err: e.to_string(),
+                guid: active,
+            };
+            ctx.events
+                .emit(&Event::about(def, Operation::Daemon, ctx.node, &kind, now));
+            false
+        }
+    }
+}
+
 /// What the persisted state means, without the times of repeated results:
 /// a periodic check that ends as the last one did is not written again.
 fn without_times(s: &RuntimeState) -> impl PartialEq + use<> {
@@ -61,6 +99,8 @@ fn without_times(s: &RuntimeState) -> impl PartialEq + use<> {
             .iter()
             .map(|(op, r)| (*op, r.success, r.event))
             .collect::<Vec<_>>(),
+        // Conflicts are rare and each one is news: written with its time.
+        s.last_conflict.clone(),
     )
 }
 
@@ -73,6 +113,7 @@ impl Executor {
             Job::Restore => self.restore(kernel, def),
             Job::Refresh => self.refresh(kernel, def),
             Job::MarkFailed(reason) => self.mark_failed(kernel, def, reason),
+            Job::Defend { mac, adapter } => self.defend(kernel, def, mac, adapter),
         }
     }
 
@@ -288,9 +329,17 @@ impl Executor {
             if !state.in_service || state.failed {
                 return;
             }
+            let before = state.last_conflict.clone();
             let out = ops::deep_check(ctx, def, state);
             let now = self.clock.now();
+            let peer_conflict = state
+                .last_conflict
+                .clone()
+                .filter(|c| Some(c) != before.as_ref());
             self.status.update(&def.tag, |e| {
+                if let Some(c) = peer_conflict {
+                    e.conflicts.peer(c);
+                }
                 e.deep_checks += 1;
                 let warned = !out.success || out.event.is_some();
                 if warned {
@@ -331,31 +380,44 @@ impl Executor {
     /// should be, and only there.
     fn refresh(&self, kernel: &dyn Kernel, def: &Definition) -> Report {
         let _ = self.with_lock(kernel, def, periodic_wait(def), |ctx, state| {
-            if !state.in_service || state.failed {
-                return;
-            }
-            let active = state.active_adapter(def).clone();
-            let held = ctx
-                .kernel
-                .holders(def.address.ip())
-                .is_ok_and(|h| h.len() == 1 && h[0] == active);
-            if !held {
-                return;
-            }
-            let plan = AnnouncePlan {
-                count: 1,
-                interval: def.tunables.announce_interval,
-            };
-            if let Err(e) = ctx.kernel.announce(&active, def.address.ip(), plan) {
-                let kind = Kind::AnnounceFailed {
-                    err: e.to_string(),
-                    guid: active,
-                };
-                let ev = Event::about(def, Operation::Daemon, ctx.node, &kind, self.clock.now());
-                ctx.events.emit(&ev);
-            }
+            announce_if_ours_alone(ctx, def, state, self.clock.now());
         });
         Report::Refreshed
+    }
+
+    /// Another host claims the address (RFC 5227 §2.4): report it (7108,
+    /// whatever else happens), record it, and defend it with one
+    /// announcement round when it is still ours alone on its active
+    /// adapter. The policy allows this at most once per `DEFEND_INTERVAL`.
+    fn defend(
+        &self,
+        kernel: &dyn Kernel,
+        def: &Definition,
+        mac: Mac,
+        adapter: AdapterName,
+    ) -> Report {
+        let now = self.clock.now();
+        let kind = Kind::AddressConflict {
+            mac: mac.to_string(),
+            nic: adapter.clone(),
+        };
+        self.events.emit(&Event::about(
+            def,
+            Operation::Daemon,
+            &self.node,
+            &kind,
+            now,
+        ));
+        let defended = self.with_lock(kernel, def, periodic_wait(def), |ctx, state| {
+            state.last_conflict = Some(ConflictRecord::heard(now, mac, adapter));
+            announce_if_ours_alone(ctx, def, state, now)
+        });
+        match defended {
+            Ok(true) => self.status.update(&def.tag, |e| e.conflicts.defended(now)),
+            Ok(false) => {}
+            Err(e) => eprintln!("ipkit daemon: {}: cannot defend the address: {e}", def.tag),
+        }
+        Report::Defended
     }
 
     /// Persist `failed`, emit 7104 for a threshold, start `on_failure` once.

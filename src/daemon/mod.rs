@@ -11,7 +11,8 @@
 //! - [`startup`]: starting it all ([`spawn`], [`SteppedDaemon`]);
 //! - [`async_sink`]: events to the status counters and the operator's sinks;
 //! - [`status`] and [`api`]: what the daemon knows, served read-only over
-//!   HTTP as JSON and Prometheus text;
+//!   HTTP as JSON and Prometheus text ([`conflicts`]: its address conflict
+//!   counters);
 //! - [`config`]: the configuration file `ipkit.toml` in the config dir;
 //! - [`error`]: why it could not start, and the exit status for each reason;
 //! - [`hook`]: the operator's `on_failure` command;
@@ -19,13 +20,14 @@
 //! - `lifecycle_unix` / `lifecycle_windows`: how the platform tells the
 //!   daemon to reload or stop (signals and systemd; the service control
 //!   manager or the console), chosen below;
-//! - [`view`]: one shared snapshot of links and addresses for periodic checks.
+//! - [`view`]: one shared snapshot of links and addresses for periodic checks;
+//! - `wire_watch`: which addresses the change source listens for claims of.
 
 use std::path::PathBuf;
 
 pub mod api;
 pub mod async_sink;
-pub mod config;
+pub mod conflicts;
 pub mod error;
 mod event_loop;
 pub mod executor;
@@ -44,6 +46,7 @@ mod queue;
 pub mod startup;
 pub mod status;
 pub mod view;
+mod wire_watch;
 
 pub use error::DaemonError;
 pub use event_loop::Control;
@@ -85,7 +88,7 @@ fn serve_to_exit(opts: &DaemonOptions, lifecycle: lifecycle::Lifecycle) -> u8 {
 }
 
 fn serve(opts: &DaemonOptions, lifecycle: lifecycle::Lifecycle) -> Result<(), DaemonError> {
-    let config = config::Config::load(&opts.config_dir)?;
+    let config = crate::config::Config::load(&opts.config_dir)?;
     if let Some(addr) = config.listen
         && !addr.ip().is_loopback()
         && config.token.is_none()

@@ -14,7 +14,6 @@ use std::time::Duration;
 use super::DaemonOptions;
 use super::api::Api;
 use super::async_sink::AsyncSink;
-use super::config::Config;
 use super::error::DaemonError;
 use super::event_loop::{Control, EventLoop, Jobs, load_definitions};
 use super::executor::Executor;
@@ -26,6 +25,7 @@ use super::view::Cache;
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::peers::PeerCluster;
 use crate::cluster::{ClusterView, Standalone};
+use crate::config::Config;
 use crate::events::{EventSink, Kind};
 use crate::net::Backend;
 use crate::store::Store;
@@ -306,6 +306,7 @@ fn start(
         on_stop: config.on_stop,
         in_flight: 0,
         finished: VecDeque::new(),
+        claims: Default::default(),
     };
     event_loop.install_links(&links);
     let n = defs.len();

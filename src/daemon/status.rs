@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::conflicts::{self, Conflicts, ConflictsJson};
 use crate::events::{Event, EventSink, Severity};
 use crate::net::{LinkState, LinkStatus};
 use crate::resource::{AdapterName, Definition, Tag, rfc3339};
@@ -59,6 +60,8 @@ pub struct ResEntry {
     pub recoveries_ok: u64,
     pub recoveries_failed: u64,
     pub last_recovery: Option<(SystemTime, Duration, bool)>,
+    /// Other holders of the address seen while in service (issue 10).
+    pub conflicts: Conflicts,
 }
 
 impl ResEntry {
@@ -78,6 +81,7 @@ impl ResEntry {
             recoveries_ok: 0,
             recoveries_failed: 0,
             last_recovery: None,
+            conflicts: Conflicts::default(),
         }
     }
 
@@ -149,6 +153,8 @@ struct ResourceJson<'a> {
     deep_check_warnings: u64,
     recoveries: u64,
     recovery_failures: u64,
+    #[serde(flatten)]
+    conflicts: ConflictsJson<'a>,
 }
 
 fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
@@ -206,6 +212,7 @@ impl Inner {
             deep_check_warnings: e.deep_warnings,
             recoveries: e.recoveries_ok + e.recoveries_failed,
             recovery_failures: e.recoveries_failed,
+            conflicts: ConflictsJson::of(&e.conflicts),
         }
     }
 }
@@ -303,6 +310,11 @@ impl Status {
 
     pub fn replace_adapters(&self, all: Vec<AdapterEntry>) {
         lock(&self.inner).adapters = all.into_iter().map(|a| (a.name.clone(), a)).collect();
+    }
+
+    /// The interface index of an adapter, as last reported.
+    pub fn ifindex_of(&self, name: &str) -> Option<u32> {
+        lock(&self.inner).adapters.get(name).map(|a| a.ifindex)
     }
 
     pub fn adapter_by_index(&self, ifindex: u32) -> Option<String> {
@@ -475,6 +487,7 @@ impl Status {
                 e.last_recovery.map(|r| r.1.as_secs_f64()).unwrap_or(0.0)
             )
         });
+        conflicts::write_metrics(&mut o, &g.resources, label);
         family(
             &mut o,
             "ipkit_adapter_connected",

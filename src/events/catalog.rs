@@ -142,6 +142,11 @@ pub const EXTRA_CATALOG: &[(u16, Severity, &str)] = &[
         "IP address {id} is already in use on the network by {mac} (probed on {nic}). Failing local recovery.",
     ),
     (
+        7010,
+        Severity::Error,
+        "IP address {id} is in service on node {node} too, while it is in service here: address conflict; {node} is no standby for {tag}.",
+    ),
+    (
         7101,
         Severity::Information,
         "ipkit daemon started with {count} resource(s).",
@@ -171,6 +176,11 @@ pub const EXTRA_CATALOG: &[(u16, Severity, &str)] = &[
         7107,
         Severity::Information,
         "Failed mark of {tag} ({id}) cleared by an operator.",
+    ),
+    (
+        7108,
+        Severity::Error,
+        "Address conflict: another host ({mac}) claims IP address {id}, in service on network adapter {nic}; ipkit defends it with one announcement at most every 10 s (RFC 5227).",
     ),
     (
         7201,

@@ -76,6 +76,9 @@ pub enum Kind {
     RecoverNotInService,
     /// 7009: recover's in-use check: another host answers for the address.
     RecoverInUseOnWire { mac: String, nic: AdapterName },
+    /// 7010: deepCheck: a peer reports the resource in service there too,
+    /// while it is in service here (an address conflict, not a standby).
+    PeerHoldsAddress { node: String },
     /// 7101: daemon started.
     DaemonStarted { resources: usize },
     /// 7102: daemon stopping.
@@ -91,6 +94,9 @@ pub enum Kind {
     OnFailureRan { status: String },
     /// 7107: the failed mark was cleared by an operator.
     FailedCleared,
+    /// 7108: another host claims the address in service on `nic` (RFC 5227
+    /// §2.4); the daemon defends it.
+    AddressConflict { mac: String, nic: AdapterName },
     /// 7201: resource defined (on its primary adapter `nic`).
     ResourceCreated { nic: AdapterName },
     /// 7202: resource deleted.
@@ -146,6 +152,7 @@ impl Kind {
             StateCorrected { .. } => 7007,
             RecoverNotInService => 7008,
             RecoverInUseOnWire { .. } => 7009,
+            PeerHoldsAddress { .. } => 7010,
             DaemonStarted { .. } => 7101,
             DaemonStopping => 7102,
             DaemonReloaded { .. } => 7103,
@@ -153,6 +160,7 @@ impl Kind {
             ChangesOverrun => 7105,
             OnFailureRan { .. } => 7106,
             FailedCleared => 7107,
+            AddressConflict { .. } => 7108,
             ResourceCreated { .. } => 7201,
             ResourceDeleted => 7202,
         }
@@ -192,6 +200,7 @@ impl Kind {
             | NotOnAdapter { nic }
             | InUseOnWire { nic, .. }
             | RecoverInUseOnWire { nic, .. }
+            | AddressConflict { nic, .. }
             | HeldByOtherAdapter { nic }
             | ProbeFailed { nic, .. }
             | AdapterReplaced { nic, .. }
@@ -254,7 +263,9 @@ impl Kind {
                 vars.push(("nic", nic.to_string()));
                 vars.push(("node", node.clone()));
             }
-            InUseOnWire { mac, nic } | RecoverInUseOnWire { mac, nic } => {
+            InUseOnWire { mac, nic }
+            | RecoverInUseOnWire { mac, nic }
+            | AddressConflict { mac, nic } => {
                 vars.push(("mac", mac.clone()));
                 vars.push(("nic", nic.to_string()));
             }
@@ -275,6 +286,7 @@ impl Kind {
                 vars.push(("window", window_secs.to_string()));
             }
             OnFailureRan { status } => vars.push(("status", status.clone())),
+            PeerHoldsAddress { node } => vars.push(("node", node.clone())),
             _ => {}
         }
         fill(self.template(), &vars)
@@ -549,6 +561,33 @@ mod tests {
                 7009,
                 Severity::Error,
                 "IP address 198.51.100.10 is already in use on the network by 02:00:00:00:00:aa (probed on eth0). Failing local recovery.".into()
+            )
+        );
+    }
+
+    #[test]
+    fn e7010_and_e7108_name_the_other_holder() {
+        assert_eq!(
+            text(Kind::PeerHoldsAddress {
+                node: "node-b".into()
+            }),
+            (
+                7010,
+                Severity::Error,
+                "IP address 198.51.100.10 is in service on node node-b too, while it is in service here: address conflict; node-b is no standby for vip.".into()
+            )
+        );
+        let kind = Kind::AddressConflict {
+            mac: "02:00:00:00:00:aa".into(),
+            nic: nic("eth0"),
+        };
+        assert_eq!(kind.adapter(), Some(&nic("eth0")));
+        assert_eq!(
+            text(kind),
+            (
+                7108,
+                Severity::Error,
+                "Address conflict: another host (02:00:00:00:00:aa) claims IP address 198.51.100.10, in service on network adapter eth0; ipkit defends it with one announcement at most every 10 s (RFC 5227).".into()
             )
         );
     }

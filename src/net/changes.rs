@@ -7,13 +7,18 @@
 //! an eventfd; a backend without notifications (or whose notifications may
 //! never arrive) polls its tables inside `wait` and reports the
 //! differences. Nothing here exposes a file descriptor.
+//!
+//! Beside the kernel's own reports, a source may listen on the wire for
+//! other hosts claiming the addresses the daemon protects (RFC 5227 §2.4,
+//! [`ChangeSource::watch_addresses`]): those claims arrive in the same
+//! `wait`, as [`Change::AddressClaimed`].
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{KernelError, LinkStatus};
-use crate::resource::AdapterName;
+use crate::resource::{AdapterName, Mac};
 
 /// One change the system reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +34,30 @@ pub enum Change {
     /// Changes were lost (the backend's queue overflowed): re-read every
     /// link with [`ChangeSource::links`] and look at everything again.
     Overrun,
+    /// Another host, with link-layer address `mac` (none of this node's),
+    /// claimed `ip` on the adapter with this index: a gratuitous ARP or
+    /// any ARP packet whose sender IP is `ip`, a neighbour advertisement
+    /// for `ip`, or a neighbour solicitation sent from `ip` (RFC 5227
+    /// §2.4, RFC 4861 §7.2). Only for addresses being watched
+    /// ([`ChangeSource::watch_addresses`]).
+    AddressClaimed { ifindex: u32, ip: IpAddr, mac: Mac },
+}
+
+/// An address to listen for claims of, on the adapter with this index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WatchedAddress {
+    pub ifindex: u32,
+    pub ip: IpAddr,
+}
+
+/// Whether a change source listens on the wire for address claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireWatch {
+    /// Claims of the watched addresses arrive as [`Change::AddressClaimed`].
+    Listening,
+    /// This source cannot listen on the wire (a platform without packet
+    /// access): no claim is ever reported.
+    Unsupported,
 }
 
 /// Something that ends a [`ChangeSource::wait`] early.
@@ -71,4 +100,13 @@ pub trait ChangeSource: Send {
 
     /// A handle that ends a wait from another thread.
     fn waker(&self) -> Waker;
+
+    /// From now on, report other hosts claiming exactly these addresses
+    /// (the previous set is replaced; an empty set stops listening). The
+    /// daemon passes the addresses in service, each on its active adapter,
+    /// whenever that set changes. The default cannot listen.
+    fn watch_addresses(&mut self, addresses: &[WatchedAddress]) -> Result<WireWatch, KernelError> {
+        let _ = addresses;
+        Ok(WireWatch::Unsupported)
+    }
 }

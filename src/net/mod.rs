@@ -24,7 +24,7 @@ pub mod snapshot;
 pub mod windows;
 
 pub use backend::Backend;
-pub use changes::{Change, ChangeSource, Waker};
+pub use changes::{Change, ChangeSource, Waker, WatchedAddress, WireWatch};
 pub use link::{LinkInfo, LinkState, LinkStatus};
 pub use snapshot::{AddressEntry, NodeSnapshot, SnapshotKernel};
 
@@ -43,6 +43,8 @@ pub enum KernelOp {
     AddNeighbour,
     /// Reading the netlink event monitor.
     Monitor,
+    /// Listening on the wire for other hosts claiming an address.
+    Listen,
 }
 
 impl KernelOp {
@@ -58,6 +60,7 @@ impl KernelOp {
             KernelOp::Open => "open socket",
             KernelOp::AddNeighbour => "add neighbour",
             KernelOp::Monitor => "read netlink events",
+            KernelOp::Listen => "listen for address claims",
         }
     }
 }
@@ -203,6 +206,28 @@ pub trait Kernel: Send + Sync {
         ip: IpAddr,
         timeout: Duration,
     ) -> Result<ProbeResult, KernelError>;
+
+    /// Are `from` and `to` on the same L2 segment? Sends the in-use probe
+    /// frame for `ip` (an RFC 5227 ARP probe, sender 0.0.0.0 / a DAD NS
+    /// from ::) on `from` and listens on `to` at most `timeout` for it to
+    /// arrive (`ipkit doctor`, docs/doctor.md "same-segment": why this
+    /// frame changes nobody's neighbour cache). A seam that cannot send
+    /// frames is refused with EOPNOTSUPP.
+    fn same_segment(
+        &self,
+        from: &AdapterName,
+        to: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<bool, KernelError> {
+        let _ = (from, to, ip, timeout);
+        Err(KernelError::with_message(
+            KernelOp::Probe,
+            None,
+            libc::EOPNOTSUPP,
+            "this kernel seam cannot send test frames",
+        ))
+    }
 }
 
 impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
@@ -247,5 +272,14 @@ impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
         timeout: Duration,
     ) -> Result<ProbeResult, KernelError> {
         (**self).probe(adapter, ip, timeout)
+    }
+    fn same_segment(
+        &self,
+        from: &AdapterName,
+        to: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<bool, KernelError> {
+        (**self).same_segment(from, to, ip, timeout)
     }
 }

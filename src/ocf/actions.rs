@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use super::doctor;
 use super::env::OcfEnv;
 use super::monitor::monitor;
 use super::params::Params;
@@ -72,7 +73,15 @@ impl Agent<'_> {
         };
         let state_dir = self.env.state_dir();
         match action {
-            ResourceAction::ValidateAll => return validate(kernel.as_ref(), &def, action),
+            ResourceAction::ValidateAll => {
+                let mut reply = validate(kernel.as_ref(), &def, action);
+                if reply.is_success() {
+                    let read_host = self.deps.read_host;
+                    let advice = doctor::warnings(kernel.as_ref(), &def, &state_dir, read_host);
+                    reply.stderr.push_str(&advice);
+                }
+                return reply;
+            }
             ResourceAction::ReloadAgent => {
                 let reply = validate(kernel.as_ref(), &def, action);
                 if reply.is_success() {
@@ -205,7 +214,7 @@ fn refuse_loopback(kernel: &dyn Kernel, def: &Definition) -> Option<Reply> {
     let adapters = std::iter::once(("nic", &def.adapter))
         .chain(def.recovery_adapter.as_ref().map(|r| ("recovery_nic", r)));
     for (field, adapter) in adapters {
-        let refusal = match crate::cli::create::refuse_loopback(field, adapter) {
+        let refusal = match adapter.refuse_loopback(field) {
             Err(e) => e,
             Ok(()) => match kernel.link(adapter) {
                 Ok(info) if is_loopback(&info) => InvalidInput::new(

@@ -17,12 +17,15 @@
 //! - `env`: the `OCF_*` / `HA_*` environment ([`OcfEnv`]) and the tag;
 //! - `params`: the parameter table and the parser built on it ([`Params`]);
 //! - `actions`: the actions on a resource and their OCF exit codes;
+//! - `doctor`: `validate-all`'s warnings, `ipkit doctor`'s findings for the
+//!   resource;
 //! - `monitor`: the monitor action (recover only for a resource started here);
 //! - `upgrade`: taking over what earlier agents kept under their old tag;
 //! - `publish`: the definition published for a daemon, and its SIGHUP;
 //! - `meta_data`: the meta-data XML, rendered from the parameter table.
 
 mod actions;
+mod doctor;
 mod env;
 mod meta_data;
 mod monitor;
@@ -37,9 +40,11 @@ pub use meta_data::{
 pub use params::{Param, ParamDefault, ParamSyntax, Params, parameters};
 
 use crate::cluster::{ClusterView, Standalone};
+use crate::doctor::{HostFacts, HostPaths};
 use crate::events::EventSink;
 use crate::net::{Kernel, KernelError};
 use crate::ops::{Clock, SystemClock};
+use crate::resource::AdapterName;
 use actions::ResourceAction;
 
 /// The OCF exit codes (OCF RA API 1.1, "Return codes").
@@ -125,13 +130,15 @@ impl Reply {
 }
 
 /// What the agent needs from outside: the kernel, the cluster view, the
-/// event sink and the clock. [`run_action`] uses the real ones; tests inject
-/// the simulated network and cluster.
+/// event sink, the clock, and the host facts `validate-all` reports on
+/// (sysctls, capabilities, Corosync: `ipkit doctor`'s). [`run_action`] uses
+/// the real ones; tests inject the simulated network and cluster.
 pub struct Deps<'a> {
     pub open_kernel: &'a dyn Fn() -> Result<Box<dyn Kernel>, KernelError>,
     pub cluster: &'a dyn Fn(&OcfEnv) -> Box<dyn ClusterView>,
     pub events: &'a dyn EventSink,
     pub clock: &'a dyn Clock,
+    pub read_host: &'a dyn Fn(&[AdapterName]) -> HostFacts,
 }
 
 /// The action names this agent understands.
@@ -172,10 +179,11 @@ pub fn run_action(action: &str) -> u8 {
     // which Pacemaker's executor copies into its log with the operation.
     let sink = crate::log::standard_sinks(&env.state_dir(), true);
     let deps = Deps {
-        open_kernel: &open_linux_kernel,
+        open_kernel: &open_native_kernel,
         cluster: &cluster_view,
         events: &sink,
         clock: &SystemClock,
+        read_host: &|adapters| crate::doctor::read_host(adapters, &HostPaths::system()),
     };
     let reply = run(action, &env, &deps);
     print!("{}", reply.stdout);
@@ -186,18 +194,12 @@ pub fn run_action(action: &str) -> u8 {
     reply.exit.code()
 }
 
-/// The Linux kernel seam. Its `delete_address` stops the address's
-/// background announcement rounds first (`packet::stop_announcing`), so a
-/// stop followed at once by a start on another node (a move) never lets
-/// the new node's in-use probe hear this node's trailing announcements.
-#[cfg(target_os = "linux")]
-fn open_linux_kernel() -> Result<Box<dyn Kernel>, KernelError> {
-    Ok(Box::new(crate::net::linux::LinuxKernel::open()?))
-}
-
-/// Elsewhere (no Pacemaker runs there) the platform's kernel seam.
-#[cfg(not(target_os = "linux"))]
-fn open_linux_kernel() -> Result<Box<dyn Kernel>, KernelError> {
+/// The platform's kernel seam. On Linux its `delete_address` stops the
+/// address's background announcement rounds first
+/// (`packet::stop_announcing`), so a stop followed at once by a start on
+/// another node (a move) never lets the new node's in-use probe hear this
+/// node's trailing announcements.
+fn open_native_kernel() -> Result<Box<dyn Kernel>, KernelError> {
     crate::net::backend::native().open_kernel()
 }
 

@@ -98,6 +98,19 @@ impl AdapterName {
         Self::new_for("adapter", s)
     }
 
+    /// The loopback adapter, by its name, cannot hold a switchable address
+    /// (the command line's and the OCF agent's check; `field` names the
+    /// parameter).
+    pub fn refuse_loopback(&self, field: &'static str) -> Result<(), InvalidInput> {
+        if self.0 == "lo" {
+            return Err(InvalidInput::new(
+                field,
+                "lo is the loopback adapter; a switchable address needs a network adapter",
+            ));
+        }
+        Ok(())
+    }
+
     /// Validate for a named field (`adapter`, `recovery_adapter`, ...).
     pub fn new_for(field: &'static str, s: &str) -> Result<Self, InvalidInput> {
         if s.is_empty() {
@@ -407,6 +420,46 @@ pub struct RuntimeState {
     /// an operator (`ipkit clear`) or by a successful restore.
     pub failed: bool,
     pub last: std::collections::BTreeMap<Operation, LastResult>,
+    /// The last address conflict seen while in service here (issue 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_conflict: Option<ConflictRecord>,
+}
+
+/// Another holder of the address, seen while the resource was in service
+/// here: a host claiming it on the wire (RFC 5227 §2.4: `mac`, heard on
+/// `adapter`), or a peer reporting it in service too (`peer`, SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictRecord {
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<Mac>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<AdapterName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+}
+
+impl ConflictRecord {
+    /// A claim by `mac`, heard on `adapter`.
+    pub fn heard(time: SystemTime, mac: Mac, adapter: AdapterName) -> Self {
+        Self {
+            time,
+            mac: Some(mac),
+            adapter: Some(adapter),
+            peer: None,
+        }
+    }
+
+    /// A peer that reports the resource in service.
+    pub fn peer(time: SystemTime, node: &str) -> Self {
+        Self {
+            time,
+            mac: None,
+            adapter: None,
+            peer: Some(node.to_owned()),
+        }
+    }
 }
 
 impl RuntimeState {

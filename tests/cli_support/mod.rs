@@ -31,9 +31,11 @@ pub struct Snapshot {
 pub enum Drop_ {
     Nothing,
     NetAdmin,
+    NetRaw,
 }
 
 pub const CAP_NET_ADMIN: u32 = 12;
+pub const CAP_NET_RAW: u32 = 13;
 
 impl Env {
     pub fn new() -> Env {
@@ -76,8 +78,10 @@ impl Env {
                 if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                if let Drop_::NetAdmin = drop {
-                    drop_cap(CAP_NET_ADMIN)?;
+                match drop {
+                    Drop_::Nothing => {}
+                    Drop_::NetAdmin => drop_cap(CAP_NET_ADMIN)?,
+                    Drop_::NetRaw => drop_cap(CAP_NET_RAW)?,
                 }
                 Ok(())
             });

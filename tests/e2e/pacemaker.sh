@@ -245,8 +245,13 @@ if pm_wait 10 pm_client_mac_is "${PM_MAC[n2-eth0]}"; then
 else
   bad "3: client neighbour is $(pm_client_mac), expected ${PM_MAC[n2-eth0]}"
 fi
-if pm_failures | grep -E >/dev/null '^vip_monitor_[0-9]+ node1$'; then
-  ok "3: the failed monitor on node1 is what Pacemaker recorded"
+# Pacemaker keeps one last failure per resource and node. Whether it tries
+# a restart on node1 before moving depends on which comes first, ipkit's
+# failed monitor or ethmonitor's attribute: the last failure is then the
+# monitor, or the start that 6019 refused. Either is node1's, none node2's.
+fails=$(pm_failures | xargs)
+if echo "$fails" | grep -E >/dev/null '^vip_(monitor_[0-9]+|start_0) node1$'; then
+  ok "3: Pacemaker recorded node1's failure only ($fails)"
 else
   bad "3: recorded failures: [$(pm_failures | xargs)]"
 fi

@@ -159,9 +159,9 @@ fi
 # ---- an operator's resource, with the installed CLI and default directories
 if in_node ipkit create e2e-web --address 198.51.100.60/24 --adapter eth0 --recovery-adapter eth1 >"$tmp/op.out" 2>&1 \
   && in_node ipkit restore e2e-web >>"$tmp/op.out" 2>&1 \
-  && ip -n "$ns-node" -o addr show dev eth0 | grep -q ' 198.51.100.60/24 ' \
+  && ip -n "$ns-node" -o addr show dev eth0 | grep >/dev/null ' 198.51.100.60/24 ' \
   && in_node ipkit remove e2e-web >>"$tmp/op.out" 2>&1 \
-  && ! ip -n "$ns-node" -o addr show | grep -q 198.51.100.60; then
+  && ! ip -n "$ns-node" -o addr show | grep >/dev/null 198.51.100.60; then
   ok "ipkit create/restore/remove with /etc/ipkit and /var/lib/ipkit"
 else
   bad "operator's resource: $(cat "$tmp/op.out")"

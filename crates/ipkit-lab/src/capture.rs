@@ -102,20 +102,32 @@ pub struct Capture {
 
 const PACKET_OUTGOING: u8 = 4;
 
-fn open_socket(ifindex: u32) -> io::Result<OwnedFd> {
+/// A raw `AF_PACKET` socket, protocol 0 (it receives nothing until bound).
+pub(crate) fn packet_socket() -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2).
     let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: fresh fd we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// A link-layer address on interface `ifindex` (ENODEV for one the kernel
+/// cannot have).
+pub(crate) fn link_address(ifindex: u32) -> io::Result<libc::sockaddr_ll> {
     // SAFETY: zeroed sockaddr_ll is valid.
     let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
     sll.sll_ifindex =
         i32::try_from(ifindex).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))?;
+    Ok(sll)
+}
+
+fn open_socket(ifindex: u32) -> io::Result<OwnedFd> {
+    let fd = packet_socket()?;
+    let mut sll = link_address(ifindex)?;
+    sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
     // SAFETY: valid sockaddr_ll of the given size.
     let rc = unsafe {
         libc::bind(

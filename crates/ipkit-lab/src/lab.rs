@@ -385,6 +385,14 @@ impl Lab {
         self.client.run(|| ping(ip, timeout))?
     }
 
+    /// Sends `frame` as it is from the node-side adapter behind `port`, as
+    /// the host there would (see [`crate::inject`] for frames to send).
+    pub fn send_frame(&self, port: Port, frame: &[u8]) -> io::Result<()> {
+        let index = self.ifindex_of(port)?;
+        crate::inject::send(self.ns_of(port), index, frame)
+            .map_err(context(format!("send a frame from {port}")))
+    }
+
     /// Starts capturing every frame on the switch-side veth of `port`.
     pub fn capture(&self, port: Port) -> io::Result<Capture> {
         let side = port.switch_side();

@@ -7,6 +7,8 @@
 //!   with cable pulls, reachability and neighbour checks.
 //! - [`capture`]: frames captured on a switch port, classified with
 //!   etherparse.
+//! - [`inject`]: frames a node sends as another host would (claims and
+//!   probes of an address), for [`Lab::send_frame`].
 //!
 //! This crate does not depend on `ipkit` (ipkit depends on it, for `ipkit
 //! demo`): it uses std types (`IpAddr`, `[u8; 6]` MACs), and its own
@@ -15,6 +17,7 @@
 //! interfaces: everything lives in namespaces the lab creates and removes.
 
 pub mod capture;
+pub mod inject;
 mod lab;
 pub mod netlink;
 pub mod netns;

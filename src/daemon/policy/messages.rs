@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::resource::{AdapterName, Tag};
+use crate::resource::{AdapterName, Mac, Tag};
 
 /// What the daemon's event loop feeds in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +25,13 @@ pub enum Input {
     AddressAdded {
         ip: IpAddr,
         adapter: Option<AdapterName>,
+    },
+    /// Another host, with `mac`, claims the address `ip` on `adapter`
+    /// (None when the ifindex is unknown): RFC 5227 §2.4.
+    AddressClaimed {
+        ip: IpAddr,
+        adapter: Option<AdapterName>,
+        mac: Mac,
     },
     /// The change source overran: the caller re-read every link (as `Link` inputs) and
     /// now every in-service resource is checked.
@@ -91,6 +98,14 @@ pub enum Job {
     Refresh,
     /// Persist `failed`, emit 7104 for a threshold, run `on_failure` once.
     MarkFailed(FailReason),
+    /// Another host (`mac`) claims the address in service on `adapter`:
+    /// report it (7108) and defend it with one announcement when it is
+    /// still ours alone there (RFC 5227 §2.4). At most one per
+    /// [`DEFEND_INTERVAL`](super::DEFEND_INTERVAL).
+    Defend {
+        mac: Mac,
+        adapter: AdapterName,
+    },
 }
 
 /// What the executor reports back.
@@ -117,6 +132,7 @@ pub enum Report {
     },
     Refreshed,
     MarkedFailed,
+    Defended,
     /// The job could not run (lock busy, store error); retried by the timer.
     Error,
 }

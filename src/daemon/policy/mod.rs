@@ -16,10 +16,14 @@
 //! - a resource marked `hold_in_service` is restored when it is not in
 //!   service;
 //! - one job per resource at a time: anything that happens meanwhile makes
-//!   the resource "dirty", which runs one more quickCheck afterwards.
+//!   the resource "dirty", which runs one more quickCheck afterwards;
+//! - another host claiming an address in service on its active adapter is
+//!   defended (and reported) at most once per [`DEFEND_INTERVAL`] (RFC 5227
+//!   §2.4); [`Policy::watched`] says which addresses to listen for.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::net::IpAddr;
 
 use crate::resource::{AdapterName, Definition, Tag};
 
@@ -34,6 +38,11 @@ pub type Ms = u64;
 
 /// Periodic checks are batched on this grid (debounce deadlines are not).
 pub const TIMER_GRID: Ms = 50;
+
+/// RFC 5227 §2.4 DEFEND_INTERVAL: after a defence, claims of the same
+/// address are not answered (nor reported as events) for this long, so
+/// that two hosts defending one address cannot flood the link.
+pub const DEFEND_INTERVAL: Ms = 10_000;
 
 fn ms(d: std::time::Duration) -> Ms {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -59,6 +68,8 @@ pub struct Policy {
     touched: Vec<Tag>,
     /// Look at every resource in the next step.
     all: bool,
+    /// Changes whenever [`Policy::watched`] may have changed.
+    watched_version: u64,
 }
 
 impl Policy {
@@ -89,6 +100,7 @@ impl Policy {
             next.insert(tag, r);
         }
         self.res = next;
+        self.watched_version += 1;
         self.all = true;
         self.step(now)
     }
@@ -101,6 +113,29 @@ impl Policy {
     /// (unknown = None)?
     pub fn link(&self, name: &AdapterName) -> Option<bool> {
         self.links.get(name).map(|l| l.connected)
+    }
+
+    /// Is the resource in service here and not failed, as far as the
+    /// policy knows?
+    pub fn watching(&self, tag: &Tag) -> bool {
+        self.res.get(tag).is_some_and(Tracked::watching)
+    }
+
+    /// A number that changes whenever [`Policy::watched`] may have: the
+    /// caller recomputes the set only then (200 periodic checks a second
+    /// change nothing).
+    pub fn watched_version(&self) -> u64 {
+        self.watched_version
+    }
+
+    /// The addresses to listen for claims of: each resource in service
+    /// (and not failed) on its active adapter.
+    pub fn watched(&self) -> Vec<(IpAddr, AdapterName)> {
+        self.res
+            .values()
+            .filter(|r| r.watching())
+            .map(|r| (r.def.address.ip(), r.active.clone()))
+            .collect()
     }
 
     /// When `handle(Tick)` next has something to do (None = only on input).
@@ -140,6 +175,26 @@ impl Policy {
                     if r.busy || !r.in_service || (r.watching() && elsewhere) {
                         r.want_check_now();
                     }
+                }
+            }
+            Input::AddressClaimed { ip, adapter, mac } => {
+                for (tag, r) in self.res.iter_mut() {
+                    // Heard on another adapter than the active one: the
+                    // address moved since the listening started.
+                    let elsewhere = adapter.as_ref().is_some_and(|a| *a != r.active);
+                    if r.def.address.ip() != ip || !r.watching() || elsewhere {
+                        continue;
+                    }
+                    // RFC 5227 §2.4 (c): at most one defence per interval.
+                    let recent = r
+                        .defended_at
+                        .is_some_and(|t| now.saturating_sub(t) < DEFEND_INTERVAL);
+                    if recent {
+                        continue;
+                    }
+                    r.defended_at = Some(now);
+                    r.defence_owed = Some((mac, r.active.clone()));
+                    self.touched.push(tag.clone());
                 }
             }
             Input::Resync => {
@@ -187,6 +242,7 @@ impl Policy {
         };
         self.touched.push(tag.clone());
         r.busy = false;
+        let watched_before = (r.watching(), r.active.clone());
         if matches!(
             report,
             Report::Skipped { .. } | Report::Checked { .. } | Report::Restored { .. }
@@ -250,6 +306,7 @@ impl Policy {
                 r.next_quick = now + r.quick_every();
             }
             Report::Refreshed => r.next_refresh = now.saturating_add(r.refresh_every()),
+            Report::Defended => {}
             Report::MarkedFailed => {
                 r.failed = true;
                 r.next_quick = now + r.quick_every();
@@ -257,6 +314,14 @@ impl Policy {
             Report::Error => {
                 r.next_quick = now + r.quick_every();
             }
+        }
+        if !r.watching() {
+            // A claim of an address no longer in service here is not ours
+            // to defend.
+            r.defence_owed = None;
+        }
+        if (r.watching(), &r.active) != (watched_before.0, &watched_before.1) {
+            self.watched_version += 1;
         }
         if r.refresh_every() == 0 {
             r.next_refresh = Ms::MAX;
@@ -322,6 +387,11 @@ impl Policy {
             let job = if let Some(reason) = r.fail_owed.take() {
                 r.pending = None;
                 Some(Job::MarkFailed(reason))
+            } else if r.defence_due()
+                && let Some((mac, adapter)) = r.defence_owed.take()
+            {
+                // Before any check: one announcement, back at once.
+                Some(Job::Defend { mac, adapter })
             } else if r.failed {
                 // Only look for the mark being cleared; never recover.
                 r.pending = None;

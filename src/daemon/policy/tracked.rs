@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use super::{FailReason, Ms, TIMER_GRID, ms};
-use crate::resource::{AdapterName, Definition};
+use crate::resource::{AdapterName, Definition, Mac};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Pending {
@@ -35,6 +35,11 @@ pub(super) struct Tracked {
     pub(super) known: bool,
     /// The deadline this resource has an entry for in `Policy::timers`.
     pub(super) queued: Option<Ms>,
+    /// When the last defence against a claim was decided (RFC 5227 §2.4).
+    pub(super) defended_at: Option<Ms>,
+    /// A defence decided but not started yet (the resource was busy): the
+    /// claimant and the adapter it was heard on.
+    pub(super) defence_owed: Option<(Mac, AdapterName)>,
 }
 
 impl Tracked {
@@ -65,6 +70,8 @@ impl Tracked {
             pending: None,
             recoveries: VecDeque::new(),
             fail_owed: None,
+            defended_at: None,
+            defence_owed: None,
             def,
         }
     }
@@ -114,6 +121,12 @@ impl Tracked {
         }
     }
 
+    /// A defence is owed and may start: the resource is still watched, and
+    /// not about to be marked failed.
+    pub(super) fn defence_due(&self) -> bool {
+        self.defence_owed.is_some() && self.watching() && self.fail_owed.is_none()
+    }
+
     pub(super) fn want_check_now(&mut self) {
         self.pending = Some(Pending::Now);
     }
@@ -123,7 +136,7 @@ impl Tracked {
         if self.busy {
             return None;
         }
-        if self.fail_owed.is_some() {
+        if self.fail_owed.is_some() || self.defence_due() {
             return Some(0);
         }
         let mut d = self.next_quick;

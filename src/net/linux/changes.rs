@@ -1,16 +1,22 @@
 //! The Linux change source: the netlink monitor's records turned into the
-//! seam's [`Change`]s, waited for in one `poll(2)` on the monitor socket and
-//! an eventfd (the [`Waker`]), so a carrier loss reaches the caller without
-//! any other thread in between. Also the Linux [`Backend`].
+//! seam's [`Change`]s, waited for in one `poll(2)` on the monitor socket,
+//! an eventfd (the [`Waker`]) and the packet sockets listening for address
+//! claims ([`ClaimWatcher`]), so a carrier loss or a conflicting ARP reaches
+//! the caller without any other thread in between. Also the Linux
+//! [`Backend`].
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::netlink::{Monitor, NetEvent, Netlink};
+use super::packet::ClaimWatcher;
 use super::{LinuxKernel, link_status};
 use crate::net::changes::Wake;
-use crate::net::{Backend, Change, ChangeSource, Kernel, KernelError, KernelOp, LinkStatus, Waker};
+use crate::net::{
+    Backend, Change, ChangeSource, Kernel, KernelError, KernelOp, LinkStatus, Waker,
+    WatchedAddress, WireWatch,
+};
 use crate::resource::AdapterName;
 
 /// The real kernel, for the daemon: a [`LinuxKernel`] per worker and a
@@ -29,11 +35,13 @@ impl Backend for LinuxBackend {
 }
 
 /// Link and address changes from netlink (`RTNLGRP_LINK`,
-/// `RTNLGRP_IPV4_IFADDR`, `RTNLGRP_IPV6_IFADDR`).
+/// `RTNLGRP_IPV4_IFADDR`, `RTNLGRP_IPV6_IFADDR`), and claims of the
+/// watched addresses from the wire.
 pub struct LinuxChanges {
     monitor: Monitor,
     netlink: Netlink,
     wake: Arc<EventFd>,
+    claims: ClaimWatcher,
 }
 
 impl std::fmt::Debug for LinuxChanges {
@@ -57,34 +65,72 @@ impl LinuxChanges {
             monitor,
             netlink,
             wake,
+            claims: ClaimWatcher::new(),
         })
+    }
+
+    /// Keeps the claim watcher's view of this node's own MACs current.
+    fn note_link(&mut self, change: &Change) {
+        match change {
+            Change::Link(l) => self.claims.link_changed(l.ifindex, l.mac),
+            Change::LinkGone { ifindex, .. } => self.claims.link_gone(*ifindex),
+            _ => {}
+        }
     }
 }
 
 impl ChangeSource for LinuxChanges {
     fn links(&mut self) -> Result<Vec<LinkStatus>, KernelError> {
-        Ok(self
+        let links: Vec<LinkStatus> = self
             .netlink
             .links()?
             .iter()
             .filter_map(link_status)
-            .collect())
+            .collect();
+        self.claims
+            .set_links(links.iter().map(|l| (l.ifindex, l.mac)));
+        Ok(links)
     }
 
     fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<Change>, KernelError> {
-        let ready = poll_readable(self.monitor.as_raw_fd(), self.wake.fd.as_raw_fd(), timeout)?;
-        if ready.wake {
+        let mut fds = vec![self.monitor.as_raw_fd(), self.wake.fd.as_raw_fd()];
+        fds.extend(self.claims.fds());
+        let ready = poll_readable(&fds, timeout)?;
+        if ready[1] {
             self.wake.drain();
         }
-        if !ready.monitor {
-            return Ok(Vec::new());
+        let mut changes = Vec::new();
+        if ready[0] {
+            let events = self.monitor.recv(Some(Duration::ZERO))?;
+            changes.extend(events.into_iter().filter_map(change_of));
+            for change in &changes {
+                self.note_link(change);
+            }
         }
-        let events = self.monitor.recv(Some(Duration::ZERO))?;
-        Ok(events.into_iter().filter_map(change_of).collect())
+        // Read after the links: a claim from a MAC a new link just brought
+        // is already known as ours.
+        if ready[2..].contains(&true) {
+            changes.extend(self.claims.read(&ready[2..]));
+        }
+        Ok(changes)
     }
 
     fn waker(&self) -> Waker {
         Waker::new(self.wake.clone())
+    }
+
+    /// One packet socket per adapter and protocol in use, filtered in the
+    /// kernel to the claims of its addresses (`packet::ClaimWatcher`).
+    /// New sockets are opened in the calling thread's network namespace:
+    /// call this where the source was opened (the daemon's loop thread).
+    fn watch_addresses(&mut self, addresses: &[WatchedAddress]) -> Result<WireWatch, KernelError> {
+        if self.claims.knows_no_link() {
+            self.links()?;
+        }
+        self.claims
+            .watch(addresses)
+            .map_err(|e| KernelError::from_io(KernelOp::Listen, None, &e))?;
+        Ok(WireWatch::Listening)
     }
 }
 
@@ -147,46 +193,40 @@ impl Wake for EventFd {
     }
 }
 
-/// Which of the two descriptors `poll_readable` found readable.
-struct Readable {
-    monitor: bool,
-    wake: bool,
-}
-
-/// One poll(2) on the monitor socket and the eventfd, at most `timeout`
-/// (rounded up to whole milliseconds). An interrupted poll reads as a
-/// timeout: the caller computes its deadline again.
-fn poll_readable(
-    monitor: RawFd,
-    wake: RawFd,
-    timeout: Option<Duration>,
-) -> Result<Readable, KernelError> {
+/// One poll(2) on `fds`, at most `timeout` (rounded up to whole
+/// milliseconds): which are readable (or in error), in their order. An
+/// interrupted poll reads as a timeout: the caller computes its deadline
+/// again.
+fn poll_readable(fds: &[RawFd], timeout: Option<Duration>) -> Result<Vec<bool>, KernelError> {
     let timeout_ms = match timeout {
         None => -1,
         Some(t) => libc::c_int::try_from(t.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX),
     };
-    let mut fds = [monitor, wake].map(|fd| libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    });
-    // SAFETY: two valid pollfd structs.
-    let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `polled` holds fds.len() valid pollfd structs.
+    let rc = unsafe {
+        libc::poll(
+            polled.as_mut_ptr(),
+            polled.len() as libc::nfds_t,
+            timeout_ms,
+        )
+    };
     if rc < 0 {
         let e = std::io::Error::last_os_error();
         if e.kind() == std::io::ErrorKind::Interrupted {
-            return Ok(Readable {
-                monitor: false,
-                wake: false,
-            });
+            return Ok(vec![false; fds.len()]);
         }
         return Err(KernelError::from_io(KernelOp::Monitor, None, &e));
     }
     let ready = |p: &libc::pollfd| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0;
-    Ok(Readable {
-        monitor: ready(&fds[0]),
-        wake: ready(&fds[1]),
-    })
+    Ok(polled.iter().map(ready).collect())
 }
 
 #[cfg(test)]
@@ -247,16 +287,13 @@ mod tests {
         let wake = EventFd::new().unwrap();
         // A second eventfd stands in for the monitor: never readable.
         let quiet = EventFd::new().unwrap();
+        let fds = [quiet.fd.as_raw_fd(), wake.fd.as_raw_fd()];
         Wake::wake(&wake);
-        let r = poll_readable(quiet.fd.as_raw_fd(), wake.fd.as_raw_fd(), None).unwrap();
-        assert!(r.wake && !r.monitor);
+        assert_eq!(poll_readable(&fds, None).unwrap(), [false, true]);
         wake.drain();
-        let r = poll_readable(
-            quiet.fd.as_raw_fd(),
-            wake.fd.as_raw_fd(),
-            Some(Duration::ZERO),
-        )
-        .unwrap();
-        assert!(!r.wake && !r.monitor);
+        assert_eq!(
+            poll_readable(&fds, Some(Duration::ZERO)).unwrap(),
+            [false, false]
+        );
     }
 }

@@ -198,4 +198,26 @@ impl Kernel for LinuxKernel {
                 e
             })
     }
+
+    fn same_segment(
+        &self,
+        from: &AdapterName,
+        to: &AdapterName,
+        ip: IpAddr,
+        timeout: Duration,
+    ) -> Result<bool, KernelError> {
+        let end = |adapter: &AdapterName| -> Result<packet::End, KernelError> {
+            let l = self.require_link(KernelOp::Probe, adapter)?;
+            Ok(packet::End {
+                ifindex: l.index,
+                mac: l.mac.unwrap_or_default(),
+            })
+        };
+        self.sockets
+            .same_segment(end(from)?, end(to)?, ip, timeout)
+            .map_err(|mut e| {
+                e.target = Some(format!("{ip} from {from} to {to}"));
+                e
+            })
+    }
 }

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use super::SimNet;
 use crate::net::changes::Wake;
-use crate::net::{Backend, Change, ChangeSource, Kernel, KernelError, LinkStatus, Waker};
+use crate::net::{
+    Backend, Change, ChangeSource, Kernel, KernelError, LinkStatus, Waker, WatchedAddress,
+    WireWatch,
+};
 
 impl SimNet {
     /// Start watching: from now on every change is queued for the returned
@@ -90,6 +93,13 @@ impl ChangeSource for SimChanges {
     fn waker(&self) -> Waker {
         Waker::new(self.woken.clone())
     }
+
+    /// Remote announcements ([`SimNet::announce_from`]) of these addresses
+    /// are reported from now on.
+    fn watch_addresses(&mut self, addresses: &[WatchedAddress]) -> Result<WireWatch, KernelError> {
+        self.net.lock().claims_watched = addresses.to_vec();
+        Ok(WireWatch::Listening)
+    }
 }
 
 #[cfg(test)]
@@ -98,6 +108,7 @@ mod tests {
     use super::super::{NetChange, When};
     use super::*;
     use crate::net::AddOptions;
+    use crate::resource::Mac;
 
     #[test]
     fn changes_are_reported_in_order_with_their_ifindex() {
@@ -142,6 +153,36 @@ mod tests {
         // Nothing queued, nothing scheduled, no timeout: back at once.
         assert!(w.wait(None).unwrap().is_empty());
         assert_eq!(clock.elapsed(), Duration::from_millis(400));
+    }
+
+    #[test]
+    fn announcements_are_claims_only_where_watched_and_heard() {
+        let n = Arc::new(net());
+        let mut w = n.watch();
+        let ip = vip().ip();
+        let stranger = Mac([2, 0, 0, 0, 0, 0x99]);
+        // Not watched yet: nothing.
+        n.announce_from(stranger, ip);
+        assert!(w.wait(None).unwrap().is_empty());
+        let watched = [WatchedAddress { ifindex: 2, ip }];
+        assert_eq!(w.watch_addresses(&watched), Ok(WireWatch::Listening));
+        n.announce_from(stranger, ip);
+        // Our own MAC is no claim; another address is not watched.
+        n.announce_from(Mac([2, 0, 0, 0, 0, 2]), ip);
+        n.announce_from(stranger, "198.51.100.11".parse().unwrap());
+        assert_eq!(
+            w.wait(None).unwrap(),
+            [Change::AddressClaimed {
+                ifindex: 2,
+                ip,
+                mac: stranger
+            }]
+        );
+        // Without carrier, nothing is heard.
+        n.set_carrier(&nic("eth0"), false);
+        assert_eq!(w.wait(None).unwrap().len(), 1);
+        n.announce_from(stranger, ip);
+        assert!(w.wait(None).unwrap().is_empty());
     }
 
     #[test]

@@ -215,6 +215,31 @@ impl Kernel for SimNet {
         };
         Self::end(&mut g, n, kind, Some(adapter), Some(ip), faulted, result)
     }
+
+    /// Every simulated adapter is on one segment: a frame sent on one
+    /// arrives on another when both have their cable in. Not recorded:
+    /// it changes nothing.
+    fn same_segment(
+        &self,
+        from: &AdapterName,
+        to: &AdapterName,
+        _ip: IpAddr,
+        _timeout: Duration,
+    ) -> Result<bool, KernelError> {
+        let g = self.lock();
+        let connected = |adapter: &AdapterName| -> Result<bool, KernelError> {
+            match g.adapter(adapter) {
+                Some(a) => Ok(a.status().state().is_connected()),
+                None => Err(KernelError::new(
+                    CallKind::Probe.op(),
+                    Some(adapter.to_string()),
+                    libc::ENODEV,
+                )),
+            }
+        };
+        let (sent, heard) = (connected(from)?, connected(to)?);
+        Ok(sent && heard)
+    }
 }
 
 #[cfg(test)]
@@ -224,6 +249,21 @@ mod tests {
     use crate::net::sim::Fault;
     use crate::net::{LinkState, ProbeResult};
     use crate::resource::Mac;
+
+    #[test]
+    fn frames_cross_between_adapters_with_carrier_only() {
+        let n = net();
+        let t = Duration::from_millis(500);
+        let ip = vip().ip();
+        assert_eq!(n.same_segment(&nic("eth1"), &nic("eth0"), ip, t), Ok(true));
+        n.set_carrier(&nic("eth1"), false);
+        assert_eq!(n.same_segment(&nic("eth1"), &nic("eth0"), ip, t), Ok(false));
+        let e = n
+            .same_segment(&nic("eth1"), &nic("eth9"), ip, t)
+            .unwrap_err();
+        assert_eq!(e.errno, libc::ENODEV);
+        assert!(n.calls().is_empty(), "a read, not recorded");
+    }
 
     #[test]
     fn add_is_idempotent_and_works_without_carrier() {

@@ -133,6 +133,16 @@ impl SimNet {
         self.lock().remotes.push(Remote { mac, ips, via });
     }
 
+    /// A remote host with `mac` announces `ip` now ([`NetChange::Announce`]).
+    pub fn announce_from(&self, mac: Mac, ip: IpAddr) {
+        self.lock().apply(&NetChange::Announce(mac, ip));
+    }
+
+    /// The addresses the watcher listens for claims of.
+    pub fn claims_watched(&self) -> Vec<crate::net::WatchedAddress> {
+        self.lock().claims_watched.clone()
+    }
+
     pub fn inject(&self, fault: Fault) {
         self.lock().faults.push(fault);
     }

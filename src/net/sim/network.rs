@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::{Announcement, Call, CallKind, Effect, Fault, Neighbour, NetChange, Scheduled};
-use crate::net::{Change, KernelError, LinkStatus};
+use crate::net::{Change, KernelError, LinkStatus, WatchedAddress};
 use crate::resource::{AdapterName, Address, Mac};
 
 #[derive(Debug, Clone)]
@@ -54,6 +54,8 @@ pub(super) struct Inner {
     /// The changes not yet delivered to the watcher; None while nobody
     /// watches (nothing piles up for tests of the operations).
     pub watched: Option<VecDeque<Change>>,
+    /// The addresses the watcher listens for claims of.
+    pub claims_watched: Vec<WatchedAddress>,
 }
 
 impl Inner {
@@ -173,8 +175,32 @@ impl Inner {
                 ips: vec![*ip],
                 via: None,
             }),
+            NetChange::Announce(mac, ip) => self.hear_announcement(*mac, *ip),
             NetChange::Assign(a, addr) => self.assign(a, *addr),
             NetChange::Unassign(a, ip) => self.unassign(a, *ip),
+        }
+    }
+
+    /// A remote host announces `ip`: a claim wherever the watcher listens
+    /// for it, on an adapter that is up with carrier (and not from one of
+    /// our own MACs, which is no claim).
+    fn hear_announcement(&mut self, mac: Mac, ip: IpAddr) {
+        if self.adapters.iter().any(|a| a.mac == mac) {
+            return;
+        }
+        let heard: Vec<u32> = self
+            .claims_watched
+            .iter()
+            .filter(|w| w.ip == ip)
+            .filter(|w| {
+                self.adapters
+                    .iter()
+                    .any(|a| a.ifindex == w.ifindex && a.admin_up && a.carrier)
+            })
+            .map(|w| w.ifindex)
+            .collect();
+        for ifindex in heard {
+            self.report(Change::AddressClaimed { ifindex, ip, mac });
         }
     }
 

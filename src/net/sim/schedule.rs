@@ -40,6 +40,10 @@ pub enum NetChange {
     Vanish(AdapterName),
     /// A remote host starts answering for `ip` with `mac`.
     Claim(Mac, IpAddr),
+    /// A remote host with `mac` announces `ip` (a gratuitous ARP or an
+    /// unsolicited NA): heard on every adapter up with carrier, and
+    /// reported to the watcher where it listens for claims of `ip`.
+    Announce(Mac, IpAddr),
     /// The address is assigned to the adapter behind our back.
     Assign(AdapterName, Address),
     /// The address is deleted from the adapter behind our back.

@@ -9,6 +9,8 @@ use std::time::Duration;
 use crate::net::linux::pdu::ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, EthernetFrame, ZERO_MAC};
 use crate::resource::Mac;
 
+use super::filter::{Program, drop_all};
+
 /// `sll_pkttype` of a frame this host sent (`PACKET_OUTGOING`).
 const PACKET_OUTGOING: u8 = 4;
 
@@ -124,7 +126,20 @@ impl Listener {
     /// Created with protocol 0, so nothing from other interfaces is
     /// queued before the bind.
     pub(super) fn open(ifindex: u32, ethertype: u16) -> io::Result<Self> {
+        Self::open_filtered(ifindex, ethertype, None)
+    }
+
+    /// [`Listener::open`] with `filter` attached before the bind, so that
+    /// no frame it would drop is ever queued.
+    pub(super) fn open_filtered(
+        ifindex: u32,
+        ethertype: u16,
+        filter: Option<&Program>,
+    ) -> io::Result<Self> {
         let fd = open_packet_socket()?;
+        if let Some(program) = filter {
+            attach(fd.as_raw_fd(), program)?;
+        }
         let address = link_address(ifindex, ethertype, ZERO_MAC);
         // SAFETY: address is a valid sockaddr_ll of the given size.
         let rc = unsafe {
@@ -142,6 +157,11 @@ impl Listener {
             ifindex,
             ethertype,
         })
+    }
+
+    /// Replaces the socket filter (atomically: no frame passes unfiltered).
+    pub(super) fn set_filter(&self, program: &Program) -> io::Result<()> {
+        attach(self.fd.as_raw_fd(), program)
     }
 
     /// Bound to `ifindex` for `ethertype`?
@@ -194,17 +214,7 @@ impl Listener {
     pub(super) fn set_idle(&self, idle: bool) -> io::Result<()> {
         let fd = self.fd.as_raw_fd();
         if idle {
-            let mut drop_all = [libc::sock_filter {
-                code: (libc::BPF_RET | libc::BPF_K) as u16,
-                jt: 0,
-                jf: 0,
-                k: 0,
-            }];
-            let program = libc::sock_fprog {
-                len: 1,
-                filter: drop_all.as_mut_ptr(),
-            };
-            setsockopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &program)
+            attach(fd, &drop_all())
         } else {
             match setsockopt(
                 fd,
@@ -259,6 +269,14 @@ impl Listener {
         if rc == 0 {
             return Ok(None);
         }
+        match self.try_recv(buf)? {
+            Received::Frame(n) => Ok(Some(n)),
+            Received::Ours | Received::Nothing => Ok(None),
+        }
+    }
+
+    /// One queued frame, without waiting.
+    pub(super) fn try_recv(&self, buf: &mut [u8]) -> io::Result<Received> {
         // SAFETY: zeroed sockaddr_ll is valid; sizes passed match buffers.
         let mut from: libc::sockaddr_ll = unsafe { mem::zeroed() };
         let mut len = mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
@@ -275,13 +293,36 @@ impl Listener {
         if n < 0 {
             let e = io::Error::last_os_error();
             return match e.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
+                Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(Received::Nothing),
                 _ => Err(e),
             };
         }
         if from.sll_pkttype == PACKET_OUTGOING {
-            return Ok(None);
+            return Ok(Received::Ours);
         }
-        Ok(Some(n as usize))
+        Ok(Received::Frame(n as usize))
     }
+}
+
+/// What [`Listener::try_recv`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Received {
+    /// A frame from the wire, this long.
+    Frame(usize),
+    /// A copy of a frame this host sent.
+    Ours,
+    /// Nothing queued.
+    Nothing,
+}
+
+/// Attaches `program` as the socket filter of `fd`, replacing any other.
+fn attach(fd: RawFd, program: &Program) -> io::Result<()> {
+    let len =
+        u16::try_from(program.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let fprog = libc::sock_fprog {
+        len,
+        // The kernel copies the program; it never writes through this.
+        filter: program.as_ptr().cast_mut(),
+    };
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
 }

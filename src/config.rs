@@ -1,4 +1,4 @@
-//! The daemon's configuration file, `<config_dir>/ipkit.toml` (docs/daemon.md).
+//! The node configuration file `<config_dir>/ipkit.toml`: the daemon, its peers (docs/daemon.md).
 //!
 //! ```toml
 //! [daemon]

@@ -1,0 +1,195 @@
+//! A small builder of node facts for the rules' unit tests.
+
+use crate::doctor::conf::{Conf, Scope, Sysctls};
+use crate::doctor::facts::{HostFacts, NodeFacts, SegmentOutcome, SegmentTest};
+use crate::doctor::{Capabilities, Finding, FindingId, Severity};
+use crate::net::{AddressEntry, LinkStatus, NodeSnapshot};
+use crate::resource::{AdapterName, Address, Definition, Mac, Tag};
+
+/// Links, addresses and host facts, built up one call at a time.
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    links: Vec<LinkStatus>,
+    addresses: Vec<AddressEntry>,
+    explicit: Vec<(Conf, Scope, i64)>,
+    recommended: bool,
+    pub host: HostFacts,
+}
+
+pub fn adapter(name: &str) -> AdapterName {
+    AdapterName::new(name).expect("adapter name")
+}
+
+/// The value ipkit recommends for each setting (docs/doctor.md).
+fn recommended(conf: Conf) -> i64 {
+    match conf {
+        Conf::ArpIgnore => 1,
+        Conf::ArpAnnounce => 2,
+        Conf::RpFilter => 2,
+        Conf::DisableIpv6 => 0,
+        Conf::PromoteSecondaries
+        | Conf::IgnoreRoutesWithLinkdownV4
+        | Conf::IgnoreRoutesWithLinkdownV6 => 1,
+    }
+}
+
+impl Node {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every setting of every adapter (and `all`) at the recommended
+    /// value unless set otherwise, every capability held.
+    pub fn recommended(mut self) -> Self {
+        self.recommended = true;
+        let all = u64::MAX;
+        self.host.capabilities = Some(Capabilities {
+            effective: all,
+            service_bounding: Some(all),
+        });
+        self
+    }
+
+    /// An adapter, up with carrier.
+    pub fn link(mut self, name: &str) -> Self {
+        let ifindex = self.links.len() as u32 + 2;
+        self.links.push(LinkStatus {
+            name: adapter(name),
+            ifindex,
+            mac: Some(Mac([2, 0, 0, 0, 0, ifindex as u8])),
+            admin_up: true,
+            carrier: true,
+        });
+        self
+    }
+
+    /// The adapter's cable out (or, with `admin`, the adapter set down).
+    pub fn down(mut self, name: &str, admin: bool) -> Self {
+        let link = self
+            .links
+            .iter_mut()
+            .find(|l| l.name.as_str() == name)
+            .expect("a link of the node");
+        if admin {
+            link.admin_up = false;
+        } else {
+            link.carrier = false;
+        }
+        self
+    }
+
+    pub fn addr(mut self, name: &str, address: &str) -> Self {
+        let a: Address = address.parse().expect("address");
+        let ifindex = self
+            .links
+            .iter()
+            .find(|l| l.name.as_str() == name)
+            .expect("a link of the node")
+            .ifindex;
+        self.addresses.push(AddressEntry {
+            ifindex,
+            ip: a.ip(),
+            prefix: a.prefix(),
+        });
+        self
+    }
+
+    /// One sysctl; `scope` "all" or an adapter.
+    pub fn sysctl(mut self, conf: Conf, scope: &str, value: i64) -> Self {
+        let scope = match scope {
+            "all" => Scope::All,
+            name => Scope::Adapter(adapter(name)),
+        };
+        self.explicit.push((conf, scope, value));
+        self
+    }
+
+    pub fn resource(
+        &self,
+        tag: &str,
+        address: &str,
+        primary: &str,
+        recovery: Option<&str>,
+    ) -> Definition {
+        Definition::new(
+            Tag::new(tag).expect("tag"),
+            address.parse().expect("address"),
+            adapter(primary),
+            recovery.map(adapter),
+        )
+        .expect("definition")
+    }
+
+    pub fn sysctls(&self) -> Sysctls {
+        let mut s = Sysctls::default();
+        if self.recommended {
+            for conf in Conf::ALL {
+                s.set(conf, Scope::All, recommended(conf));
+                for l in &self.links {
+                    s.set(conf, Scope::Adapter(l.name.clone()), recommended(conf));
+                }
+            }
+        }
+        for (conf, scope, value) in &self.explicit {
+            s.set(*conf, scope.clone(), *value);
+        }
+        s
+    }
+
+    pub fn facts(&self, definitions: Vec<Definition>) -> NodeFacts {
+        let mut host = self.host.clone();
+        host.sysctls = self.sysctls();
+        NodeFacts {
+            definitions,
+            broken_definitions: Vec::new(),
+            node: Ok(NodeSnapshot::new(
+                self.links.clone(),
+                self.addresses.clone(),
+            )),
+            host,
+            segments: Vec::new(),
+        }
+    }
+
+    pub fn seen(&self, tag: &str, from: &str, to: &str) -> SegmentTest {
+        SegmentTest {
+            tag: Tag::new(tag).expect("tag"),
+            from: adapter(from),
+            to: adapter(to),
+            outcome: SegmentOutcome::Seen,
+        }
+    }
+}
+
+/// The findings of `id`, as (severity, subject) pairs.
+pub fn of(found: &[Finding], id: FindingId) -> Vec<(Severity, String)> {
+    found
+        .iter()
+        .filter(|f| f.id == id)
+        .map(|f| (f.severity, f.subject()))
+        .collect()
+}
+
+/// The one finding of `id` about `subject`.
+pub fn the<'a>(found: &'a [Finding], id: FindingId, subject: &str) -> &'a Finding {
+    let mut matching = found
+        .iter()
+        .filter(|f| f.id == id && f.subject() == subject);
+    let one = matching
+        .next()
+        .unwrap_or_else(|| panic!("no {id} about {subject} in {found:#?}"));
+    assert!(matching.next().is_none(), "two {id} about {subject}");
+    one
+}
+
+/// Run one rule (`check(facts, def, out)`) over every definition.
+pub fn run_rule(
+    facts: &NodeFacts,
+    rule: fn(&NodeFacts, &Definition, &mut Vec<Finding>),
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for def in &facts.definitions {
+        rule(facts, def, &mut out);
+    }
+    out
+}
