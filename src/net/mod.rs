@@ -177,6 +177,12 @@ pub trait Kernel: Send + Sync {
         ))
     }
 
+    /// The adapter's GUID, where the platform has one (Windows); None
+    /// elsewhere. Recorded in the definition as part of its identity.
+    fn adapter_guid(&self, _adapter: &AdapterName) -> Result<Option<String>, KernelError> {
+        Ok(None)
+    }
+
     fn add_address(
         &self,
         adapter: &AdapterName,
@@ -242,6 +248,9 @@ impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
     }
     fn snapshot(&self) -> Result<NodeSnapshot, KernelError> {
         (**self).snapshot()
+    }
+    fn adapter_guid(&self, adapter: &AdapterName) -> Result<Option<String>, KernelError> {
+        (**self).adapter_guid(adapter)
     }
     fn add_address(
         &self,

@@ -255,6 +255,10 @@ impl<'de> Deserialize<'de> for Mac {
 pub struct AdapterIdentity {
     pub mac: Mac,
     pub ifindex: u32,
+    /// The adapter's GUID where the platform names adapters by one
+    /// (Windows: the identity the seed's `ips_ipchange` uses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guid: Option<String>,
 }
 
 impl AdapterIdentity {

@@ -100,11 +100,13 @@ impl WindowsKernel {
 }
 
 impl Kernel for WindowsKernel {
-    /// SPEC §2 cable state: `MediaConnectState` and `AdminStatus`.
+    /// SPEC §2 cable state: `MediaConnectState` and `AdminStatus`. The
+    /// adapter's name in the answer is its alias, also when it was asked
+    /// for by GUID (so `create` records the friendly name).
     fn link(&self, adapter: &AdapterName) -> Result<LinkInfo, KernelError> {
         let row = self.find(KernelOp::GetLink, adapter)?;
         Ok(LinkInfo {
-            name: adapter.clone(),
+            name: AdapterName::new(&row.alias).unwrap_or_else(|_| adapter.clone()),
             ifindex: row.index,
             mac: row.mac.unwrap_or_default(),
             state: LinkState::from_flags(row.admin_up, row.media_connected),
@@ -149,6 +151,11 @@ impl Kernel for WindowsKernel {
             .map(address_entry)
             .collect();
         Ok(NodeSnapshot::new(links, addresses))
+    }
+
+    /// The recorded identity's GUID (`MIB_IF_ROW2.InterfaceGuid`).
+    fn adapter_guid(&self, adapter: &AdapterName) -> Result<Option<String>, KernelError> {
+        Ok(Some(self.find(KernelOp::GetLink, adapter)?.guid.to_string()))
     }
 
     /// SPEC §2 `ips_ipchange -a`, without duplicate address detection (the

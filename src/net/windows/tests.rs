@@ -190,9 +190,22 @@ fn adapters_by_alias_or_guid_with_cable_from_media_and_admin_state() {
 fn adapters_by_guid_as_the_seed_names_them() {
     let n = Node::new(RecordingIpHelper::new());
     let guid = n.fake.interface(RECOVERY).guid.to_string();
-    assert_eq!(n.kernel.link(&nic(&guid)).unwrap().ifindex, 3);
+    let by_guid = n.kernel.link(&nic(&guid)).unwrap();
+    assert_eq!((by_guid.ifindex, by_guid.name), (3, nic(RECOVERY)));
     let lower = guid.to_lowercase();
     assert_eq!(n.kernel.link(&nic(&lower)).unwrap().ifindex, 3);
+}
+
+#[test]
+fn the_recorded_identity_has_the_guid() {
+    let n = Node::new(RecordingIpHelper::new());
+    let guid = n.kernel.adapter_guid(&nic(RECOVERY)).unwrap();
+    assert_eq!(guid, Some(n.fake.interface(RECOVERY).guid.to_string()));
+    assert!(guid.unwrap().starts_with('{'));
+    let def = crate::cli::create::check_system(&n.kernel, n.def(), false).unwrap();
+    let identity = def.recovery_adapter_identity.unwrap();
+    assert_eq!(identity.guid, Some(n.fake.interface(RECOVERY).guid.to_string()));
+    assert_eq!(identity.mac, Mac([2, 0, 0x5e, 0, 0x53, 2]));
 }
 
 #[test]
