@@ -410,7 +410,11 @@ pub fn read_all(path: &Path) -> io::Result<(Vec<Event>, Vec<BadLine>)> {
     read_log(path).map(|(events, bad, _)| (events, bad))
 }
 
-fn parse_lines(file: &Path, text: &[u8], events: &mut Vec<Event>, bad: &mut Vec<BadLine>) {
+/// The events in `text` (the bytes of one log file, `file`), and the lines
+/// that are not events. The parser every line of the log goes through;
+/// public for the fuzzer (`fuzz/`).
+#[doc(hidden)]
+pub fn parse_lines(file: &Path, text: &[u8], events: &mut Vec<Event>, bad: &mut Vec<BadLine>) {
     for (i, line) in text.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;

@@ -140,17 +140,7 @@ fn start_serving(lab: &Lab, node: &Node, tag: &Tag, rec: &Arc<Recorder>) -> Daem
 }
 
 fn holders(nl: &RouteSocket, ip: IpAddr) -> Vec<String> {
-    let links = nl.links().unwrap();
-    let mut out: Vec<String> = nl
-        .addresses()
-        .unwrap()
-        .into_iter()
-        .filter(|a| a.ip == ip)
-        .filter_map(|a| links.iter().find(|l| l.index == a.ifindex))
-        .map(|l| l.name.clone())
-        .collect();
-    out.sort();
-    out
+    nl.holders(ip).unwrap()
 }
 
 fn count(rec: &Recorder, id: u16) -> usize {

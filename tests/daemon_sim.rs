@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use ipkit::clock::Clock;
 use ipkit::cluster::Standalone;
-use ipkit::config::Config;
+use ipkit::config::{Config, OnStop};
 use ipkit::daemon::hook::{FailureHook, HookRunner};
 use ipkit::daemon::{DaemonOptions, Parts, SteppedDaemon};
-use ipkit::events::{Event, EventSink, Recorder};
-use ipkit::net::sim::{CallKind, NetChange, SimNet, When};
+use ipkit::events::{Event, EventSink, Recorder, Severity};
+use ipkit::net::sim::{CallKind, Fault, NetChange, SimNet, When};
 use ipkit::net::{Backend, LinkState, WatchedAddress};
 use ipkit::ops::{self, Ctx};
 use ipkit::resource::{AdapterName, Address, Definition, Mac, Operation, Tag};
@@ -92,6 +92,15 @@ impl Node {
     }
 
     fn start(&self, config: Config) -> SteppedDaemon {
+        let mut d = self.start_unsettled(config);
+        // The first checks pass quietly: only "started".
+        d.run_for(ms(100));
+        assert_eq!(ids_of(&self.events.take(), None), [7101]);
+        d
+    }
+
+    /// Start the daemon; nothing has run yet.
+    fn start_unsettled(&self, config: Config) -> SteppedDaemon {
         let backend: Arc<dyn Backend> = Arc::new(self.net.clone());
         let parts = Parts {
             backend,
@@ -103,12 +112,7 @@ impl Node {
             listen: None,
             ..config
         };
-        let mut d =
-            SteppedDaemon::start(&self.opts, config, Box::new(self.events.clone()), parts).unwrap();
-        // The first checks pass quietly: only "started".
-        d.run_for(ms(100));
-        assert_eq!(ids_of(&self.events.take(), None), [7101]);
-        d
+        SteppedDaemon::start(&self.opts, config, Box::new(self.events.clone()), parts).unwrap()
     }
 
     /// Virtual time since the network's clock started.
@@ -240,6 +244,71 @@ fn a_flap_shorter_than_the_debounce_does_nothing_a_longer_one_recovers() {
     assert_eq!(node.now(), down_at + ms(300));
     assert_eq!(node.holders(ip), [nic("eth1")]);
     assert_eq!(node.ids("vip"), [6507, 6605, 6507, 6603]);
+}
+
+/// Issue 10 defect 10: a periodic quickCheck that finds the cable down
+/// counts the debounce from the carrier change the daemon was told of, not
+/// from its own first look: the check fails, and the address moves,
+/// exactly `link_debounce` after the pull (before the fix: a full debounce
+/// after the periodic check, holding the lock all that time).
+#[test]
+fn a_periodic_check_counts_the_debounce_from_the_carrier_change() {
+    let node = Node::new();
+    let mut def = vip_def("vip", "198.51.100.10/24");
+    def.tunables.link_debounce = ms(5000);
+    def.tunables.quick_check_interval = ms(1000);
+    let ip = def.address.ip();
+    node.restored(&def);
+    let mut d = node.start(Config::default());
+
+    node.net.set_carrier(&nic("eth0"), false);
+    let pulled = node.net.clock().now();
+    // A periodic check falls due within the debounce, and finds the cable
+    // down.
+    d.run_for(ms(7000));
+    assert_eq!(node.holders(ip), [nic("eth1")]);
+    let events = node.events.take();
+    assert_eq!(
+        ids_of(&events, Some("vip")),
+        [6507, 6605, 6507, 6603],
+        "{events:#?}"
+    );
+    assert_eq!(events[0].time, pulled + ms(5000), "{events:#?}");
+    assert_eq!(events[3].time, pulled + ms(5000));
+}
+
+/// Issue 10 defect 11: the periodic re-announcement has an event of its
+/// own (7011); 6016 (restore / recover step 4-1, "on the Primary network adapter
+/// ... arpupdate") is not its wording.
+#[test]
+fn a_failed_periodic_reannouncement_is_7011_not_6016() {
+    let node = Node::new();
+    let mut def = vip_def("vip", "198.51.100.10/24");
+    def.tunables.announce_refresh = ms(1000);
+    node.restored(&def);
+    let mut d = node.start(Config::default());
+    let announced = node.net.count(CallKind::Announce);
+    node.net
+        .inject(Fault::fails(CallKind::Announce, libc::ENOBUFS));
+    d.run_for(ms(1000));
+    assert_eq!(node.net.count(CallKind::Announce), announced + 1);
+    let events = node.events.take();
+    assert_eq!(ids_of(&events, Some("vip")), [7011], "{events:#?}");
+    let e = &events[0];
+    assert_eq!(e.severity, Severity::Warning);
+    assert_eq!(e.adapter.as_deref(), Some("eth0"));
+    assert!(
+        e.message.starts_with(
+            "Re-announcement of IP address 198.51.100.10 on network adapter eth0 failed ("
+        ),
+        "{}",
+        e.message
+    );
+    // The next round is sent, and nothing else happened to the resource.
+    d.run_for(ms(1000));
+    assert_eq!(node.net.count(CallKind::Announce), announced + 2);
+    assert_eq!(node.ids("vip"), Vec::<u16>::new());
+    assert_eq!(node.holders(def.address.ip()), [nic("eth0")]);
 }
 
 #[test]
@@ -458,4 +527,102 @@ fn the_claims_listened_for_follow_the_address_and_its_service() {
     let r = d.status().resource(&def.tag).unwrap();
     assert_eq!(r.conflicts.heard, 0);
     d.stop();
+}
+
+// ------------------------------------------------ states left by a crash
+// An operation killed between its kernel change and its state write
+// leaves a state the kernel contradicts (issue 10). The daemon reconciles
+// it under the lock, as every path that loads a state does
+// (`ops::prepare`), before it acts on it.
+
+/// The daemon's events about `tag` as "id detail" lines, 7007's detail
+/// being its correction.
+fn corrections(events: &[Event], tag: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.tag.as_deref() == Some(tag) && e.id == 7007)
+        .map(|e| e.message.clone())
+        .collect()
+}
+
+#[test]
+fn a_recover_killed_after_its_move_is_reconciled_not_recovered_again() {
+    let node = Node::new();
+    let def = vip_def("vip", "198.51.100.10/24");
+    let ip = def.address.ip();
+    node.restored(&def);
+    // What a recover killed after moving the address to eth1 leaves: the
+    // state names eth0, the kernel has eth1.
+    node.net.assign(&nic("eth1"), def.address);
+    node.net.unassign(&nic("eth0"), ip);
+    let adds = node.net.count(CallKind::Add);
+
+    let mut d = node.start_unsettled(Config::default());
+    d.run_for(ms(100));
+    let events = node.events.take();
+    // One correction, and nothing moved: no recover (66xx), no add.
+    assert_eq!(ids_of(&events, Some("vip")), [7007], "{events:#?}");
+    let fixed = corrections(&events, "vip");
+    assert!(
+        fixed[0].contains("active_adapter eth0 -> eth1"),
+        "{fixed:?}"
+    );
+    assert_eq!(node.holders(ip), [nic("eth1")]);
+    assert_eq!(node.net.count(CallKind::Add), adds);
+    let st = node.store.load_state(&def.tag).unwrap();
+    assert_eq!(st.active_adapter, Some(nic("eth1")));
+    assert!(st.in_service);
+    d.stop();
+}
+
+#[test]
+fn an_address_a_killed_restore_added_is_watched_after_the_reconcile() {
+    let node = Node::new();
+    let def = vip_def("vip", "198.51.100.10/24");
+    let ip = def.address.ip();
+    node.store.create_definition(&def).unwrap();
+    // A restore killed after its add: the address is up, no state says so.
+    node.net.assign(&nic("eth0"), def.address);
+
+    let mut d = node.start_unsettled(Config::default());
+    d.run_for(ms(100));
+    let events = node.events.take();
+    assert_eq!(ids_of(&events, Some("vip")), [7007], "{events:#?}");
+    let fixed = corrections(&events, "vip");
+    assert!(fixed[0].contains("in_service false -> true"), "{fixed:?}");
+    assert!(node.store.load_state(&def.tag).unwrap().in_service);
+
+    // In service now, so watched: a cable pull recovers it.
+    node.net.set_carrier(&nic("eth0"), false);
+    d.turn(None);
+    assert_eq!(node.holders(ip), [nic("eth1")]);
+    assert_eq!(node.ids("vip"), [6507, 6605, 6507, 6603]);
+    d.stop();
+}
+
+#[test]
+fn on_stop_remove_writes_out_of_service_before_it_deletes() {
+    let node = Node::new();
+    let def = vip_def("vip", "198.51.100.10/24");
+    node.restored(&def);
+    let at_delete = Arc::new(Mutex::new(Vec::new()));
+    let (seen, store, tag) = (at_delete.clone(), node.store.clone(), def.tag.clone());
+    node.net.before_each_call(move |kind| {
+        if kind == CallKind::Delete {
+            seen.lock()
+                .unwrap()
+                .push(store.load_state(&tag).unwrap().in_service);
+        }
+    });
+    let config = Config {
+        on_stop: OnStop::Remove,
+        ..Config::default()
+    };
+    let d = node.start(config);
+    d.stop();
+    // Killed during its delete, the daemon leaves "out of service": true
+    // once the address is gone, and reconciled back if it is not.
+    assert_eq!(*at_delete.lock().unwrap(), [false]);
+    assert_eq!(node.holders(def.address.ip()), Vec::<AdapterName>::new());
+    assert!(!node.store.load_state(&def.tag).unwrap().in_service);
 }

@@ -19,13 +19,15 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipkit::clock::Clock;
 use ipkit::cluster::sim::SimCluster;
 use ipkit::events::{CATALOG, Event, Recorder, Severity};
 use ipkit::net::LinkState;
 use ipkit::net::sim::{CallKind, Effect, Fault, NetChange, SimNet, When};
 use ipkit::ops::{self, Ctx};
 use ipkit::resource::{
-    AdapterIdentity, AdapterName, Address, Definition, Mac, Operation, RuntimeState, Tag, Tunables,
+    AdapterIdentity, AdapterName, Address, Definition, LinkDown, Mac, Operation, RuntimeState, Tag,
+    Tunables,
 };
 use ipkit::store::Store;
 use serde::Deserialize;
@@ -38,6 +40,9 @@ const BRANCHES: &[&str] = &[
     "quickCheck 1 missing adapter",
     "quickCheck 1 debounce recovers",
     "quickCheck 1 debounce still down",
+    // Beyond the seed (issue 10): the debounce counts from the carrier
+    // change, not from quickCheck's first look.
+    "quickCheck 1 debounce counted from the loss",
     "quickCheck 2 found",
     "quickCheck 2 not found",
     "quickCheck 2 other adapter",
@@ -167,6 +172,20 @@ impl Default for DefIn {
 struct StateIn {
     active_adapter: Option<String>,
     in_service: bool,
+    /// The carrier loss an earlier quickCheck recorded on the active
+    /// adapter (issue 10).
+    link_down: Option<LinkDownIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkDownIn {
+    /// How long before the operation starts the loss was first seen.
+    ago_ms: u64,
+    /// The carrier came back and went again since (the kernel's count of
+    /// carrier changes moved on).
+    #[serde(default)]
+    flapped: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -341,6 +360,9 @@ struct StateOut {
     /// The effective active adapter (the primary when none is recorded).
     active_adapter: String,
     in_service: bool,
+    /// The persisted carrier loss was first seen this long before the end
+    /// of the operation (issue 10); not checked when absent.
+    link_down_ago_ms: Option<u64>,
 }
 
 // ---------------------------------------------------------------- running
@@ -555,11 +577,24 @@ fn run_inner(path: &Path, run: &mut Run) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = Store::new(dir.path().join("etc"), dir.path().join("var"));
     store.create_definition(&def).map_err(|e| e.to_string())?;
-    let initial = RuntimeState {
+    let mut initial = RuntimeState {
         active_adapter: sc.state.active_adapter.as_deref().map(nic).transpose()?,
         in_service: sc.state.in_service,
         ..RuntimeState::default()
     };
+    if let Some(seen) = &sc.state.link_down {
+        let adapter = initial.active_adapter(&def).clone();
+        let link = net
+            .link_info(&adapter)
+            .ok_or_else(|| format!("state.link_down: no adapter {adapter}"))?;
+        let counted = link.carrier_changes.unwrap_or_default();
+        initial.link_down = Some(LinkDown {
+            adapter,
+            ifindex: link.ifindex,
+            carrier_changes: Some(if seen.flapped { counted + 2 } else { counted }),
+            since: net.clock().now() - Duration::from_millis(seen.ago_ms),
+        });
+    }
     store
         .save_state(&tag, &initial)
         .map_err(|e| e.to_string())?;
@@ -688,6 +723,17 @@ fn run_inner(path: &Path, run: &mut Run) -> Result<(), String> {
             "state.in_service: expected {}, got {}",
             ex.state.in_service, state.in_service
         ));
+    }
+    if let Some(ago) = ex.state.link_down_ago_ms {
+        let got = state
+            .link_down
+            .as_ref()
+            .and_then(|d| net.clock().now().duration_since(d.since).ok());
+        if got != Some(Duration::from_millis(ago)) {
+            p.push(format!(
+                "state.link_down: expected first seen {ago} ms before the end, got {got:?}"
+            ));
+        }
     }
     match state.last.get(&sc.operation) {
         Some(last) if last.success == outcome.success && last.event == outcome.event => {}

@@ -195,7 +195,9 @@ pub fn check_system(
     def.adapter_identity = Some(AdapterIdentity {
         mac: primary.mac,
         ifindex: primary.ifindex,
-        guid: kernel.adapter_guid(&def.adapter).map_err(|e| CliError::kernel(&e))?,
+        guid: kernel
+            .adapter_guid(&def.adapter)
+            .map_err(|e| CliError::kernel(&e))?,
     });
     let mut recovery_info = None;
     if let Some(r) = def.recovery_adapter.clone() {
@@ -214,7 +216,9 @@ pub fn check_system(
         def.recovery_adapter_identity = Some(AdapterIdentity {
             mac: info.mac,
             ifindex: info.ifindex,
-            guid: kernel.adapter_guid(&info.name).map_err(|e| CliError::kernel(&e))?,
+            guid: kernel
+                .adapter_guid(&info.name)
+                .map_err(|e| CliError::kernel(&e))?,
         });
         recovery_info = Some(info);
     }
@@ -281,6 +285,7 @@ mod tests {
                     ifindex: *i,
                     mac: Mac([2, 0, 0, 0, 0, *i as u8]),
                     state: *s,
+                    carrier_changes: None,
                 })
                 .ok_or_else(|| KernelError::new(KernelOp::GetLink, None, libc::ENODEV))
         }

@@ -271,7 +271,7 @@ impl EventLoop {
                         self.feed(Input::LinkGone { name });
                     }
                 }
-                status.set_adapter(AdapterEntry::from(&l));
+                status.set_adapter(AdapterEntry::from(&l), self.executor.clock.now());
                 let connected = l.is_connected();
                 self.feed(Input::Link {
                     name: l.name,

@@ -77,9 +77,9 @@ fn announce_if_ours_alone(
     match ctx.kernel.announce(&active, def.address.ip(), plan) {
         Ok(()) => true,
         Err(e) => {
-            let kind = Kind::AnnounceFailed {
+            let kind = Kind::ReannounceFailed {
+                nic: active,
                 err: e.to_string(),
-                guid: active,
             };
             ctx.events
                 .emit(&Event::about(def, Operation::Daemon, ctx.node, &kind, now));
@@ -99,6 +99,8 @@ fn without_times(s: &RuntimeState) -> impl PartialEq + use<> {
             .iter()
             .map(|(op, r)| (*op, r.success, r.event))
             .collect::<Vec<_>>(),
+        // A new carrier loss is written, for the next look's debounce.
+        s.link_down.clone(),
         // Conflicts are rare and each one is news: written with its time.
         s.last_conflict.clone(),
     )
@@ -133,19 +135,26 @@ impl Executor {
         }
     }
 
-    /// Take the lock, read the state, run `f`, write the state if it changed.
+    /// Take the lock, read the state, prepare it for `op` as every path
+    /// that loads a state does (`ops::prepare`: reconciled with the kernel,
+    /// a remove's intent written first), run `f`, write the state if it
+    /// changed.
     fn with_lock<T>(
         &self,
         kernel: &dyn Kernel,
         def: &Definition,
+        op: Operation,
         wait: Duration,
         f: impl FnOnce(&Ctx<'_>, &mut RuntimeState) -> T,
     ) -> Result<T, StoreError> {
         let _lock = self.store.lock(&def.tag, wait)?;
         let mut state = self.store.load_state(&def.tag)?;
         let before = without_times(&state);
-        let out = f(&self.ctx(kernel, self.events.as_ref()), &mut state);
-        if without_times(&state) != before {
+        let ctx = self.ctx(kernel, self.events.as_ref());
+        ops::prepare(&self.store, &ctx, def, op, &mut state)?;
+        let out = f(&ctx, &mut state);
+        // A remove's intent is on disk: its outcome always goes there.
+        if without_times(&state) != before || op == Operation::Remove {
             self.store.save_state(&def.tag, &state)?;
         }
         Ok(out)
@@ -191,12 +200,13 @@ impl Executor {
         if periodic {
             // One look at the shared snapshot, no files, no lock. Anything
             // but a pass goes the full way below.
-            if let Ok(snap) = self.snapshots.get(kernel)
-                && let Some(report) = self.fast_check(&snap, def)
+            let snap = self.snapshots.get(kernel).ok();
+            if let Some(snap) = &snap
+                && let Some(report) = self.fast_check(snap, def)
             {
                 return report;
             }
-            if let Some(report) = self.peek_idle(def) {
+            if let Some(report) = self.peek_idle(def, snap.as_deref()) {
                 return report;
             }
         }
@@ -205,7 +215,7 @@ impl Executor {
         } else {
             def.tunables.lock_timeout
         };
-        self.with_lock(kernel, def, wait, |ctx, state| {
+        self.with_lock(kernel, def, Operation::QuickCheck, wait, |ctx, state| {
             self.check_locked(ctx, def, state, trigger, recover)
         })
         .unwrap_or_else(|e| {
@@ -215,13 +225,20 @@ impl Executor {
     }
 
     /// Most resources are idle: a periodic look reads the state without the
-    /// lock first, and ends there for one out of service or failed. (An
-    /// event may come from a command-line operation still running, its
-    /// state not written yet: that waits for the lock and reads what the
-    /// operation wrote.)
-    fn peek_idle(&self, def: &Definition) -> Option<Report> {
+    /// lock first, and ends there for one out of service or failed, unless
+    /// the snapshot shows the kernel disagreeing with it (an address that
+    /// a killed operation added without writing its state): then it goes
+    /// the locked way, where the state is reconciled. (An event may come
+    /// from a command-line operation still running, its state not written
+    /// yet: that waits for the lock and reads what the operation wrote.)
+    fn peek_idle(&self, def: &Definition, snap: Option<&NodeSnapshot>) -> Option<Report> {
+        let agrees = |s: &RuntimeState| {
+            snap.is_none_or(|snap| {
+                ops::corrections(def, s, &snap.holders(def.address.ip())).is_empty()
+            })
+        };
         match self.store.load_state(&def.tag) {
-            Ok(s) if !s.in_service || s.failed => Some(self.skipped(def, &s)),
+            Ok(s) if (!s.in_service || s.failed) && agrees(&s) => Some(self.skipped(def, &s)),
             Ok(_) => None,
             Err(e) => {
                 eprintln!("ipkit daemon: {}: {e}", def.tag);
@@ -256,9 +273,15 @@ impl Executor {
         let quick = match trigger {
             // A periodic check first tries the shared snapshot, silently;
             // only a pass counts (see view.rs).
+            // Its debounce counts from the carrier loss the change source
+            // reported, when there was one (issue 10).
             Trigger::Timer => match self.silent_pass(ctx, def, state) {
                 Some(q) => q,
-                None => ops::quick_check(ctx, def, state),
+                None => {
+                    let active = state.active_adapter(def).clone();
+                    let since = self.status.link_down_since(&active);
+                    ops::quick_check_since(ctx, def, state, since)
+                }
             },
             // The policy already waited the debounce for an event.
             Trigger::Event => ops::quick_check(ctx, &no_debounce(def), state),
@@ -325,7 +348,8 @@ impl Executor {
     }
 
     fn deep_check(&self, kernel: &dyn Kernel, def: &Definition) -> Report {
-        let _ = self.with_lock(kernel, def, periodic_wait(def), |ctx, state| {
+        let wait = periodic_wait(def);
+        let _ = self.with_lock(kernel, def, Operation::DeepCheck, wait, |ctx, state| {
             if !state.in_service || state.failed {
                 return;
             }
@@ -353,7 +377,8 @@ impl Executor {
 
     /// Bring a `hold_in_service` resource up.
     fn restore(&self, kernel: &dyn Kernel, def: &Definition) -> Report {
-        self.with_lock(kernel, def, def.tunables.lock_timeout, |ctx, state| {
+        let wait = def.tunables.lock_timeout;
+        self.with_lock(kernel, def, Operation::Restore, wait, |ctx, state| {
             let out = ops::restore(ctx, def, state);
             let active = state.active_adapter(def).clone();
             self.status.update(&def.tag, |e| {
@@ -379,7 +404,8 @@ impl Executor {
     /// Re-announce the address (`announce_refresh`) when it is where it
     /// should be, and only there.
     fn refresh(&self, kernel: &dyn Kernel, def: &Definition) -> Report {
-        let _ = self.with_lock(kernel, def, periodic_wait(def), |ctx, state| {
+        let wait = periodic_wait(def);
+        let _ = self.with_lock(kernel, def, Operation::Daemon, wait, |ctx, state| {
             announce_if_ours_alone(ctx, def, state, self.clock.now());
         });
         Report::Refreshed
@@ -408,7 +434,8 @@ impl Executor {
             &kind,
             now,
         ));
-        let defended = self.with_lock(kernel, def, periodic_wait(def), |ctx, state| {
+        let wait = periodic_wait(def);
+        let defended = self.with_lock(kernel, def, Operation::Daemon, wait, |ctx, state| {
             state.last_conflict = Some(ConflictRecord::heard(now, mac, adapter));
             announce_if_ours_alone(ctx, def, state, now)
         });
@@ -422,7 +449,8 @@ impl Executor {
 
     /// Persist `failed`, emit 7104 for a threshold, start `on_failure` once.
     fn mark_failed(&self, kernel: &dyn Kernel, def: &Definition, reason: FailReason) -> Report {
-        let marked = self.with_lock(kernel, def, def.tunables.lock_timeout, |ctx, state| {
+        let wait = def.tunables.lock_timeout;
+        let marked = self.with_lock(kernel, def, Operation::Daemon, wait, |ctx, state| {
             state.failed = true;
             if let FailReason::Threshold { count, window_secs } = &reason {
                 let kind = Kind::RestartThresholdExceeded {
@@ -465,7 +493,8 @@ impl Executor {
     /// `on_stop = "remove"`: remove every resource still in service.
     pub fn remove_all<'a>(&self, kernel: &dyn Kernel, defs: impl Iterator<Item = &'a Definition>) {
         for def in defs {
-            let _ = self.with_lock(kernel, def, def.tunables.lock_timeout, |ctx, state| {
+            let wait = def.tunables.lock_timeout;
+            let _ = self.with_lock(kernel, def, Operation::Remove, wait, |ctx, state| {
                 if state.in_service {
                     ops::remove(ctx, def, state);
                 }

@@ -12,7 +12,8 @@
 //! - [`async_sink`]: events to the status counters and the operator's sinks;
 //! - [`status`] and [`api`]: what the daemon knows, served read-only over
 //!   HTTP as JSON and Prometheus text ([`conflicts`]: its address conflict
-//!   counters);
+//!   counters), by a bounded server of its own ([`http_server`], over the
+//!   byte-level [`http`]) within the descriptor budget of [`fd_limit`];
 //! - [`config`]: the configuration file `ipkit.toml` in the config dir;
 //! - [`error`]: why it could not start, and the exit status for each reason;
 //! - [`hook`]: the operator's `on_failure` command;
@@ -31,7 +32,11 @@ pub mod conflicts;
 pub mod error;
 mod event_loop;
 pub mod executor;
+pub mod fd_limit;
 pub mod hook;
+#[doc(hidden)]
+pub mod http;
+pub mod http_server;
 #[cfg(target_os = "linux")]
 #[path = "lifecycle_unix.rs"]
 mod lifecycle;
@@ -96,6 +101,17 @@ fn serve(opts: &DaemonOptions, lifecycle: lifecycle::Lifecycle) -> Result<(), Da
         eprintln!(
             "ipkit daemon: warning: the status API listens on {addr} without a token; set [daemon] token"
         );
+    }
+    // Descriptors for recovery however busy the status API gets (issue 10):
+    // the soft limit up to the hard one; the API takes an eighth at most.
+    // (Windows has no per-process descriptor limit to raise.)
+    #[cfg(unix)]
+    match fd_limit::raise_to_hard() {
+        Ok(soft) if soft < 1024 => eprintln!(
+            "ipkit daemon: warning: only {soft} file descriptors (RLIMIT_NOFILE); set LimitNOFILE"
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("ipkit daemon: cannot raise RLIMIT_NOFILE: {e}"),
     }
     // Register the signals (the stop and reload requests) before anything
     // can race them.

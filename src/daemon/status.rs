@@ -26,6 +26,11 @@ pub struct AdapterEntry {
     pub carrier: bool,
     /// SPEC §2: connected = carrier and administratively up.
     pub link: LinkState,
+    /// When the change source reported `link` taking this value (None: not
+    /// seen to change since the daemon started or last re-read every
+    /// link). quickCheck's debounce counts from it (issue 10).
+    #[serde(skip)]
+    pub link_since: Option<SystemTime>,
 }
 
 impl From<&LinkStatus> for AdapterEntry {
@@ -37,6 +42,7 @@ impl From<&LinkStatus> for AdapterEntry {
             admin_up: l.admin_up,
             carrier: l.carrier,
             link: l.state(),
+            link_since: None,
         }
     }
 }
@@ -300,16 +306,46 @@ impl Status {
             .map(|e| e.active.clone())
     }
 
-    pub fn set_adapter(&self, a: AdapterEntry) {
-        lock(&self.inner).adapters.insert(a.name.clone(), a);
+    /// One adapter as the change source reported it at `now`.
+    pub fn set_adapter(&self, mut a: AdapterEntry, now: SystemTime) {
+        let mut g = lock(&self.inner);
+        a.link_since = match g.adapters.get(&a.name) {
+            Some(old) if old.link == a.link => old.link_since,
+            _ => Some(now),
+        };
+        g.adapters.insert(a.name.clone(), a);
     }
 
     pub fn remove_adapter(&self, name: &str) {
         lock(&self.inner).adapters.remove(name);
     }
 
+    /// Every adapter, re-read (start, overrun). A link state that changed
+    /// meanwhile changed at a time nobody knows.
     pub fn replace_adapters(&self, all: Vec<AdapterEntry>) {
-        lock(&self.inner).adapters = all.into_iter().map(|a| (a.name.clone(), a)).collect();
+        let mut g = lock(&self.inner);
+        let next = all
+            .into_iter()
+            .map(|mut a| {
+                a.link_since = g
+                    .adapters
+                    .get(&a.name)
+                    .filter(|old| old.link == a.link)
+                    .and_then(|old| old.link_since);
+                (a.name.clone(), a)
+            })
+            .collect();
+        g.adapters = next;
+    }
+
+    /// When the adapter's link was reported going down, if it is down and
+    /// the daemon saw it go.
+    pub fn link_down_since(&self, name: &AdapterName) -> Option<SystemTime> {
+        lock(&self.inner)
+            .adapters
+            .get(name.as_str())
+            .filter(|a| a.link != LinkState::Connected)
+            .and_then(|a| a.link_since)
     }
 
     /// The interface index of an adapter, as last reported.
@@ -544,14 +580,18 @@ mod tests {
         let s = Status::new("node-a".into());
         let d = def();
         s.set_definitions(std::slice::from_ref(&d));
-        s.set_adapter(AdapterEntry {
-            name: "eth0".into(),
-            ifindex: 2,
-            mac: None,
-            admin_up: true,
-            carrier: false,
-            link: LinkState::Disconnected,
-        });
+        s.set_adapter(
+            AdapterEntry {
+                name: "eth0".into(),
+                ifindex: 2,
+                mac: None,
+                admin_up: true,
+                carrier: false,
+                link: LinkState::Disconnected,
+                link_since: None,
+            },
+            SystemTime::UNIX_EPOCH,
+        );
         s.update(&d.tag, |e| {
             e.in_service = true;
             e.up = Some(true);
@@ -584,5 +624,37 @@ mod tests {
         );
         assert!(m.contains("ipkit_adapter_connected{adapter=\"eth0\"} 0\n"));
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+    /// The daemon's side of issue 10 defect 10: when a link went down, as
+    /// the change source reported it.
+    #[test]
+    fn a_link_down_is_dated_by_the_report_of_its_change() {
+        let s = Status::new("node-a".into());
+        let eth0 = AdapterName::new("eth0").unwrap();
+        let entry = |carrier: bool| AdapterEntry {
+            name: "eth0".into(),
+            ifindex: 2,
+            mac: None,
+            admin_up: true,
+            carrier,
+            link: LinkState::from_flags(true, carrier),
+            link_since: None,
+        };
+        let at = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        // Read at start: down since nobody knows when.
+        s.replace_adapters(vec![entry(false)]);
+        assert_eq!(s.link_down_since(&eth0), None);
+        s.set_adapter(entry(true), at(10));
+        assert_eq!(s.link_down_since(&eth0), None, "connected");
+        s.set_adapter(entry(false), at(20));
+        // Another report of the same state keeps the time of the change.
+        s.set_adapter(entry(false), at(30));
+        assert_eq!(s.link_down_since(&eth0), Some(at(20)));
+        // A re-read that finds it unchanged keeps it; a changed one drops it.
+        s.replace_adapters(vec![entry(false)]);
+        assert_eq!(s.link_down_since(&eth0), Some(at(20)));
+        s.replace_adapters(vec![entry(true)]);
+        s.replace_adapters(vec![entry(false)]);
+        assert_eq!(s.link_down_since(&eth0), None);
     }
 }

@@ -147,6 +147,11 @@ pub const EXTRA_CATALOG: &[(u16, Severity, &str)] = &[
         "IP address {id} is in service on node {node} too, while it is in service here: address conflict; {node} is no standby for {tag}.",
     ),
     (
+        7011,
+        Severity::Warning,
+        "Re-announcement of IP address {id} on network adapter {nic} failed ({err}); the address stays in service.",
+    ),
+    (
         7101,
         Severity::Information,
         "ipkit daemon started with {count} resource(s).",
@@ -243,6 +248,27 @@ mod tests {
         assert_eq!(CATALOG.iter().filter(|e| e.0 == 6605).count(), 2);
         for (n, _, _) in EXTRA_CATALOG {
             assert!(!(6000..7000).contains(n), "{n} must lie outside 6000-6999");
+        }
+    }
+
+    #[test]
+    fn every_extra_number_is_used_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (n, _, _) in EXTRA_CATALOG {
+            assert!(seen.insert(*n), "{n} appears twice");
+        }
+    }
+
+    /// Issue 10 defect 11: a re-announcement (periodic, or defending the
+    /// address) has its own event; 6016's wording (step 4-1 of restore and
+    /// recover) is not reused.
+    #[test]
+    fn a_reannouncement_is_7011_in_its_own_words() {
+        let (_, severity, text) = lookup(7011).expect("7011 in the catalog");
+        assert_eq!(severity, Severity::Warning);
+        assert!(text.starts_with("Re-announcement of IP address"), "{text}");
+        for seed_words in ["Primary", "arpupdate", "ARP cache update"] {
+            assert!(!text.contains(seed_words), "{text}");
         }
     }
 }

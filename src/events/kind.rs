@@ -79,6 +79,11 @@ pub enum Kind {
     /// 7010: deepCheck: a peer reports the resource in service there too,
     /// while it is in service here (an address conflict, not a standby).
     PeerHoldsAddress { node: String },
+    /// 7011: a re-announcement could not be sent (warning; nothing else
+    /// changes): periodic (`announce_refresh`, the OCF agent's
+    /// `arp_count_refresh`) or the daemon's defence of an address another
+    /// host claims. Not 6016, whose wording is restore's step 4-1.
+    ReannounceFailed { nic: AdapterName, err: String },
     /// 7101: daemon started.
     DaemonStarted { resources: usize },
     /// 7102: daemon stopping.
@@ -153,6 +158,7 @@ impl Kind {
             RecoverNotInService => 7008,
             RecoverInUseOnWire { .. } => 7009,
             PeerHoldsAddress { .. } => 7010,
+            ReannounceFailed { .. } => 7011,
             DaemonStarted { .. } => 7101,
             DaemonStopping => 7102,
             DaemonReloaded { .. } => 7103,
@@ -203,6 +209,7 @@ impl Kind {
             | AddressConflict { nic, .. }
             | HeldByOtherAdapter { nic }
             | ProbeFailed { nic, .. }
+            | ReannounceFailed { nic, .. }
             | AdapterReplaced { nic, .. }
             | StateCorrected { nic, .. }
             | ResourceCreated { nic } => Some(nic),
@@ -216,6 +223,7 @@ impl Kind {
         match self {
             AnnounceFailed { err, .. }
             | ProbeFailed { err, .. }
+            | ReannounceFailed { err, .. }
             | KernelError { err }
             | ClusterViewUnavailable { err } => Some(err.clone()),
             DeleteFailed { errno, errmsg, .. } => Some(format!("errno {errno}: {errmsg}")),
@@ -269,7 +277,7 @@ impl Kind {
                 vars.push(("mac", mac.clone()));
                 vars.push(("nic", nic.to_string()));
             }
-            ProbeFailed { nic, err } => {
+            ProbeFailed { nic, err } | ReannounceFailed { nic, err } => {
                 vars.push(("nic", nic.to_string()));
                 vars.push(("err", err.clone()));
             }
@@ -590,6 +598,27 @@ mod tests {
                 "Address conflict: another host (02:00:00:00:00:aa) claims IP address 198.51.100.10, in service on network adapter eth0; ipkit defends it with one announcement at most every 10 s (RFC 5227).".into()
             )
         );
+    }
+
+    #[test]
+    fn e7011_is_a_reannouncement_not_6016() {
+        assert_eq!(
+            text(Kind::ReannounceFailed {
+                nic: nic("eth1"),
+                err: "announce failed on eth1: No buffer space available (errno 105)".into()
+            }),
+            (
+                7011,
+                Severity::Warning,
+                "Re-announcement of IP address 198.51.100.10 on network adapter eth1 failed (announce failed on eth1: No buffer space available (errno 105)); the address stays in service.".into()
+            )
+        );
+        let kind = Kind::ReannounceFailed {
+            nic: nic("eth1"),
+            err: "x".into(),
+        };
+        assert_eq!(kind.adapter(), Some(&nic("eth1")));
+        assert_eq!(kind.error().as_deref(), Some("x"));
     }
 
     #[test]

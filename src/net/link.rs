@@ -54,6 +54,12 @@ pub struct LinkInfo {
     pub ifindex: u32,
     pub mac: Mac,
     pub state: LinkState,
+    /// How often the carrier came or went since the adapter appeared, where
+    /// the system counts it (Linux: `IFLA_CARRIER_CHANGES`). With the
+    /// ifindex it names one stretch of carrier state: quickCheck's
+    /// debounce tells a cable still down from one that came back and went
+    /// again (SPEC §4 quickCheck 1).
+    pub carrier_changes: Option<u32>,
 }
 
 /// One adapter as a backend reads it: identity and the two flags the cable
@@ -88,6 +94,7 @@ impl LinkStatus {
             ifindex: self.ifindex,
             mac: self.mac.unwrap_or_default(),
             state: self.state(),
+            carrier_changes: None,
         }
     }
 }

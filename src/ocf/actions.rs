@@ -16,7 +16,7 @@ use super::{Deps, OcfExit, Reply};
 use crate::events::{Event, EventSink, Recorder, Severity};
 use crate::net::{Kernel, KernelError, LinkInfo, LinkState};
 use crate::ops::{self, Ctx, Outcome};
-use crate::resource::{AdapterName, Definition, InvalidInput, Mac, RuntimeState};
+use crate::resource::{AdapterName, Definition, InvalidInput, Mac, Operation, RuntimeState};
 use crate::store::{ResourceLock, Store, StoreError};
 
 /// The actions that work on the resource the parameters describe.
@@ -126,6 +126,14 @@ impl Agent<'_> {
         };
         forget_foreign_active_adapter(&def, &mut state);
         let started_here = state.in_service;
+        // The kernel is the truth (ops::prepare): a stop's intent is
+        // written before it deletes. A monitor of a resource not started
+        // here adopts nothing: it reports what it sees (monitor.rs).
+        if (action != ResourceAction::Monitor || started_here)
+            && let Err(e) = ops::prepare(&store, &ctx, &def, operation_of(action), &mut state)
+        {
+            eprintln!("ipkit: could not save the state of {}: {e}", def.tag);
+        }
         let mut reply = match action {
             ResourceAction::Start => start(&ctx, &def, &mut state, &recorder),
             ResourceAction::Stop => stop(&ctx, &def, &mut state, &recorder),
@@ -161,6 +169,17 @@ impl Agent<'_> {
             reply.stderr.push('\n');
         }
         reply
+    }
+}
+
+/// The operation of SPEC §4 that SPEC §6 maps an action to.
+fn operation_of(action: ResourceAction) -> Operation {
+    match action {
+        ResourceAction::Start => Operation::Restore,
+        ResourceAction::Stop => Operation::Remove,
+        ResourceAction::Monitor | ResourceAction::ValidateAll | ResourceAction::ReloadAgent => {
+            Operation::QuickCheck
+        }
     }
 }
 
@@ -391,6 +410,7 @@ mod tests {
             ifindex,
             mac: Mac(mac),
             state: LinkState::Connected,
+            carrier_changes: None,
         }
     }
 

@@ -113,9 +113,9 @@ fn refresh(ctx: &Ctx<'_>, def: &Definition, state: &RuntimeState, count: u32) {
             def,
             Operation::QuickCheck,
             ctx.node,
-            &Kind::AnnounceFailed {
+            &Kind::ReannounceFailed {
+                nic: active,
                 err: e.to_string(),
-                guid: active,
             },
             ctx.clock.now(),
         );

@@ -22,7 +22,7 @@ mod remove;
 mod restore;
 
 pub use deep_check::deep_check;
-pub use quick_check::quick_check;
+pub use quick_check::{quick_check, quick_check_since};
 pub use reconcile::{Correction, corrections, disagreements, reconcile};
 pub use recover::recover;
 pub use remove::remove;
@@ -141,17 +141,35 @@ pub fn run(store: &Store, ctx: &Ctx<'_>, tag: &Tag, op: Operation) -> Result<Out
     // Re-read under the lock: the definition may have changed meanwhile.
     let def = store.load_definition(tag)?;
     let mut state = store.load_state(tag)?;
-    reconcile(ctx, &def, op, &mut state);
+    prepare(store, ctx, &def, op, &mut state)?;
+    let outcome = run_loaded(ctx, &def, &mut state, op);
+    store.save_state(tag, &state)?;
+    Ok(outcome)
+}
+
+/// Make a state just loaded under the resource's lock fit for `op` to act
+/// on (issue 10): [`reconcile`] it with the kernel, and before a remove,
+/// persist "out of service" (see [`run`] for why). Every path that loads a
+/// state to run an operation calls it: [`run`] (the command line), the
+/// daemon's executor and the OCF agent. Returns the corrections made; an
+/// error means the remove's intent could not be written (the state in
+/// memory is reconciled all the same).
+pub fn prepare(
+    store: &Store,
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    op: Operation,
+    state: &mut RuntimeState,
+) -> Result<Vec<Correction>, StoreError> {
+    let corrected = reconcile(ctx, def, op, state);
     if op == Operation::Remove && state.in_service {
         let intent = RuntimeState {
             in_service: false,
             ..state.clone()
         };
-        store.save_state(tag, &intent)?;
+        store.save_state(&def.tag, &intent)?;
     }
-    let outcome = run_loaded(ctx, &def, &mut state, op);
-    store.save_state(tag, &state)?;
-    Ok(outcome)
+    Ok(corrected)
 }
 
 /// Run one operation on a loaded definition and state (no lock, no store,
@@ -180,63 +198,9 @@ mod tests {
     use super::*;
     use crate::cluster::sim::SimCluster;
     use crate::events::Recorder;
-    use crate::net::sim::SimNet;
-    use crate::net::{AddOptions, LinkInfo, ProbeResult};
-    use crate::resource::{Address, Mac};
-    use std::sync::Mutex;
-    use std::time::Duration;
-
-    /// The simulated kernel, reading the persisted state at every delete.
-    struct StateAtDelete<'a> {
-        net: &'a SimNet,
-        store: &'a Store,
-        tag: Tag,
-        in_service: Mutex<Vec<bool>>,
-    }
-
-    impl Kernel for StateAtDelete<'_> {
-        fn link(&self, a: &AdapterName) -> Result<LinkInfo, KernelError> {
-            self.net.link(a)
-        }
-        fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
-            self.net.holders(ip)
-        }
-        fn add_address(
-            &self,
-            a: &AdapterName,
-            addr: &Address,
-            o: AddOptions,
-        ) -> Result<(), KernelError> {
-            self.net.add_address(a, addr, o)
-        }
-        fn delete_address(&self, a: &AdapterName, addr: &Address) -> Result<(), KernelError> {
-            let persisted = self.store.load_state(&self.tag).expect("state readable");
-            self.in_service
-                .lock()
-                .expect("not poisoned")
-                .push(persisted.in_service);
-            self.net.delete_address(a, addr)
-        }
-        fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
-            self.net.flush_neighbours(ip)
-        }
-        fn announce(
-            &self,
-            a: &AdapterName,
-            ip: IpAddr,
-            p: AnnouncePlan,
-        ) -> Result<(), KernelError> {
-            self.net.announce(a, ip, p)
-        }
-        fn probe(
-            &self,
-            a: &AdapterName,
-            ip: IpAddr,
-            t: Duration,
-        ) -> Result<ProbeResult, KernelError> {
-            self.net.probe(a, ip, t)
-        }
-    }
+    use crate::net::sim::{CallKind, SimNet};
+    use crate::resource::Mac;
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn remove_is_out_of_service_on_disk_before_the_address_goes() {
@@ -252,14 +216,17 @@ mod tests {
             ..RuntimeState::default()
         };
         store.save_state(&def.tag, &in_service).unwrap();
-        let kernel = StateAtDelete {
-            net: &net,
-            store: &store,
-            tag: def.tag.clone(),
-            in_service: Mutex::new(Vec::new()),
-        };
+        // The persisted state at every delete.
+        let at_delete = Arc::new(Mutex::new(Vec::new()));
+        let (seen, files, tag) = (at_delete.clone(), store.clone(), def.tag.clone());
+        net.before_each_call(move |kind| {
+            if kind == CallKind::Delete {
+                let persisted = files.load_state(&tag).expect("state readable");
+                seen.lock().unwrap().push(persisted.in_service);
+            }
+        });
         let ctx = Ctx {
-            kernel: &kernel,
+            kernel: &net,
             cluster: &SimCluster::new(),
             events: &Recorder::new(),
             clock: net.clock(),
@@ -269,7 +236,7 @@ mod tests {
         assert!(out.success);
         // A crash during the delete leaves "out of service": consistent
         // with the address gone, and reconciled back if it is still there.
-        assert_eq!(*kernel.in_service.lock().unwrap(), vec![false]);
+        assert_eq!(*at_delete.lock().unwrap(), vec![false]);
         assert!(!store.load_state(&def.tag).unwrap().in_service);
     }
 }

@@ -424,9 +424,30 @@ pub struct RuntimeState {
     /// an operator (`ipkit clear`) or by a successful restore.
     pub failed: bool,
     pub last: std::collections::BTreeMap<Operation, LastResult>,
+    /// The carrier loss quickCheck last found on the active adapter, so
+    /// that the next look counts the debounce from it (issue 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_down: Option<LinkDown>,
     /// The last address conflict seen while in service here (issue 10).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_conflict: Option<ConflictRecord>,
+}
+
+/// One carrier loss as quickCheck saw it (SPEC §4 quickCheck 1): the
+/// adapter, the stretch of carrier state it was (its ifindex and the
+/// kernel's count of carrier changes at the time), and when it was first
+/// known to be down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkDown {
+    pub adapter: AdapterName,
+    /// 0 when the adapter was missing.
+    pub ifindex: u32,
+    /// None where the system does not count carrier changes: such a loss
+    /// is never taken for the same one at a later look.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_changes: Option<u32>,
+    #[serde(with = "rfc3339")]
+    pub since: SystemTime,
 }
 
 /// Another holder of the address, seen while the resource was in service

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::io;
+use std::path::PathBuf;
 
 use super::{FileKind, Store, StoreError, fs as files};
 use crate::resource::{Definition, Tag};
@@ -61,31 +62,7 @@ impl Store {
             }
             Err(e) => return Err(StoreError::io(&path, e)),
         };
-        let text = String::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
-            path: path.clone(),
-            reason: format!(
-                "not UTF-8 text (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ),
-        })?;
-        let def: Definition = toml::from_str(&text).map_err(|e| StoreError::Corrupt {
-            path: path.clone(),
-            reason: toml_reason(&text, &e),
-        })?;
-        if &def.tag != tag {
-            return Err(StoreError::Corrupt {
-                path,
-                reason: format!(
-                    "the file says tag = {:?}, its name says {tag:?}",
-                    def.tag.as_str()
-                ),
-            });
-        }
-        def.validate().map_err(|e| StoreError::Corrupt {
-            path,
-            reason: e.to_string(),
-        })?;
-        Ok(def)
+        parse_definition(path, tag, bytes)
     }
 
     /// Every definition that can be read, and an error naming each file
@@ -192,6 +169,42 @@ fn toml_reason(text: &str, e: &toml::de::Error) -> String {
         }
         None => what,
     }
+}
+
+/// The definition of `tag` in `bytes`, read from `path` (named in the
+/// errors): UTF-8, TOML, its own tag, valid. The parser every definition
+/// file goes through; public for the fuzzer (`fuzz/`).
+#[doc(hidden)]
+pub fn parse_definition(
+    path: PathBuf,
+    tag: &Tag,
+    bytes: Vec<u8>,
+) -> Result<Definition, StoreError> {
+    let text = String::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
+        path: path.clone(),
+        reason: format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
+    })?;
+    let def: Definition = toml::from_str(&text).map_err(|e| StoreError::Corrupt {
+        path: path.clone(),
+        reason: toml_reason(&text, &e),
+    })?;
+    if &def.tag != tag {
+        return Err(StoreError::Corrupt {
+            path,
+            reason: format!(
+                "the file says tag = {:?}, its name says {tag:?}",
+                def.tag.as_str()
+            ),
+        });
+    }
+    def.validate().map_err(|e| StoreError::Corrupt {
+        path,
+        reason: e.to_string(),
+    })?;
+    Ok(def)
 }
 
 #[cfg(test)]

@@ -239,10 +239,46 @@ fn temporary_beside(path: &Path) -> PathBuf {
     parent(path).join(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
+/// The writer's pid in a temporary name of `path`'s (`.<name>.<pid>.<n>.tmp`).
+fn temporary_writer(path: &Path, candidate: &str) -> Option<libc::pid_t> {
+    let name = path.file_name()?.to_string_lossy();
+    let rest = candidate
+        .strip_prefix('.')?
+        .strip_prefix(name.as_ref())?
+        .strip_prefix('.')?
+        .strip_suffix(".tmp")?;
+    let (pid, n) = rest.split_once('.')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+/// Remove the temporary files of `path` that a writer killed before its
+/// rename left (issue 10, found by the crash harness): those whose pid is
+/// no process any more. A live writer's file is never touched; a pid
+/// reused since only keeps a stale file a little longer.
+fn remove_stale_temporaries(path: &Path) {
+    let Ok(entries) = fs::read_dir(parent(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let candidate = entry.file_name();
+        let Some(pid) = temporary_writer(path, &candidate.to_string_lossy()) else {
+            continue;
+        };
+        // SAFETY: kill(2) with signal 0 sends nothing; it only checks.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Write `bytes` into a new temporary file beside `path`, with `kind`'s
 /// mode, and make it durable. Returns its name.
 fn write_temporary(path: &Path, bytes: &[u8], kind: FileKind) -> io::Result<PathBuf> {
     create_dir_all(parent(path))?;
+    remove_stale_temporaries(path);
     let tmp = temporary_beside(path);
     let written = (|| {
         let mut file = OpenOptions::new()
@@ -292,4 +328,38 @@ pub(crate) fn create_new(path: &Path, bytes: &[u8], kind: FileKind) -> io::Resul
 pub(crate) fn remove(path: &Path) -> io::Result<()> {
     fs::remove_file(path)?;
     sync_dir(parent(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_writers_temporary_file_goes_at_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vip.json");
+        // A process that has exited: its pid is no process any more.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let own = std::process::id();
+        let stale = dir.path().join(format!(".vip.json.{dead}.0.tmp"));
+        let live = dir.path().join(format!(".vip.json.{own}.99.tmp"));
+        let other = dir.path().join(format!(".web.json.{dead}.0.tmp"));
+        for p in [&stale, &live, &other] {
+            fs::write(p, b"{\"in_serv").unwrap();
+        }
+        replace(&path, b"{}", FileKind::State).unwrap();
+        assert!(!stale.exists(), "the dead writer's file is gone");
+        assert!(live.exists(), "a live writer's file stays");
+        assert!(
+            other.exists(),
+            "another file's temporaries are its own writer's"
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"{}");
+        let name = format!(".vip.json.{dead}.0.tmp");
+        assert_eq!(temporary_writer(&path, &name), Some(dead as libc::pid_t));
+        assert_eq!(temporary_writer(&path, ".vip.json.x.0.tmp"), None);
+        assert_eq!(temporary_writer(&path, ".vip.json.12.tmp"), None);
+    }
 }

@@ -32,7 +32,7 @@ pub(crate) mod fs;
 mod lock;
 mod state;
 
-pub use definitions::Definitions;
+pub use definitions::{Definitions, parse_definition};
 pub use lock::{DefinitionsLock, ResourceLock};
 
 use crate::resource::Tag;

@@ -18,6 +18,24 @@ pub mod windows;
 #[cfg(windows)]
 use windows as platform;
 
+/// Waiting for sockets to be ready (the status API's server): `poll(2)`,
+/// or `WSAPoll` on Windows.
+#[cfg(unix)]
+#[path = "unix_poll.rs"]
+pub mod poll;
+#[cfg(windows)]
+pub use windows::poll;
+
+/// A wait's timeout in the milliseconds `poll` and `WSAPoll` take, rounded
+/// up so that a deadline is not polled for in a busy loop (None: -1, no
+/// timeout).
+fn poll_millis(timeout: Option<std::time::Duration>) -> i32 {
+    match timeout {
+        Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
+        None => -1,
+    }
+}
+
 /// This node's name (the kernel's hostname in the current UTS namespace on
 /// Linux, the DNS host name on Windows), used as `{node}` in events.
 pub fn node_name() -> String {

@@ -130,6 +130,27 @@ impl Env {
         )
     }
 
+    /// The names of node A's adapters that hold `ip` right now, sorted
+    /// (read with the lab's own netlink client).
+    pub fn holders(&self, ip: std::net::IpAddr) -> Vec<String> {
+        let nl = self.lab.nl_of(ipkit_lab::Port::APrimary);
+        let links: BTreeMap<u32, String> = nl
+            .links()
+            .expect("links of node A")
+            .into_iter()
+            .map(|l| (l.index, l.name))
+            .collect();
+        let mut held: Vec<String> = nl
+            .addresses()
+            .expect("addresses of node A")
+            .into_iter()
+            .filter(|a| a.ip == ip)
+            .map(|a| links.get(&a.ifindex).cloned().unwrap_or_default())
+            .collect();
+        held.sort();
+        held
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let mut files = BTreeMap::new();
         walk(self.dir.path(), &mut files);
@@ -211,4 +232,15 @@ pub fn stderr(o: &Output) -> String {
 
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
+}
+
+/// The events in `<state_dir>/events.jsonl`, oldest first (a line that
+/// does not parse fails the test).
+pub fn event_log(state_dir: &Path) -> Vec<ipkit::events::Event> {
+    let text = std::fs::read_to_string(state_dir.join("events.jsonl")).unwrap_or_default();
+    text.lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("events.jsonl: {e}: {line}"))
+        })
+        .collect()
 }

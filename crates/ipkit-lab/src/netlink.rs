@@ -349,6 +349,20 @@ impl RouteSocket {
         })
     }
 
+    /// The names of the interfaces that hold `ip` (any prefix), sorted.
+    pub fn holders(&self, ip: IpAddr) -> io::Result<Vec<String>> {
+        let links = self.links()?;
+        let mut out: Vec<String> = self
+            .addresses()?
+            .into_iter()
+            .filter(|a| a.ip == ip)
+            .filter_map(|a| links.iter().find(|l| l.index == a.ifindex))
+            .map(|l| l.name.clone())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     /// Adds `ip/prefix` to interface `ifindex`, as `ip addr add` does (IPv4
     /// with its broadcast address, IPv6 without duplicate address
     /// detection so it is usable at once).

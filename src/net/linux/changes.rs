@@ -244,6 +244,7 @@ mod tests {
             admin_up: true,
             carrier: false,
             operstate: 2,
+            carrier_changes: Some(1),
         };
         let Some(Change::Link(l)) = change_of(NetEvent::Link(link.clone())) else {
             panic!("a link record is a link change");

@@ -89,6 +89,7 @@ impl Kernel for LinuxKernel {
             ifindex: l.index,
             mac: l.mac.unwrap_or_default(),
             state: LinkState::from_flags(l.admin_up, l.carrier),
+            carrier_changes: l.carrier_changes,
         })
     }
 

@@ -24,7 +24,7 @@ impl Kernel for SimNet {
         let result = match effect {
             Some(Effect::Fail(errno)) => Err(injected(kind, Some(adapter.to_string()), errno)),
             _ => match g.adapter(adapter) {
-                Some(a) => Ok(a.status().info()),
+                Some(a) => Ok(a.info()),
                 None => Err(KernelError::new(
                     kind.op(),
                     Some(adapter.to_string()),

@@ -39,6 +39,7 @@ use crate::resource::{AdapterName, Address, Mac};
 mod changes;
 mod clock;
 mod fault;
+mod hook;
 mod kernel;
 mod network;
 mod record;
@@ -50,6 +51,7 @@ pub use fault::{CallKind, Effect, Fault};
 pub use record::{Announcement, Call, Neighbour};
 pub use schedule::{NetChange, When};
 
+use hook::Hooks;
 use network::{Inner, Remote};
 use schedule::Scheduled;
 
@@ -58,6 +60,7 @@ use schedule::Scheduled;
 pub struct SimNet {
     inner: Mutex<Inner>,
     clock: SimClock,
+    hooks: Hooks,
 }
 
 impl Default for SimNet {
@@ -78,6 +81,7 @@ impl SimNet {
                 ..Inner::default()
             }),
             clock,
+            hooks: Hooks::default(),
         }
     }
 
@@ -147,6 +151,14 @@ impl SimNet {
         self.lock().faults.push(fault);
     }
 
+    /// Run `hook` before every kernel call, with the network unlocked: a
+    /// test reads the files an operation has written so far, or panics to
+    /// stop the operation there as a SIGKILL would (nothing after it runs,
+    /// nothing it did is undone).
+    pub fn before_each_call(&self, hook: impl Fn(CallKind) + Send + Sync + 'static) {
+        self.hooks.add(hook);
+    }
+
     pub fn schedule(&self, when: When, change: NetChange) {
         self.lock().scheduled.push(Scheduled { when, change });
     }
@@ -195,7 +207,7 @@ impl SimNet {
     /// The current state of an adapter (None when missing), without
     /// recording a call.
     pub fn link_info(&self, name: &AdapterName) -> Option<LinkInfo> {
-        self.settled().adapter(name).map(|a| a.status().info())
+        self.settled().adapter(name).map(|a| a.info())
     }
 
     fn settled(&self) -> MutexGuard<'_, Inner> {
@@ -211,6 +223,7 @@ impl SimNet {
         kind: CallKind,
         adapter: Option<&AdapterName>,
     ) -> (u64, MutexGuard<'_, Inner>, Option<Effect>) {
+        self.hooks.run(kind);
         let mut g = self.lock();
         let n = g.calls.len() as u64 + 1;
         g.apply_due(Some(n), self.clock.elapsed());

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::{Announcement, Call, CallKind, Effect, Fault, Neighbour, NetChange, Scheduled};
-use crate::net::{Change, KernelError, LinkStatus, WatchedAddress};
+use crate::net::{Change, KernelError, LinkInfo, LinkStatus, WatchedAddress};
 use crate::resource::{AdapterName, Address, Mac};
 
 #[derive(Debug, Clone)]
@@ -18,9 +18,19 @@ pub(super) struct Adapter {
     pub mac: Mac,
     pub admin_up: bool,
     pub carrier: bool,
+    /// How often the carrier came or went (Linux: `IFLA_CARRIER_CHANGES`).
+    pub carrier_changes: u32,
 }
 
 impl Adapter {
+    /// What `Kernel::link` reports: the status and the carrier count.
+    pub fn info(&self) -> LinkInfo {
+        LinkInfo {
+            carrier_changes: Some(self.carrier_changes),
+            ..self.status().info()
+        }
+    }
+
     pub fn status(&self) -> LinkStatus {
         LinkStatus {
             name: self.name.clone(),
@@ -93,6 +103,7 @@ impl Inner {
             mac,
             admin_up: true,
             carrier: true,
+            carrier_changes: 0,
         };
         self.report(Change::Link(adapter.status()));
         self.adapters.push(adapter);
@@ -163,9 +174,11 @@ impl Inner {
 
     pub fn apply(&mut self, change: &NetChange) {
         match change {
-            NetChange::Carrier(a, up) => {
-                self.set_flag(a, |x| std::mem::replace(&mut x.carrier, *up) != *up)
-            }
+            NetChange::Carrier(a, up) => self.set_flag(a, |x| {
+                let changed = std::mem::replace(&mut x.carrier, *up) != *up;
+                x.carrier_changes += u32::from(changed);
+                changed
+            }),
             NetChange::AdminUp(a, up) => {
                 self.set_flag(a, |x| std::mem::replace(&mut x.admin_up, *up) != *up)
             }

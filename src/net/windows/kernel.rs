@@ -110,6 +110,9 @@ impl Kernel for WindowsKernel {
             ifindex: row.index,
             mac: row.mac.unwrap_or_default(),
             state: LinkState::from_flags(row.admin_up, row.media_connected),
+            // MIB_IF_ROW2 counts no carrier changes: quickCheck's debounce
+            // goes by the state alone, as for a backend without a counter.
+            carrier_changes: None,
         })
     }
 
@@ -155,7 +158,9 @@ impl Kernel for WindowsKernel {
 
     /// The recorded identity's GUID (`MIB_IF_ROW2.InterfaceGuid`).
     fn adapter_guid(&self, adapter: &AdapterName) -> Result<Option<String>, KernelError> {
-        Ok(Some(self.find(KernelOp::GetLink, adapter)?.guid.to_string()))
+        Ok(Some(
+            self.find(KernelOp::GetLink, adapter)?.guid.to_string(),
+        ))
     }
 
     /// SPEC §2 `ips_ipchange -a`, without duplicate address detection (the

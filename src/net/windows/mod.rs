@@ -4,7 +4,8 @@
 //!
 //! Everything here is plain Rust and builds on every platform, so the
 //! kernel's tests — every SPEC §4 step against the [`RecordingIpHelper`]
-//! fake — run in the Linux `cargo test` as well as under Wine. Only the
+//! fake, in `tests/windows_kernel.rs` — run in the Linux `cargo test` as
+//! well as under Wine. Only the
 //! real [`IpHelper`] (`crate::sys::windows::iphlpapi`) and the
 //! notifications need Windows.
 
@@ -18,6 +19,3 @@ pub use backend::{WindowsBackend, WindowsChanges};
 pub use iphelper::{Guid, IpHelper, Win32Error};
 pub use kernel::WindowsKernel;
 pub use recording::{Call, RecordingIpHelper};
-
-#[cfg(test)]
-mod tests;

@@ -5,7 +5,8 @@
 //! - [`files`]: atomic replace, byte-range locks, file ids, ACLs;
 //! - [`event_log`]: `RegisterEventSourceW` / `ReportEventW`;
 //! - [`service`]: the service control dispatcher and status;
-//! - [`admin`]: whether this process runs as an administrator.
+//! - [`admin`]: whether this process runs as an administrator;
+//! - [`poll`]: `WSAPoll`, for the status API's server.
 //!
 //! Functions that an older Windows or Wine lacks are looked up at run time
 //! ([`Library::function`]), so a missing export is an error, never an
@@ -24,6 +25,7 @@ pub mod event_log;
 pub mod files;
 pub mod iphlpapi;
 pub mod notify;
+pub mod poll;
 pub mod service;
 
 /// `s` as a NUL-terminated UTF-16 string.

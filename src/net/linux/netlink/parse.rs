@@ -25,6 +25,7 @@ const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_OPERSTATE: u16 = 16;
 const IFLA_CARRIER: u16 = 33;
+const IFLA_CARRIER_CHANGES: u16 = 35;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_FLAGS: u16 = 8;
@@ -74,6 +75,9 @@ pub struct LinkRecord {
     pub carrier: bool,
     /// `IFLA_OPERSTATE` (RFC 2863: 2 = down, 6 = up, ...).
     pub operstate: u8,
+    /// `IFLA_CARRIER_CHANGES` (Linux 3.15+): how often the carrier came or
+    /// went since the device was created.
+    pub carrier_changes: Option<u32>,
 }
 
 /// One address on one interface.
@@ -249,6 +253,7 @@ pub fn parse_link(payload: &[u8]) -> Result<LinkRecord, ParseError> {
         admin_up: flags & IFF_UP != 0,
         carrier: flags & IFF_LOWER_UP != 0,
         operstate: 0,
+        carrier_changes: None,
     };
     for attribute in attributes {
         let (kind, value) = attribute?;
@@ -264,6 +269,7 @@ pub fn parse_link(payload: &[u8]) -> Result<LinkRecord, ParseError> {
                 }
             }
             IFLA_OPERSTATE => link.operstate = value.first().copied().unwrap_or(0),
+            IFLA_CARRIER_CHANGES if value.len() == 4 => link.carrier_changes = u32_at(value, 0),
             _ => {}
         }
     }
@@ -406,6 +412,7 @@ mod tests {
                 attribute(IFLA_ADDRESS, &MAC),
                 attribute(IFLA_OPERSTATE, &[6]),
                 attribute(IFLA_CARRIER, &[0]),
+                attribute(IFLA_CARRIER_CHANGES, &5u32.to_ne_bytes()),
             ],
         )
     }
@@ -423,6 +430,7 @@ mod tests {
                 // IFLA_CARRIER wins over IFF_LOWER_UP.
                 carrier: false,
                 operstate: 6,
+                carrier_changes: Some(5),
             }
         );
         // Without IFLA_CARRIER, IFF_LOWER_UP counts; a 20-byte (InfiniBand)
@@ -437,6 +445,14 @@ mod tests {
             link.carrier && !link.admin_up && link.mac.is_none(),
             "{link:?}"
         );
+        // A carrier-change count of the wrong size is left out.
+        let link = parse_link(&link_message(
+            9,
+            IFF_LOWER_UP,
+            &[attribute(IFLA_CARRIER_CHANGES, &[1, 0])],
+        ))
+        .expect("parse");
+        assert_eq!(link.carrier_changes, None);
     }
 
     #[test]

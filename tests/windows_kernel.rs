@@ -1,19 +1,20 @@
-//! The Windows kernel over the recording fake: for every SPEC §4 step, the
-//! exact IP Helper calls it makes (the operations themselves run, from
-//! `crate::ops`), and the seam's own rules. Portable: these run in the
-//! Linux `cargo test` and under Wine alike.
+//! The Windows kernel (`net::windows`) over the recording fake: for every
+//! SPEC §4 step, the exact IP Helper calls it makes (the operations
+//! themselves run, from `ops`), and the seam's own rules. Portable: these
+//! run in the Linux `cargo test` and under Wine alike
+//! (`scripts/windows.sh test`).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::iphelper::{DadState, Family, NeighbourState, NewUnicast, Win32Error};
-use super::{Call, RecordingIpHelper, WindowsKernel};
-use crate::cluster::Standalone;
-use crate::events::{Event, Recorder};
-use crate::net::{Kernel, LinkState, ProbeResult};
-use crate::ops::{self, Ctx, Outcome, SystemClock};
-use crate::resource::{AdapterName, Address, Definition, Mac, RuntimeState, Tag};
+use ipkit::cluster::Standalone;
+use ipkit::events::{Event, Recorder};
+use ipkit::net::windows::iphelper::{DadState, Family, NeighbourState, NewUnicast, Win32Error};
+use ipkit::net::windows::{Call, RecordingIpHelper, WindowsKernel};
+use ipkit::net::{Kernel, LinkState, ProbeResult};
+use ipkit::ops::{self, Ctx, Outcome, SystemClock};
+use ipkit::resource::{AdapterName, Address, Definition, Mac, RuntimeState, Tag};
 
 const VIP: &str = "198.51.100.10/24";
 const PRIMARY: &str = "Ethernet";
@@ -202,9 +203,12 @@ fn the_recorded_identity_has_the_guid() {
     let guid = n.kernel.adapter_guid(&nic(RECOVERY)).unwrap();
     assert_eq!(guid, Some(n.fake.interface(RECOVERY).guid.to_string()));
     assert!(guid.unwrap().starts_with('{'));
-    let def = crate::cli::create::check_system(&n.kernel, n.def(), false).unwrap();
+    let def = ipkit::cli::create::check_system(&n.kernel, n.def(), false).unwrap();
     let identity = def.recovery_adapter_identity.unwrap();
-    assert_eq!(identity.guid, Some(n.fake.interface(RECOVERY).guid.to_string()));
+    assert_eq!(
+        identity.guid,
+        Some(n.fake.interface(RECOVERY).guid.to_string())
+    );
     assert_eq!(identity.mac, Mac([2, 0, 0x5e, 0, 0x53, 2]));
 }
 
@@ -238,7 +242,7 @@ fn holders_and_snapshot_read_the_tables_once() {
 #[test]
 fn add_skips_dad_and_add_and_delete_are_idempotent() {
     let n = Node::new(RecordingIpHelper::new());
-    let opts = crate::net::AddOptions::default();
+    let opts = ipkit::net::AddOptions::default();
     n.kernel.add_address(&nic(PRIMARY), &vip(), opts).unwrap();
     n.kernel.add_address(&nic(PRIMARY), &vip(), opts).unwrap();
     assert_eq!(
@@ -326,7 +330,7 @@ fn the_announcement_asks_each_known_neighbour_from_the_address() {
         STRANGER,
         NeighbourState::Unreachable,
     );
-    let plan = crate::net::AnnouncePlan {
+    let plan = ipkit::net::AnnouncePlan {
         count: 1,
         interval: Duration::ZERO,
     };

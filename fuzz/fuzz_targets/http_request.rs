@@ -1,0 +1,4 @@
+//! Fuzz target: `ipkit_fuzz::http_request` (see fuzz/src/lib.rs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ipkit_fuzz::http_request(data));
