@@ -17,7 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
-packages=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine64)
+# curl: tests/e2e/windows.sh asks the daemon's status API under Wine.
+packages=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine64 curl)
 ship_target=x86_64-pc-windows-gnu
 wine_target=x86_64-win7-windows-gnu
 target_dir=$repo/target/windows
@@ -45,7 +46,7 @@ windows_cargo() {
   local sub=$1
   shift
   env PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
-    RUSTC_BOOTSTRAP=1 CARGO_TERM_COLOR=never \
+    RUSTC_BOOTSTRAP=1 CARGO_TERM_COLOR=never CARGO_INCREMENTAL=0 \
     /usr/bin/cargo "$sub" --locked --config "$repo/scripts/windows-cargo.toml" \
     -Zbuild-std=std,panic_abort --target-dir "$target_dir" "$@"
 }
@@ -57,13 +58,14 @@ cmd_build() {
 }
 
 # The Windows tests: the portable core (unit tests, the SPEC scenarios on
-# SimNet, the daemon policy and the daemon on SimNet), each test binary run
+# SimNet, the daemon policy and the daemon on SimNet) and the Windows
+# kernel over the recording fake (tests/windows_kernel.rs), each test binary run
 # under Wine by the runner (`scripts/windows.sh wine-runner`).
 cmd_test() {
   local log rc=0
   log=$(mktemp)
   WINEPREFIX=$target_dir/wine-test windows_cargo test --target "$wine_target" \
-    --lib --test scenarios --test policy --test daemon_sim \
+    --lib --test scenarios --test policy --test daemon_sim --test windows_kernel \
     -- --test-threads=2 >"$log" 2>&1 || rc=$?
   cat "$log"
   local passed failed
