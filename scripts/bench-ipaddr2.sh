@@ -137,21 +137,7 @@ create_ipkit() { # monitor interval
     <operations><op id='vip-mon' name='monitor' interval='$1' timeout='20s'/></operations>
   </primitive>"
 }
-create_ipaddr2() {
-  pm_x n1 cibadmin -C -o resources -X "<primitive id='vip' class='ocf' provider='heartbeat' type='IPaddr2'>
-    <instance_attributes id='vip-ia'>
-      <nvpair id='vip-ip' name='ip' value='$PM_VIP'/>
-      <nvpair id='vip-mask' name='cidr_netmask' value='24'/>
-      <nvpair id='vip-nic' name='nic' value='eth0'/>
-    </instance_attributes>
-    <operations><op id='vip-mon' name='monitor' interval='$1' timeout='20s'/></operations>
-  </primitive>"
-  pm_x n1 cibadmin -C -o constraints -X "<rsc_location id='vip-on-eth0-link' rsc='vip'>
-    <rule id='vip-on-eth0-link-rule' score='-INFINITY' boolean-op='or'>
-      <expression id='vip-eth0-undef' attribute='ethmonitor-eth0' operation='not_defined'/>
-      <expression id='vip-eth0-down' attribute='ethmonitor-eth0' operation='ne' value='1'/>
-    </rule></rsc_location>"
-}
+create_ipaddr2() { pm_ipaddr2 "$1"; }
 remove_vip() {
   pm_x n1 crm_resource -r vip --meta -p target-role -v Stopped >/dev/null 2>&1
   pm_wait 30 eval '[ -z "$(pm_vip_where)" ]'

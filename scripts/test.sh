@@ -28,7 +28,7 @@ status=0
 cargo test --locked --workspace --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log" || status=1
 
 # 2b. The bounded fuzzing pass (issue 10): every target in fuzz/ for 20 s.
-bash scripts/fuzz.sh 2>&1 | tee -a "$log"
+bash scripts/fuzz.sh 2>&1 | tee -a "$log" || status=1
 
 # 3. End-to-end suites that drive external tools (tests/e2e/*.sh); each
 #    prints "<name>: N passed, M failed" and exits non-zero on a failure.

@@ -43,6 +43,16 @@ pub enum OnStop {
     Remove,
 }
 
+impl OnStop {
+    /// As `ipkit.toml` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnStop::Keep => "keep",
+            OnStop::Remove => "remove",
+        }
+    }
+}
+
 /// `on_failure`: a program path, or an argv list. No shell is involved.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]

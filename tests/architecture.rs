@@ -135,6 +135,32 @@ fn each_layer_imports_only_the_layers_below_it() {
             "crate::ocf",
         ],
     ));
+    // The doctor's rules are pure: node facts in, findings out (gather.rs
+    // is the one part that reads the kernel and the files).
+    problems.extend(never(
+        "src/doctor/rules",
+        &[
+            &[
+                "crate::store",
+                "crate::ops",
+                "crate::cluster",
+                "crate::net::linux",
+                "crate::net::windows",
+                "std::fs",
+                "libc::",
+            ][..],
+            FACES,
+        ]
+        .concat(),
+    ));
+    problems.extend(never(
+        "src/doctor",
+        &[&["crate::net::linux", "crate::net::windows"][..], FACES].concat(),
+    ));
+    problems.extend(never(
+        "src/config.rs",
+        &[&["crate::net", "crate::ops", "crate::store"][..], FACES].concat(),
+    ));
     problems.extend(never(
         "src/ocf",
         &["crate::cli", "crate::net::linux", "crate::net::windows"],

@@ -2,7 +2,9 @@
 //! is refused with the documented exit status and a message that names the
 //! field, and changes nothing: no file under the config and state
 //! directories, and nothing in node A's links, addresses or neighbour
-//! entries. The binary runs inside node A of a namespace lab.
+//! entries. With `--json` the same refusal is also one JSON object on
+//! stdout carrying the exit status. The binary runs inside node A of a
+//! namespace lab.
 #![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 mod cli_support;
@@ -361,7 +363,6 @@ fn every_bad_input_is_refused_naming_the_field_and_changes_nothing() {
         let before = env.snapshot();
         let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
         let out = env.run(&args);
-        let after = env.snapshot();
         let err = stderr(&out);
         if code(&out) != c.exit {
             failures.push(format!(
@@ -375,6 +376,24 @@ fn every_bad_input_is_refused_naming_the_field_and_changes_nothing() {
                 failures.push(format!("{args:?}: stderr lacks {w:?}: {err}"));
             }
         }
+        // The same refusal with --json: one object on stdout carrying the
+        // exit status (README "Exit statuses"), for every command.
+        let mut json_args = vec!["--json"];
+        json_args.extend(&args);
+        let json_out = env.run(&json_args);
+        let stdout = String::from_utf8_lossy(&json_out.stdout);
+        match serde_json::from_str::<serde_json::Value>(stdout.trim()) {
+            Ok(v) if v["exit"] == c.exit && v["kind"].is_string() && v["error"].is_string() => {}
+            _ => failures.push(format!(
+                "{json_args:?}: exit {}, stdout is not one error object with exit {}: {stdout:?}",
+                code(&json_out),
+                c.exit
+            )),
+        }
+        if code(&json_out) != c.exit {
+            failures.push(format!("{json_args:?}: exit {}", code(&json_out)));
+        }
+        let after = env.snapshot();
         if before.files != after.files {
             failures.push(format!("{args:?}: files changed"));
         }

@@ -40,6 +40,8 @@ fn a_node_set_up_as_recommended_is_clean_and_exits_0() {
         ("ignore-routes-with-linkdown", "web/eth0"),
         ("ignore-routes-with-linkdown", "web6/eth1"),
         ("ipv6-disabled", "web6/eth1"),
+        ("routing-policy", "web"),
+        ("routing-policy", "web6"),
     ] {
         assert_eq!(
             r.severity(id, subject),
@@ -120,9 +122,11 @@ const SYSCTL_CASES: [SysctlCase; 8] = [
         ],
         severity: "warning",
     },
+    // Only where ipkit's source routing is off (`routing-policy`): the
+    // resources `plain` and `plain6`, `--source-rule-priority 0`.
     SysctlCase {
         id: "ignore-routes-with-linkdown",
-        subject: "web/eth0",
+        subject: "plain/eth0",
         bad: &[
             ("ipv4", "all", "ignore_routes_with_linkdown", "0"),
             ("ipv4", "eth0", "ignore_routes_with_linkdown", "0"),
@@ -131,7 +135,7 @@ const SYSCTL_CASES: [SysctlCase; 8] = [
     },
     SysctlCase {
         id: "ignore-routes-with-linkdown",
-        subject: "web6/eth1",
+        subject: "plain6/eth1",
         bad: &[("ipv6", "eth1", "ignore_routes_with_linkdown", "0")],
         severity: "warning",
     },
@@ -141,6 +145,26 @@ const SYSCTL_CASES: [SysctlCase; 8] = [
 fn each_sysctl_finding_comes_and_goes_with_its_fix() {
     let d = Doctor::new();
     d.create("web6", "2001:db8:1::10/64", true);
+    for (tag, address) in [
+        ("plain", "198.51.100.20/24"),
+        ("plain6", "2001:db8:1::20/64"),
+    ] {
+        let args = [
+            "create",
+            tag,
+            "--address",
+            address,
+            "--adapter",
+            "eth0",
+            "--recovery-adapter",
+            "eth1",
+            "--source-rule-priority",
+            "0",
+            "--no-probe",
+        ];
+        let out = d.env.run(&args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    }
     for case in &SYSCTL_CASES {
         d.recommend();
         let clean = d.check();
@@ -424,4 +448,60 @@ fn duplicate_and_broken_definitions_are_errors() {
     assert_eq!(broken.severity, "error");
     assert!(broken.message.contains("broken.toml"), "{}", broken.message);
     assert_eq!(r.code, 2);
+}
+
+/// `routing-policy` (issue 11): ipkit's rule after a restore is ok, and
+/// makes `ignore_routes_with_linkdown` unnecessary; the rule taken away by
+/// hand warns, and the fix as written (`ipkit quickcheck web`) puts it
+/// back; an operator's rule at ipkit's priority warns, one after it not.
+#[test]
+fn routing_policy_finds_a_missing_rule_and_an_operator_rule_in_its_way() {
+    let d = Doctor::new();
+    let restored = d.env.run(&["restore", "web"]);
+    assert_eq!(code(&restored), 0, "{}", stderr(&restored));
+    for scope in ["all", "eth0", "eth1"] {
+        d.set("ipv4", scope, "ignore_routes_with_linkdown", "0");
+    }
+    let r = d.check();
+    let ok = r.one("routing-policy", "web");
+    assert_eq!(ok.severity, "ok", "{}", r.text);
+    assert!(ok.message.contains("leaves through eth0"), "{}", r.text);
+    let linkdown = r.one("ignore-routes-with-linkdown", "web/eth0");
+    assert_eq!(linkdown.severity, "ok", "{}", r.text);
+    assert!(linkdown.message.contains("not needed"), "{}", r.text);
+    assert_eq!(r.code, 0, "{}", r.text);
+
+    d.env.ip(&["rule", "del", "from", VIP, "priority", "32000"]);
+    let r = d.check();
+    let missing = r.one("routing-policy", "web");
+    assert_eq!(missing.severity, "warning", "{}", r.text);
+    assert_eq!(r.code, 1);
+    let fix = missing.fix.as_deref().expect("a fix");
+    assert!(fix.starts_with("`ipkit quickcheck web`"), "{fix}");
+    let checked = d.env.run(&["quickcheck", "web"]);
+    assert_eq!(code(&checked), 0, "{}", stderr(&checked));
+    assert_eq!(d.check().severity("routing-policy", "web"), ["ok"]);
+
+    let operator = ["from", "198.51.100.0/24", "lookup", "100", "priority"];
+    d.env
+        .ip(&[&["rule", "add"][..], &operator, &["32000"]].concat());
+    let r = d.check();
+    assert_eq!(
+        r.severity("routing-policy", "web"),
+        ["ok", "warning"],
+        "{}",
+        r.text
+    );
+    assert!(
+        r.of("routing-policy", "web")[1]
+            .message
+            .contains("has the priority of ipkit's rule"),
+        "{}",
+        r.text
+    );
+    d.env
+        .ip(&[&["rule", "del"][..], &operator, &["32000"]].concat());
+    d.env
+        .ip(&[&["rule", "add"][..], &operator, &["32100"]].concat());
+    assert_eq!(d.check().severity("routing-policy", "web"), ["ok"]);
 }

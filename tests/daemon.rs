@@ -16,143 +16,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ipkit::cluster::Standalone;
 use ipkit::cluster::peers::{self, PeerCluster};
 use ipkit::config::{Config, Peer};
-use ipkit::daemon::{Daemon, DaemonOptions};
 use ipkit::events::{Event, Recorder};
 use ipkit::net::linux::LinuxKernel;
 use ipkit::ops::{self, Ctx, SystemClock};
-use ipkit::resource::{AdapterName, Address, Definition, Mac, Operation, Tag};
-use ipkit::store::Store;
-use ipkit_lab::netlink::RouteSocket;
+use ipkit::resource::{Address, Mac, Operation, Tag};
 use ipkit_lab::{FrameKind, Lab, LabConfig, Port, inject};
 
-const BOUND: Duration = Duration::from_secs(20);
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + BOUND;
-    while Instant::now() < end {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out after {BOUND:?} waiting for {what}");
-}
-
-fn nic(s: &str) -> AdapterName {
-    AdapterName::new(s).unwrap()
-}
-
-struct Node {
-    _dir: tempfile::TempDir,
-    opts: DaemonOptions,
-    store: Store,
-}
-
-impl Node {
-    fn new() -> Node {
-        let dir = tempfile::tempdir().unwrap();
-        let opts = DaemonOptions {
-            config_dir: dir.path().join("etc"),
-            state_dir: dir.path().join("var"),
-        };
-        let store = Store::new(&opts.config_dir, &opts.state_dir);
-        Node {
-            _dir: dir,
-            opts,
-            store,
-        }
-    }
-
-    fn define(&self, def: &Definition) {
-        self.store.create_definition(def).unwrap();
-    }
-
-    fn write_config(&self, text: &str) {
-        std::fs::create_dir_all(&self.opts.config_dir).unwrap();
-        std::fs::write(Config::path(&self.opts.config_dir), text).unwrap();
-    }
-}
-
-fn vip_def(tag: &str, addr: &str) -> Definition {
-    let mut d = Definition::new(
-        Tag::new(tag).unwrap(),
-        addr.parse::<Address>().unwrap(),
-        nic("eth0"),
-        Some(nic("eth1")),
-    )
-    .unwrap();
-    // The lab has nobody else on the address: keep restores quick.
-    d.tunables.probe_timeout = Duration::from_millis(50);
-    d.tunables.quick_check_interval = Duration::from_millis(500);
-    d.tunables.deep_check_interval = Duration::from_millis(500);
-    d
-}
-
-/// No periodic check within the tests' bounds: only netlink events can
-/// make the daemon act.
-fn event_only(mut d: Definition) -> Definition {
-    d.tunables.quick_check_interval = Duration::from_secs(3600);
-    d.tunables.deep_check_interval = Duration::from_secs(3600);
-    d
-}
-
-/// Run an operation as the command line would (lock, load, persist), in
-/// the namespace of `port`'s node.
-fn op(lab: &Lab, port: Port, node: &Node, tag: &str, which: Operation) -> ops::Outcome {
-    let store = node.store.clone();
-    let tag = Tag::new(tag).unwrap();
-    lab.ns_of(port)
-        .run(move || {
-            let kernel = LinuxKernel::open().unwrap();
-            let rec = Recorder::new();
-            let ctx = Ctx {
-                kernel: &kernel,
-                cluster: &Standalone,
-                events: &rec,
-                clock: &SystemClock,
-                node: "test",
-            };
-            ops::run(&store, &ctx, &tag, which).unwrap()
-        })
-        .unwrap()
-}
-
-fn start(lab: &Lab, port: Port, node: &Node, config: Config, rec: &Arc<Recorder>) -> Daemon {
-    let opts = node.opts.clone();
-    let sink = Box::new(rec.clone());
-    lab.ns_of(port)
-        .run(move || ipkit::daemon::spawn(&opts, config, sink))
-        .unwrap()
-        .unwrap()
-}
-
-/// Start the daemon on node A (API on loopback) and wait until `tag` has
-/// passed its first quickCheck and the daemon is idle.
-fn start_serving(lab: &Lab, node: &Node, tag: &Tag, rec: &Arc<Recorder>) -> Daemon {
-    let d = start(lab, Port::APrimary, node, config_local(), rec);
-    wait_for("the first quickCheck, then idle", || {
-        d.status().resource(tag).is_some_and(|r| r.up == Some(true)) && d.status().in_flight() == 0
-    });
-    d
-}
-
-fn holders(nl: &RouteSocket, ip: IpAddr) -> Vec<String> {
-    nl.holders(ip).unwrap()
-}
-
-fn count(rec: &Recorder, id: u16) -> usize {
-    rec.snapshot().iter().filter(|e| e.id == id).count()
-}
-
-fn config_local() -> Config {
-    Config {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        ..Config::default()
-    }
-}
+mod lab_support;
+use lab_support::*;
 
 /// GET from a status API, from inside `port`'s namespace.
 fn http_get(lab: &Lab, port: Port, addr: std::net::SocketAddr, path: &str) -> (u16, String) {
@@ -509,7 +382,12 @@ fn parse_prometheus(text: &str) -> Result<BTreeMap<String, f64>, String> {
         if !name_ok(name) {
             return Err(format!("line {n}: bad name {name:?}"));
         }
-        let family = name;
+        // A histogram's series carry a suffix its TYPE line does not.
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .filter_map(|s| name.strip_suffix(s))
+            .find(|f| types.get(*f).is_some_and(|t| t == "histogram"))
+            .unwrap_or(name);
         if !types.contains_key(family) {
             return Err(format!("line {n}: {name} has no TYPE before it"));
         }
@@ -649,7 +527,8 @@ fn metrics_parse_as_prometheus_text_and_api_answers() {
         "ipkit_checks_total{tag=\"vip50\",kind=\"quick\"}",
         "ipkit_check_failures_total{tag=\"vip50\",kind=\"deep\"}",
         "ipkit_recoveries_total{tag=\"vip50\",result=\"success\"}",
-        "ipkit_last_recovery_duration_seconds{tag=\"vip50\"}",
+        "ipkit_recovery_duration_seconds_count{tag=\"vip50\"}",
+        "ipkit_recovery_duration_seconds_bucket{tag=\"vip50\",le=\"+Inf\"}",
         "ipkit_events_total{id=\"7101\",severity=\"Information\"}",
         "ipkit_daemon_start_time_seconds{}",
     ] {
@@ -657,6 +536,18 @@ fn metrics_parse_as_prometheus_text_and_api_answers() {
     }
     assert_eq!(series["ipkit_resource_up{tag=\"vip50\"}"], 1.0);
     assert_eq!(series["ipkit_resource_in_service{tag=\"vip6\"}"], 0.0);
+    let build = format!(
+        "ipkit_build_info{{version=\"{}\",os=\"linux\",arch=\"{}\"}}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH
+    );
+    assert_eq!(series.get(&build), Some(&1.0), "{text}");
+    // Adapters: the ones the resources name (eth0, eth1), not lo.
+    let adapters: Vec<&str> = series
+        .keys()
+        .filter_map(|k| k.strip_prefix("ipkit_adapter_connected{adapter=\""))
+        .collect();
+    assert_eq!(adapters, ["eth0\"}", "eth1\"}"], "{text}");
 
     let (code, body) = http_get(&lab, Port::APrimary, addr, "/v1/resources");
     assert_eq!(code, 200);
@@ -694,6 +585,44 @@ fn read_events(state_dir: &Path) -> Vec<Event> {
         .collect()
 }
 
+/// The real `ipkit daemon` in node A's namespace with `node`'s
+/// directories, under systemd's side of Type=notify: a datagram socket in
+/// NOTIFY_SOCKET (its read timeout BOUND), and `env` on top.
+fn spawn_notifying_daemon(
+    lab: &Lab,
+    node: &Node,
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::os::unix::net::UnixDatagram) {
+    let notify_path = node._dir.path().join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(BOUND)).unwrap();
+    let fd = lab.node_a().fd().as_raw_fd();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipkit"));
+    cmd.arg("--config-dir")
+        .arg(&node.opts.config_dir)
+        .arg("--state-dir")
+        .arg(&node.opts.state_dir)
+        .arg("daemon")
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null());
+    // SAFETY: the closure only calls setns(2), async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || setns_fd(fd));
+    }
+    (cmd.spawn().unwrap(), notify)
+}
+
+/// The next state the daemon notified (one a datagram, newline-terminated
+/// by the sd-notify crate).
+fn next_notice(notify: &std::os::unix::net::UnixDatagram) -> String {
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).expect("a notification in time");
+    String::from_utf8_lossy(&buf[..n]).trim_end().to_owned()
+}
+
 #[test]
 fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
     let lab = Lab::build(LabConfig::unique()).unwrap();
@@ -703,29 +632,8 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
     node.define(&vip_def("vip60", "198.51.100.60/24"));
     assert!(op(&lab, Port::APrimary, &node, "vip60", Operation::Restore).success);
 
-    // systemd's side of Type=notify: a datagram socket in NOTIFY_SOCKET.
-    let notify_path = node._dir.path().join("notify");
-    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
-    notify.set_read_timeout(Some(BOUND)).unwrap();
-    let next_notice = || {
-        let mut buf = [0u8; 256];
-        let n = notify.recv(&mut buf).expect("a notification in time");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
-    let fd = lab.node_a().fd().as_raw_fd();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipkit"));
-    cmd.arg("--config-dir")
-        .arg(&node.opts.config_dir)
-        .arg("--state-dir")
-        .arg(&node.opts.state_dir)
-        .arg("daemon")
-        .env("NOTIFY_SOCKET", &notify_path)
-        .stdin(std::process::Stdio::null());
-    // SAFETY: the closure only calls setns(2), async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || setns_fd(fd));
-    }
-    let mut child = cmd.spawn().unwrap();
+    let (mut child, notify) = spawn_notifying_daemon(&lab, &node, &[]);
+    let next_notice = || next_notice(&notify);
     let pid = child.id() as libc::pid_t;
     struct Kill(libc::pid_t);
     impl Drop for Kill {
@@ -776,6 +684,33 @@ fn the_binary_reloads_on_sighup_and_stops_on_sigterm_leaving_addresses() {
     }
     // The addresses stay after SIGTERM (on_stop = keep).
     assert_eq!(holders(lab.nl_of(Port::APrimary), ip), ["eth0"]);
+}
+
+/// `WatchdogSec=`: systemd sets WATCHDOG_USEC; the binary feeds it
+/// (`WATCHDOG=1`) every half period while its loop answers (the hung-loop
+/// case is src/daemon/watchdog.rs's unit test).
+#[test]
+fn the_binary_feeds_the_systemd_watchdog() {
+    let lab = Lab::build(LabConfig::unique()).unwrap();
+    let node = Node::new();
+    node.write_config("[daemon]\nlisten = \"off\"\n");
+    node.define(&vip_def("vip62", "198.51.100.62/24"));
+    let (mut child, notify) = spawn_notifying_daemon(&lab, &node, &[("WATCHDOG_USEC", "200000")]);
+    let mut notices = Vec::new();
+    let started = Instant::now();
+    while notices.iter().filter(|n| *n == "WATCHDOG=1").count() < 3 {
+        notices.push(next_notice(&notify));
+    }
+    let took = started.elapsed();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(notices[0], "READY=1", "{notices:?}");
+    assert!(
+        notices[1..].iter().all(|n| n == "WATCHDOG=1"),
+        "{notices:?}"
+    );
+    // Three feeds of a 200 ms watchdog: every 100 ms, not all at once.
+    assert!(took >= Duration::from_millis(250), "{took:?}");
 }
 
 #[test]

@@ -171,7 +171,7 @@ impl ChildDaemon {
         let daemon = ChildDaemon { child };
         let mut buf = [0u8; 64];
         let n = notify.recv(&mut buf).expect("READY=1 in time");
-        assert_eq!(&buf[..n], b"READY=1");
+        assert_eq!(buf[..n].trim_ascii_end(), b"READY=1");
         daemon
     }
 

@@ -170,6 +170,11 @@ fn a_cable_pull_recovers_to_the_backup_with_the_events_in_order() {
     assert!(st.in_service && !st.failed);
     let r = d.status().resource(&def.tag).unwrap();
     assert_eq!((r.recoveries_ok, r.up), (1, Some(true)));
+    assert_eq!(
+        r.recovery_seconds.count(),
+        1,
+        "the recovery's duration observed"
+    );
     let eth0 = d.status().adapters_json();
     assert!(eth0.contains(r#""carrier":false"#), "{eth0}");
 
@@ -625,4 +630,22 @@ fn on_stop_remove_writes_out_of_service_before_it_deletes() {
     assert_eq!(*at_delete.lock().unwrap(), [false]);
     assert_eq!(node.holders(def.address.ip()), Vec::<AdapterName>::new());
     assert!(!node.store.load_state(&def.tag).unwrap().in_service);
+}
+
+/// The systemd watchdog's health check (src/daemon/watchdog.rs): a ping is
+/// answered by a turn of the loop, and by nothing else.
+#[test]
+fn the_watchdogs_ping_is_answered_by_a_turn_of_the_loop_only() {
+    let node = Node::new();
+    let def = vip_def("vip", "198.51.100.10/24");
+    node.restored(&def);
+    let mut d = node.start(Config::default());
+    let control = d.control();
+    // Nobody turns the loop: no answer.
+    assert!(!control.answers_within(ms(50)));
+    let asker = std::thread::spawn(move || control.answers_within(Duration::from_secs(10)));
+    while !asker.is_finished() {
+        d.turn(Some(ms(10)));
+    }
+    assert!(asker.join().unwrap(), "a turning loop did not answer");
 }

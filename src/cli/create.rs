@@ -44,6 +44,8 @@ pub struct Request {
     pub restart_window_ms: Option<u64>,
     pub lock_timeout_ms: Option<u64>,
     pub noprefixroute: bool,
+    pub never_as_source: bool,
+    pub source_rule_priority: Option<u32>,
     pub no_probe: bool,
 }
 
@@ -103,6 +105,10 @@ pub fn parse(req: &Request) -> Result<Definition, InvalidInput> {
         t.lock_timeout = ms(v);
     }
     t.noprefixroute = req.noprefixroute;
+    t.never_as_source = req.never_as_source;
+    if let Some(v) = req.source_rule_priority {
+        t.source_rule_priority = v;
+    }
     let mut def = Definition::new(tag, address, adapter, recovery)?;
     def.local_recovery = req.local_recovery.unwrap_or(true);
     def.hold_in_service = req.hold_in_service;

@@ -78,6 +78,7 @@ pub fn doctor(g: &Global, args: &DoctorArgs) -> Result<Exit, CliError> {
                 definitions,
                 broken_definitions: broken,
                 node: Err(e.to_string()),
+                routing: Err(e.to_string()),
                 segments: Vec::new(),
             }
         }

@@ -13,10 +13,9 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::events::{Event, EventSink, Kind};
-use crate::net::KernelError;
 use crate::ops::{self, Ctx, Outcome, SystemClock};
-use crate::resource::{InvalidInput, Operation, Tag};
-use crate::store::{Store, StoreError};
+use crate::resource::{Operation, Tag};
+use crate::store::Store;
 
 pub mod agent_page;
 #[cfg(target_os = "linux")]
@@ -25,6 +24,7 @@ pub mod caps;
 #[path = "caps_windows.rs"]
 pub mod caps;
 pub mod create;
+pub mod daemon;
 pub mod delete;
 #[cfg(target_os = "linux")]
 pub mod demo;
@@ -33,113 +33,13 @@ pub mod demo;
 pub mod demo;
 pub mod doctor;
 pub mod events;
+pub mod exit;
 pub mod man;
 pub mod status;
 pub mod system;
 
-/// The exit statuses of every `ipkit` command (README "Exit statuses").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Exit {
-    /// The command succeeded.
-    Ok = 0,
-    /// The operation ran and failed as the spec defines failure.
-    Failed = 1,
-    /// Invalid input or configuration; nothing was changed.
-    Invalid = 2,
-    /// Missing privilege (CAP_NET_ADMIN / CAP_NET_RAW, or file access).
-    Privilege = 3,
-    /// The resource is busy: its lock was not free within lock_timeout.
-    Busy = 4,
-    /// No resource has that tag.
-    UnknownTag = 5,
-}
-
-const EXIT_HELP: &str = "\
-Exit status:
-  0  success
-  1  the operation ran and failed (e.g. quickcheck found the cable out, 6507)
-  2  invalid input or configuration (the message names the field); nothing was changed
-  3  missing privilege (needs CAP_NET_ADMIN / CAP_NET_RAW, or write access to the directories)
-  4  resource busy: another operation held its lock for longer than lock_timeout
-  5  unknown tag: no such resource is defined
-
-Environment: IPKIT_CONFIG_DIR, IPKIT_STATE_DIR (see --config-dir, --state-dir).";
-
-const BROKEN_PIPE: &str = "stdout: reader went away";
-
-/// An error writing the command's output on stdout.
-pub fn stdout_error(e: std::io::Error) -> CliError {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        CliError::new(Exit::Ok, BROKEN_PIPE)
-    } else {
-        CliError::new(Exit::Failed, format!("stdout: {e}"))
-    }
-}
-
-/// Print one line on stdout (no panic when the reader went away).
-pub fn say_out(line: impl std::fmt::Display) -> Result<(), CliError> {
-    writeln!(std::io::stdout().lock(), "{line}").map_err(stdout_error)
-}
-
-/// A command's failure: the exit status and the message for stderr.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CliError {
-    pub exit: Exit,
-    pub message: String,
-}
-
-impl CliError {
-    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
-        Self {
-            exit,
-            message: message.into(),
-        }
-    }
-
-    /// A kernel error outside an operation: EPERM/EACCES is a missing
-    /// privilege (3), anything else a failure (1). The errno is kept.
-    pub fn kernel(e: &KernelError) -> Self {
-        if e.is_permission() {
-            Self::new(
-                Exit::Privilege,
-                format!("{e}: needs CAP_NET_ADMIN (and CAP_NET_RAW); run as root"),
-            )
-        } else {
-            Self::new(Exit::Failed, e.to_string())
-        }
-    }
-}
-
-impl From<InvalidInput> for CliError {
-    fn from(e: InvalidInput) -> Self {
-        Self::new(Exit::Invalid, e.to_string())
-    }
-}
-
-impl From<StoreError> for CliError {
-    fn from(e: StoreError) -> Self {
-        let exit = match &e {
-            StoreError::UnknownTag(_) => Exit::UnknownTag,
-            StoreError::Exists(_) | StoreError::Corrupt { .. } | StoreError::Refused(_) => {
-                Exit::Invalid
-            }
-            StoreError::Busy { .. } | StoreError::DefinitionsBusy { .. } => Exit::Busy,
-            StoreError::Io { source, .. }
-                if source.kind() == std::io::ErrorKind::PermissionDenied =>
-            {
-                return Self::new(
-                    Exit::Privilege,
-                    format!(
-                        "{e}: needs write access to the config and state directories (run as root)"
-                    ),
-                );
-            }
-            StoreError::Io { .. } | StoreError::Unwritable { .. } => Exit::Failed,
-        };
-        Self::new(exit, e.to_string())
-    }
-}
+pub use exit::{CliError, Exit, say_out, stdout_error};
+use exit::{EXIT_HELP, usage_error};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -233,6 +133,15 @@ pub struct CreateArgs {
     /// Add the address without a prefix route.
     #[arg(long)]
     pub noprefixroute: bool,
+    /// Never choose the address as the source of this node's own outgoing
+    /// connections (added deprecated, preferred_lft 0; IPv6 only, the
+    /// kernel ignores it for IPv4).
+    #[arg(long)]
+    pub never_as_source: bool,
+    /// Priority of the policy rule that sends traffic from the address
+    /// through the adapter holding it; 0 = no rule (default 32000).
+    #[arg(long, value_name = "P")]
+    pub source_rule_priority: Option<u32>,
     /// The daemon brings the resource up by itself and keeps it up.
     #[arg(long)]
     pub hold_in_service: bool,
@@ -294,10 +203,12 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// A guided tour in a throwaway namespace lab (root; never touches host interfaces).
     Demo,
-    /// Run an OCF resource-agent action (start, stop, monitor, meta-data, ...).
+    /// Run an OCF resource-agent action (start, stop, monitor, meta-data, ...);
+    /// it speaks the OCF exit codes and ignores --json.
     Ocf { action: String },
-    /// Run the event-driven monitoring daemon.
-    Daemon,
+    /// Run the event-driven monitoring daemon (or check its configuration).
+    #[command(after_help = crate::daemon::error::exit_help())]
+    Daemon(daemon::DaemonArgs),
     /// Print the man page ipkit(1), or write every page under --out-dir.
     Man {
         /// The root of a man tree (e.g. /usr/local/share/man): writes
@@ -326,8 +237,25 @@ impl Global {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    ExitCode::from(run(cli) as u8)
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(refused(&e)),
+    };
+    ExitCode::from(run(cli).code())
+}
+
+/// A command line clap refused, or `--help` / `--version`. With `--json`
+/// anywhere before `--`, a refusal is also one JSON object on stdout.
+fn refused(e: &clap::Error) -> u8 {
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    if e.use_stderr() && json {
+        let _ = writeln!(std::io::stdout().lock(), "{}", usage_error(e).to_json());
+    }
+    let _ = e.print();
+    u8::try_from(e.exit_code()).unwrap_or(Exit::Invalid.code())
 }
 
 /// Run one parsed command line; prints errors and returns the exit status.
@@ -352,12 +280,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Doctor(args) => doctor::doctor(&g, &args),
         Command::Demo => demo::demo(),
         Command::Ocf { action } => return exit_from_code(crate::ocf::run_action(&action)),
-        Command::Daemon => {
-            return exit_from_code(crate::daemon::main(crate::daemon::DaemonOptions {
-                config_dir: cli.config_dir,
-                state_dir: cli.state_dir,
-            }));
-        }
+        Command::Daemon(args) => daemon::daemon(&g, &args),
         Command::Man { out_dir } => cmd_man(out_dir.as_deref()),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
@@ -368,28 +291,20 @@ pub fn run(cli: Cli) -> Exit {
     match result {
         Ok(exit) => exit,
         // A reader that went away (`ipkit events | head`) is not an error.
-        Err(e) if e.message.ends_with(BROKEN_PIPE) => Exit::Ok,
+        Err(e) if e.is_broken_pipe() => Exit::Ok,
         Err(e) => {
-            eprintln!("ipkit: {}", e.message);
+            e.report(g.json);
             e.exit
         }
     }
 }
 
-/// OCF and daemon statuses pass through unchanged (they have their own
-/// meanings; see docs/pacemaker.md and docs/daemon.md).
+/// OCF statuses pass through unchanged (they have their own meanings; see
+/// docs/pacemaker.md).
 fn exit_from_code(code: u8) -> Exit {
     // The Exit enum only names the CLI's statuses; others are carried by
     // exiting directly.
-    match code {
-        0 => Exit::Ok,
-        1 => Exit::Failed,
-        2 => Exit::Invalid,
-        3 => Exit::Privilege,
-        4 => Exit::Busy,
-        5 => Exit::UnknownTag,
-        other => std::process::exit(i32::from(other)),
-    }
+    Exit::from_code(code).unwrap_or_else(|| std::process::exit(i32::from(code)))
 }
 
 pub fn parse_tag(tag: &str) -> Result<Tag, CliError> {
@@ -449,42 +364,49 @@ fn cmd_op(g: &Global, tag: &str, op: Operation) -> Result<Exit, CliError> {
         .as_ref()
         .filter(|s| s.in_service)
         .and_then(|s| s.active_adapter.clone());
+    let exit = if outcome.success {
+        Exit::Ok
+    } else if outcome.needs_privilege() {
+        Exit::Privilege
+    } else {
+        Exit::Failed
+    };
     // The operation has happened: a failure to print its result must not
     // change the exit status that reports it.
-    if let Err(e) = report_outcome(g, &tag, op, &outcome, active.as_ref().map(|a| a.as_str()))
-        && !e.message.ends_with(BROKEN_PIPE)
+    let active = active.as_ref().map(|a| a.as_str());
+    if let Err(e) = report_outcome(g, &tag, op, &outcome, active, exit)
+        && !e.is_broken_pipe()
     {
         eprintln!("ipkit: {}", e.message);
     }
-    if outcome.success {
-        Ok(Exit::Ok)
-    } else if outcome.needs_privilege() {
+    if exit == Exit::Privilege {
         let err = outcome
             .error
             .as_ref()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        Err(CliError::new(
-            Exit::Privilege,
-            format!(
-                "{op} of {tag} failed: {err}: needs CAP_NET_ADMIN (and CAP_NET_RAW); run as root"
-            ),
-        ))
-    } else {
-        Ok(Exit::Failed)
+        eprintln!(
+            "ipkit: {op} of {tag} failed: {err}: needs CAP_NET_ADMIN (and CAP_NET_RAW); run as root"
+        );
     }
+    Ok(exit)
 }
 
+/// The result line, or with `--json` one object that also carries the
+/// exit status (`exit`, `kind`), failed or not.
 fn report_outcome(
     g: &Global,
     tag: &Tag,
     op: Operation,
     out: &Outcome,
     active: Option<&str>,
+    exit: Exit,
 ) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
     let r = if g.json {
         let v = serde_json::json!({
+            "exit": exit.code(),
+            "kind": exit,
             "tag": tag.as_str(),
             "operation": op,
             "success": out.success,
@@ -527,6 +449,8 @@ fn cmd_create(g: &Global, a: CreateArgs) -> Result<Exit, CliError> {
         restart_window_ms: a.restart_window,
         lock_timeout_ms: a.lock_timeout,
         noprefixroute: a.noprefixroute,
+        never_as_source: a.never_as_source,
+        source_rule_priority: a.source_rule_priority,
         no_probe: a.no_probe,
     };
     // 1. Syntax.

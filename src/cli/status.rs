@@ -386,6 +386,8 @@ pub fn show(g: &Global, tag: &str) -> Result<Exit, CliError> {
          restart_threshold:    {} in {} ms\n\
          lock_timeout:         {} ms\n\
          noprefixroute:        {}\n\
+         never_as_source:      {}\n\
+         source_rule_priority: {}\n\
          definition file:      {}\n\
          active_adapter:       {}\n\
          in_service:           {}{}\n\
@@ -420,6 +422,8 @@ pub fn show(g: &Global, tag: &str) -> Result<Exit, CliError> {
         ms(t.restart_window),
         ms(t.lock_timeout),
         t.noprefixroute,
+        t.never_as_source,
+        t.source_rule_priority,
         g.store.definition_path(&tag).display(),
         r.active_adapter,
         r.in_service,

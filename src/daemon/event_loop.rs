@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -28,9 +28,15 @@ use crate::store::{Store, StoreError};
 
 /// What reaches the loop from other threads.
 pub(super) enum Message {
-    Done { tag: Tag, report: Report },
+    Done {
+        tag: Tag,
+        report: Report,
+    },
     Reload,
     Stop,
+    /// The watchdog's question: answered when the loop next reads its
+    /// messages, i.e. after a whole turn.
+    Ping(SyncSender<()>),
 }
 
 /// Asks a running daemon to reload or stop (cheap to clone, e.g. into a
@@ -54,6 +60,14 @@ impl Control {
     /// SIGTERM: stop cleanly.
     pub fn stop(&self) {
         self.send(Message::Stop);
+    }
+
+    /// Whether the loop reads its messages within `within`: the health
+    /// check behind the systemd watchdog (docs/daemon.md "systemd").
+    pub fn answers_within(&self, within: Duration) -> bool {
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        self.send(Message::Ping(answer));
+        answered.recv_timeout(within).is_ok()
     }
 
     pub(super) fn send(&self, message: Message) {
@@ -224,6 +238,10 @@ impl EventLoop {
                     self.feed(Input::Done { tag, report });
                 }
                 Message::Reload => self.reload(),
+                // The asker may have given up waiting: nothing to do then.
+                Message::Ping(answer) => {
+                    let _ = answer.try_send(());
+                }
                 Message::Stop => {
                     self.shutdown();
                     return false;

@@ -310,6 +310,7 @@ impl Executor {
                     e.recoveries_failed += 1;
                 }
                 e.last_recovery = Some((now, d, ok));
+                e.recovery_seconds.observe(d);
             }
             e.active = active.clone();
             e.in_service = state.in_service;
@@ -355,6 +356,10 @@ impl Executor {
             }
             let before = state.last_conflict.clone();
             let out = ops::deep_check(ctx, def, state);
+            // The routing beside the address follows it; a crash between
+            // an address change and that state is repaired here at the
+            // latest (docs/linux-backend.md, "Source routing").
+            ops::reconcile_routing(ctx, def, Operation::DeepCheck, state.active_adapter(def));
             let now = self.clock.now();
             let peer_conflict = state
                 .last_conflict

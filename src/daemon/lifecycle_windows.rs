@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::error::DaemonError;
+use super::error::{DaemonError, DaemonExit};
 use super::{Control, DaemonOptions};
 use crate::sys::windows::service::{self, Dispatch, Request, ServiceStatus};
 
@@ -20,17 +20,36 @@ pub enum Lifecycle {
 }
 
 /// Run the daemon as the service when the service control manager started
-/// this process, else in the console.
-pub fn run(opts: &DaemonOptions, serve: fn(&DaemonOptions, Lifecycle) -> u8) -> u8 {
+/// this process, else in the console. As a service, the daemon's exit
+/// status goes to the service control manager as its service-specific
+/// code, and its error (why it could not start) comes back from here too.
+pub fn run(
+    opts: &DaemonOptions,
+    serve: fn(&DaemonOptions, Lifecycle) -> Result<(), DaemonError>,
+) -> Result<(), DaemonError> {
     let owned = opts.clone();
-    let body = Box::new(move |status| serve(&owned, Lifecycle::Service(status)));
+    let failure: Arc<Mutex<Option<DaemonError>>> = Arc::default();
+    let failed = failure.clone();
+    let body = Box::new(
+        move |status| match serve(&owned, Lifecycle::Service(status)) {
+            Ok(()) => DaemonExit::Ok.code(),
+            Err(e) => {
+                let code = e.exit().code();
+                *failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                code
+            }
+        },
+    );
     match service::dispatch(SERVICE_NAME, body) {
-        Dispatch::Ran(exit) => exit,
+        Dispatch::Ran(_) => match failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        },
         Dispatch::NotAService => serve(opts, Lifecycle::Console),
-        Dispatch::Failed(e) => {
-            eprintln!("ipkit daemon: the service control dispatcher failed: {e}");
-            super::EXIT_START
-        }
+        Dispatch::Failed(e) => Err(DaemonError::Signals(std::io::Error::new(
+            e.kind(),
+            format!("the service control dispatcher: {e}"),
+        ))),
     }
 }
 
@@ -86,7 +105,7 @@ impl Lifecycle {
 impl Registered {
     /// The daemon runs: tell the service control manager, and act on the
     /// requests (those that came meanwhile first).
-    pub fn ready(self, control: Control) -> Watching {
+    pub fn ready(self, control: Control) -> Result<Watching, DaemonError> {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if p.reload {
             control.reload();
@@ -99,9 +118,9 @@ impl Registered {
         if let Some(status) = &self.status {
             status.running();
         }
-        Watching {
+        Ok(Watching {
             status: self.status,
-        }
+        })
     }
 }
 

@@ -14,10 +14,12 @@
 //!   HTTP as JSON and Prometheus text ([`conflicts`]: its address conflict
 //!   counters), by a bounded server of its own ([`http_server`], over the
 //!   byte-level [`http`]) within the descriptor budget of [`fd_limit`];
+//!   [`histogram`]: the recovery duration's buckets;
 //! - [`config`]: the configuration file `ipkit.toml` in the config dir;
 //! - [`error`]: why it could not start, and the exit status for each reason;
+//! - [`check_config`]: `--check-config`, the start's validation alone;
 //! - [`hook`]: the operator's `on_failure` command;
-//! - [`notify`]: systemd readiness;
+//! - [`watchdog`]: the systemd watchdog, fed while the event loop answers;
 //! - `lifecycle_unix` / `lifecycle_windows`: how the platform tells the
 //!   daemon to reload or stop (signals and systemd; the service control
 //!   manager or the console), chosen below;
@@ -28,11 +30,13 @@ use std::path::PathBuf;
 
 pub mod api;
 pub mod async_sink;
+pub mod check_config;
 pub mod conflicts;
 pub mod error;
 mod event_loop;
 pub mod executor;
 pub mod fd_limit;
+pub mod histogram;
 pub mod hook;
 #[doc(hidden)]
 pub mod http;
@@ -43,17 +47,16 @@ mod lifecycle;
 #[cfg(windows)]
 #[path = "lifecycle_windows.rs"]
 mod lifecycle;
-#[cfg(target_os = "linux")]
-pub mod notify;
 pub mod pidfile;
 pub mod policy;
 mod queue;
 pub mod startup;
 pub mod status;
 pub mod view;
+pub mod watchdog;
 mod wire_watch;
 
-pub use error::DaemonError;
+pub use error::{DaemonError, DaemonExit};
 pub use event_loop::Control;
 pub use startup::{Daemon, Parts, SteppedDaemon, spawn, spawn_with};
 
@@ -65,42 +68,19 @@ pub struct DaemonOptions {
     pub state_dir: PathBuf,
 }
 
-/// Exit statuses of `ipkit daemon`.
-pub const EXIT_OK: u8 = 0;
-/// The configuration or a definition is invalid; nothing was changed.
-pub const EXIT_CONFIG: u8 = 2;
-/// The daemon could not start (the kernel seam, privileges, the API port).
-pub const EXIT_START: u8 = 1;
-
 /// Run the daemon until SIGTERM (or SIGINT); SIGHUP reloads the
 /// definitions. On Windows: as a service when the service control manager
 /// started it (stop and "paramchange" reload), else in the console until
-/// Ctrl-C. Returns the process exit status.
-pub fn main(opts: DaemonOptions) -> u8 {
-    lifecycle::run(&opts, serve_to_exit)
-}
-
-/// [`serve`] with the daemon's error printed and turned into its exit
-/// status (the platform's `lifecycle` calls it).
-fn serve_to_exit(opts: &DaemonOptions, lifecycle: lifecycle::Lifecycle) -> u8 {
-    match serve(opts, lifecycle) {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            eprintln!("ipkit daemon: {e}");
-            e.exit_code()
-        }
-    }
+/// Ctrl-C. The error says why it could not start; its exit status is
+/// [`DaemonError::exit`].
+pub fn main(opts: &DaemonOptions) -> Result<(), DaemonError> {
+    lifecycle::run(opts, serve)
 }
 
 fn serve(opts: &DaemonOptions, lifecycle: lifecycle::Lifecycle) -> Result<(), DaemonError> {
     let config = crate::config::Config::load(&opts.config_dir)?;
-    if let Some(addr) = config.listen
-        && !addr.ip().is_loopback()
-        && config.token.is_none()
-    {
-        eprintln!(
-            "ipkit daemon: warning: the status API listens on {addr} without a token; set [daemon] token"
-        );
+    for warning in check_config::warnings(&config) {
+        eprintln!("ipkit daemon: warning: {warning}");
     }
     // Descriptors for recovery however busy the status API gets (issue 10):
     // the soft limit up to the hard one; the API takes an eighth at most.
@@ -134,7 +114,14 @@ fn serve(opts: &DaemonOptions, lifecycle: lifecycle::Lifecycle) -> Result<(), Da
     if let Some(a) = daemon.api_addr() {
         eprintln!("ipkit daemon: status API on http://{a}/");
     }
-    let watching = lifecycle.ready(daemon.control());
+    let watching = match lifecycle.ready(daemon.control()) {
+        Ok(w) => w,
+        Err(e) => {
+            daemon.stop();
+            pidfile::remove(&opts.state_dir);
+            return Err(e);
+        }
+    };
     daemon.wait();
     watching.finish();
     pidfile::remove(&opts.state_dir);

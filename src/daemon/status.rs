@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::conflicts::{self, Conflicts, ConflictsJson};
+use super::histogram::Histogram;
 use crate::events::{Event, EventSink, Severity};
 use crate::net::{LinkState, LinkStatus};
 use crate::resource::{AdapterName, Definition, Tag, rfc3339};
@@ -66,6 +67,8 @@ pub struct ResEntry {
     pub recoveries_ok: u64,
     pub recoveries_failed: u64,
     pub last_recovery: Option<(SystemTime, Duration, bool)>,
+    /// Every local recovery's duration (successful or not).
+    pub recovery_seconds: Histogram,
     /// Other holders of the address seen while in service (issue 10).
     pub conflicts: Conflicts,
 }
@@ -87,6 +90,7 @@ impl ResEntry {
             recoveries_ok: 0,
             recoveries_failed: 0,
             last_recovery: None,
+            recovery_seconds: Histogram::default(),
             conflicts: Conflicts::default(),
         }
     }
@@ -397,6 +401,19 @@ impl Status {
         };
         family(
             &mut o,
+            "ipkit_build_info",
+            "gauge",
+            "Always 1; the labels say which ipkit this is.",
+        );
+        let _ = writeln!(
+            o,
+            "ipkit_build_info{{version=\"{}\",os=\"{}\",arch=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        );
+        family(
+            &mut o,
             "ipkit_daemon_start_time_seconds",
             "gauge",
             "Start time of the daemon since the Unix epoch.",
@@ -513,16 +530,15 @@ impl Status {
         }
         family(
             &mut o,
-            "ipkit_last_recovery_duration_seconds",
-            "gauge",
-            "Duration of the last local recovery (0 before the first).",
+            "ipkit_recovery_duration_seconds",
+            "histogram",
+            "How long local recoveries took, successful or not.",
         );
-        per(&mut o, "ipkit_last_recovery_duration_seconds", &|e| {
-            format!(
-                "{:.6}",
-                e.last_recovery.map(|r| r.1.as_secs_f64()).unwrap_or(0.0)
-            )
-        });
+        for (tag, e) in &g.resources {
+            let labels = format!("tag=\"{}\"", label(tag.as_str()));
+            e.recovery_seconds
+                .write(&mut o, "ipkit_recovery_duration_seconds", &labels);
+        }
         conflicts::write_metrics(&mut o, &g.resources, label);
         family(
             &mut o,
@@ -530,7 +546,20 @@ impl Status {
             "gauge",
             "1 when the adapter has carrier and is administratively up.",
         );
-        for a in g.adapters.values() {
+        // Only the adapters a resource names: a node's other links (lo,
+        // bridges, container veths) are not ipkit's to report.
+        let used: std::collections::BTreeSet<&str> = g
+            .resources
+            .values()
+            .flat_map(|e| [Some(&e.def.adapter), e.def.recovery_adapter.as_ref()])
+            .flatten()
+            .map(|a| a.as_str())
+            .collect();
+        for a in g
+            .adapters
+            .values()
+            .filter(|a| used.contains(a.name.as_str()))
+        {
             let _ = writeln!(
                 o,
                 "ipkit_adapter_connected{{adapter=\"{}\"}} {}",
@@ -592,6 +621,18 @@ mod tests {
             },
             SystemTime::UNIX_EPOCH,
         );
+        s.set_adapter(
+            AdapterEntry {
+                name: "lo".into(),
+                ifindex: 1,
+                mac: None,
+                admin_up: true,
+                carrier: true,
+                link: LinkState::Connected,
+                link_since: None,
+            },
+            SystemTime::UNIX_EPOCH,
+        );
         s.update(&d.tag, |e| {
             e.in_service = true;
             e.up = Some(true);
@@ -623,6 +664,19 @@ mod tests {
             "{m}"
         );
         assert!(m.contains("ipkit_adapter_connected{adapter=\"eth0\"} 0\n"));
+        assert!(
+            !m.contains("adapter=\"lo\""),
+            "an adapter no resource uses: {m}"
+        );
+        let build = format!(
+            "ipkit_build_info{{version=\"{}\",",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(m.contains(&build), "{m}");
+        assert!(
+            m.contains("ipkit_recovery_duration_seconds_count{tag=\"vip\"} 0\n"),
+            "{m}"
+        );
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
     /// The daemon's side of issue 10 defect 10: when a link went down, as

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::conf::Sysctls;
-use crate::net::NodeSnapshot;
+use crate::net::{NodeSnapshot, PolicyRules};
 use crate::resource::{AdapterName, Definition, Tag};
 
 /// Everything the rules look at.
@@ -17,6 +17,9 @@ pub struct NodeFacts {
     pub broken_definitions: Vec<String>,
     /// Every link and address, or why they could not be read.
     pub node: Result<NodeSnapshot, String>,
+    /// The policy routing rules (ipkit's source routing and the
+    /// operator's), or why they could not be read.
+    pub routing: Result<PolicyRules, String>,
     pub host: HostFacts,
     /// The same-segment tests run (or not) for the resources.
     pub segments: Vec<SegmentTest>,

@@ -63,8 +63,9 @@ pub enum FindingId {
     IgnoreRoutesWithLinkdown,
     /// IPv6 is disabled on an adapter of an IPv6 resource.
     Ipv6Disabled,
-    /// Reserved for ipkit's own source policy rules and per-adapter
-    /// routing tables (issue 11); not reported yet (see
+    /// ipkit's source rule for an address in place where the address is,
+    /// nothing of it left where it is not, and no operator rule at its
+    /// priority or ahead of it for the address (issue 11; see
     /// [`super::rules::routing`]).
     RoutingPolicy,
 }
@@ -131,10 +132,12 @@ impl FindingId {
             FindingId::PromoteSecondaries => "promote_secondaries on an IPv4 address's adapters",
             FindingId::RpFilter => "rp_filter not strict where the address moves",
             FindingId::IgnoreRoutesWithLinkdown => {
-                "ignore_routes_with_linkdown where the address moves"
+                "ignore_routes_with_linkdown where the address moves without ipkit's source rule"
             }
             FindingId::Ipv6Disabled => "IPv6 enabled on an IPv6 address's adapters",
-            FindingId::RoutingPolicy => "(reserved) ipkit's own routing rules, issue 11",
+            FindingId::RoutingPolicy => {
+                "ipkit's source rule follows the address; no rule of the operator in its way"
+            }
         }
     }
 }

@@ -139,6 +139,7 @@ impl Gather<'_> {
     /// definition files that could not be read.
     pub fn facts(&self, definitions: Vec<Definition>, broken: Vec<String>) -> NodeFacts {
         let node = self.kernel.snapshot().map_err(|e| e.to_string());
+        let routing = self.kernel.policy_rules().map_err(|e| e.to_string());
         let adapters: Vec<AdapterName> = match &node {
             Ok(snapshot) => snapshot.links().iter().map(|l| l.name.clone()).collect(),
             Err(_) => definitions
@@ -159,6 +160,7 @@ impl Gather<'_> {
             definitions,
             broken_definitions: broken,
             node,
+            routing,
             host,
             segments,
         }

@@ -18,6 +18,7 @@ pub mod changes;
 pub mod link;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod policy_rules;
 pub mod polling;
 pub mod sim;
 pub mod snapshot;
@@ -26,6 +27,7 @@ pub mod windows;
 pub use backend::Backend;
 pub use changes::{Change, ChangeSource, Waker, WatchedAddress, WireWatch};
 pub use link::{LinkInfo, LinkState, LinkStatus};
+pub use policy_rules::{PolicyRule, PolicyRules};
 pub use snapshot::{AddressEntry, NodeSnapshot, SnapshotKernel};
 
 /// Which kernel call failed.
@@ -43,6 +45,10 @@ pub enum KernelOp {
     AddNeighbour,
     /// Reading the netlink event monitor.
     Monitor,
+    /// Dumping, adding or deleting a policy rule (source routing).
+    Rule,
+    /// Dumping, replacing or deleting a route of ipkit's tables.
+    Route,
     /// Listening on the wire for other hosts claiming an address.
     Listen,
 }
@@ -60,6 +66,8 @@ impl KernelOp {
             KernelOp::Open => "open socket",
             KernelOp::AddNeighbour => "add neighbour",
             KernelOp::Monitor => "read netlink events",
+            KernelOp::Rule => "policy rule",
+            KernelOp::Route => "route",
             KernelOp::Listen => "listen for address claims",
         }
     }
@@ -130,6 +138,15 @@ pub struct AnnouncePlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AddOptions {
     pub noprefixroute: bool,
+    /// Add the address deprecated (preferred lifetime 0, valid forever), so
+    /// that the kernel's source-address selection passes it over for
+    /// another address of the node (IPv6: RFC 6724 rule 3; IPv4: the kernel
+    /// ignores it: docs/linux-backend.md "Things an operator should know").
+    pub never_as_source: bool,
+    /// Where the platform steers traffic sourced from the address through
+    /// the adapter that holds it (Linux: the priority of ipkit's policy
+    /// rule, docs/linux-backend.md "Source routing"); 0 = not at all.
+    pub source_rule_priority: u32,
 }
 
 /// The answer of an in-use probe.
@@ -191,6 +208,27 @@ pub trait Kernel: Send + Sync {
     ) -> Result<(), KernelError>;
 
     fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError>;
+
+    /// Bring what the platform keeps beside an address (Linux: ipkit's
+    /// source rule and table) in line with the adapter that holds it now,
+    /// repairing what a crash between an address change and that state
+    /// left behind. `add_address` and `delete_address` keep it in line
+    /// themselves; this is for the reconcile before an operation. Returns
+    /// what was changed, in words. Platforms without such state do nothing.
+    fn settle_routing(
+        &self,
+        _addr: &Address,
+        _opts: AddOptions,
+    ) -> Result<Vec<String>, KernelError> {
+        Ok(Vec::new())
+    }
+
+    /// The node's policy routing rules, for `ipkit doctor` (Linux: every
+    /// rule of each family, ipkit's with the adapter their table uses).
+    /// Platforms without policy routing have none.
+    fn policy_rules(&self) -> Result<PolicyRules, KernelError> {
+        Ok(PolicyRules::default())
+    }
 
     /// Delete every neighbour (ARP/NDP) entry for `ip`, on every adapter.
     fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError>;
@@ -262,6 +300,12 @@ impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
     }
     fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError> {
         (**self).delete_address(adapter, addr)
+    }
+    fn settle_routing(&self, addr: &Address, opts: AddOptions) -> Result<Vec<String>, KernelError> {
+        (**self).settle_routing(addr, opts)
+    }
+    fn policy_rules(&self) -> Result<PolicyRules, KernelError> {
+        (**self).policy_rules()
     }
     fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
         (**self).flush_neighbours(ip)

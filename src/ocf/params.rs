@@ -30,13 +30,19 @@ pub enum ParamSyntax {
     Count { max: Option<u32> },
     /// Milliseconds: `250`, `250ms` or `2s`.
     Millis,
+    /// An address's preferred lifetime as IPaddr2 takes it: `forever`, or
+    /// `0` (deprecated: not a source for this node's own connections).
+    Lifetime,
 }
 
 impl ParamSyntax {
     /// The OCF meta-data content type.
     pub fn content_type(self) -> &'static str {
         match self {
-            ParamSyntax::Address | ParamSyntax::Netmask | ParamSyntax::Interface => "string",
+            ParamSyntax::Address
+            | ParamSyntax::Netmask
+            | ParamSyntax::Interface
+            | ParamSyntax::Lifetime => "string",
             ParamSyntax::Boolean => "boolean",
             ParamSyntax::Count { .. } | ParamSyntax::Millis => "integer",
         }
@@ -129,6 +135,21 @@ impl Param {
 
     fn millis(&self, env: &OcfEnv) -> Result<Duration, InvalidInput> {
         parse_ms(self.name, self.given(env)?)
+    }
+
+    /// [`ParamSyntax::Lifetime`]: whether the address is to be deprecated.
+    fn deprecated(&self, env: &OcfEnv) -> Result<bool, InvalidInput> {
+        match self.given(env)?.trim() {
+            "forever" => Ok(false),
+            "0" => Ok(true),
+            other => Err(InvalidInput::new(
+                self.name,
+                format!(
+                    "{other:?}: only \"forever\" or \"0\" (ipkit keeps the address until stop; \
+                     a lifetime in between would let the kernel drop it)"
+                ),
+            )),
+        }
     }
 }
 
@@ -245,8 +266,25 @@ const ARP_COUNT_REFRESH: Param = Param {
            and neighbours. 0 (default) sends none.",
 };
 
+const PREFERRED_LFT: Param = Param {
+    name: "preferred_lft",
+    syntax: ParamSyntax::Lifetime,
+    required: false,
+    unique: false,
+    reloadable: false,
+    default: ParamDefault::Value("forever"),
+    short: "Preferred lifetime: 0 keeps the address from being a source",
+    long: "As IPaddr2's preferred_lft. \"0\" adds the address deprecated (preferred \
+           lifetime 0, valid forever; the never_as_source tunable), so connections this \
+           node opens itself take another source address. IPv6 honours it when the node \
+           has another address of the same scope; the kernel ignores it for IPv4 (keep \
+           an IPv4 address in the subnet of the node's own one: a secondary is never \
+           chosen). \"forever\" (default): a normal address. No other lifetime is \
+           accepted. A change restarts the resource.",
+};
+
 /// Every parameter, in the order the meta-data lists them.
-const PARAMETERS: [Param; 9] = [
+const PARAMETERS: [Param; 10] = [
     IP,
     CIDR_NETMASK,
     NIC,
@@ -256,6 +294,7 @@ const PARAMETERS: [Param; 9] = [
     ARP_COUNT,
     ARP_INTERVAL,
     ARP_COUNT_REFRESH,
+    PREFERRED_LFT,
 ];
 
 /// The parameter table, for the meta-data and any other document.
@@ -275,6 +314,8 @@ pub struct Params {
     pub arp_count: u32,
     pub arp_interval: Duration,
     pub arp_count_refresh: u32,
+    /// `preferred_lft = 0`: the definition's `never_as_source`.
+    pub never_as_source: bool,
 }
 
 impl Params {
@@ -296,6 +337,7 @@ impl Params {
             arp_count: ARP_COUNT.count(env)?,
             arp_interval: ARP_INTERVAL.millis(env)?,
             arp_count_refresh: ARP_COUNT_REFRESH.count(env)?,
+            never_as_source: PREFERRED_LFT.deprecated(env)?,
             tag: match env.instance_tag() {
                 Some(tag) => tag?,
                 None => Tag::default_for(address.ip()),
@@ -329,6 +371,7 @@ impl Params {
         def.tunables.probe_timeout = self.probe_timeout;
         def.tunables.announce_count = self.arp_count;
         def.tunables.announce_interval = self.arp_interval;
+        def.tunables.never_as_source = self.never_as_source;
         def.validate()?;
         Ok(def)
     }
@@ -478,7 +521,27 @@ mod tests {
         assert_eq!(p.arp_count, 5);
         assert_eq!(p.arp_interval, Duration::from_millis(200));
         assert_eq!(p.arp_count_refresh, 0);
+        assert!(!p.never_as_source, "preferred_lft forever");
         assert_eq!(p.tag.as_str(), "ip-198.51.100.50");
+    }
+
+    #[test]
+    fn preferred_lft_is_forever_or_zero_as_in_ipaddr2() {
+        let with = |v: &str| {
+            let env = OcfEnv::from_pairs([
+                ("OCF_RESKEY_ip", "2001:db8::50/64"),
+                ("OCF_RESKEY_nic", "eth0"),
+                ("OCF_RESKEY_preferred_lft", v),
+            ]);
+            Params::from_env(&env)
+        };
+        let zero = with("0").unwrap();
+        assert!(zero.never_as_source);
+        assert!(zero.definition().unwrap().tunables.never_as_source);
+        assert!(!with("forever").unwrap().never_as_source);
+        let e = with("3600").unwrap_err();
+        assert_eq!(e.field, "preferred_lft");
+        assert!(e.to_string().contains("only \"forever\" or \"0\""), "{e}");
     }
 
     #[test]
@@ -498,6 +561,7 @@ mod tests {
                     ParamSyntax::Boolean => p.boolean(&env).map(|_| ()),
                     ParamSyntax::Count { .. } => p.count(&env).map(|_| ()),
                     ParamSyntax::Millis => p.millis(&env).map(|_| ()),
+                    ParamSyntax::Lifetime => p.deprecated(&env).map(|_| ()),
                     ParamSyntax::Interface => p.interface(&env).map(|_| ()),
                     ParamSyntax::Address | ParamSyntax::Netmask => Ok(()),
                 };

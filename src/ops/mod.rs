@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::cluster::ClusterView;
 use crate::events::{Event, EventSink, Kind};
-use crate::net::{AnnouncePlan, Kernel, KernelError};
+use crate::net::{AddOptions, AnnouncePlan, Kernel, KernelError};
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState, Tag};
 use crate::store::{Store, StoreError};
 
@@ -23,7 +23,7 @@ mod restore;
 
 pub use deep_check::deep_check;
 pub use quick_check::{quick_check, quick_check_since};
-pub use reconcile::{Correction, corrections, disagreements, reconcile};
+pub use reconcile::{Correction, corrections, disagreements, reconcile, reconcile_routing};
 pub use recover::recover;
 pub use remove::remove;
 pub use restore::restore;
@@ -107,6 +107,16 @@ pub(crate) fn announce_plan(def: &Definition) -> AnnouncePlan {
     AnnouncePlan {
         count: def.tunables.announce_count,
         interval: def.tunables.announce_interval,
+    }
+}
+
+/// How the address is added: prefix route, deprecated or not, and the
+/// source rule's priority.
+pub(crate) fn add_options(def: &Definition) -> AddOptions {
+    AddOptions {
+        noprefixroute: def.tunables.noprefixroute,
+        never_as_source: def.tunables.never_as_source,
+        source_rule_priority: def.tunables.source_rule_priority,
     }
 }
 

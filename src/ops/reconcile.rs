@@ -10,6 +10,12 @@
 //! service on that adapter (the active one if it holds it, else the
 //! primary, else the recovery adapter).
 //!
+//! The routing state a platform keeps beside the address (Linux: ipkit's
+//! source rule and table, docs/linux-backend.md "Source routing") is
+//! brought in line with where the address is too ([`reconcile_routing`]),
+//! one 7007 per change: a crash between an address change and that state
+//! is repaired by the next operation.
+//!
 //! What it does not correct: a state that says "in service" while no
 //! adapter of the resource holds the address is a failed resource, not a
 //! stale state (quickCheck fails with 6508 and recover repairs it), and an
@@ -148,7 +154,42 @@ pub fn reconcile(
             },
         );
     }
+    let nic = holding_adapter(def, state, &holders).unwrap_or_else(|| def.adapter.clone());
+    reconcile_routing(ctx, def, op, &nic);
     found
+}
+
+/// Bring the platform's routing beside the address in line with the
+/// kernel (`Kernel::settle_routing`): one 7007 naming `nic` per change,
+/// 7004 when it cannot. Returns how many changes were made.
+pub fn reconcile_routing(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    op: Operation,
+    nic: &AdapterName,
+) -> usize {
+    match ctx
+        .kernel
+        .settle_routing(&def.address, super::add_options(def))
+    {
+        Ok(changes) => {
+            for detail in &changes {
+                ctx.emit(
+                    def,
+                    op,
+                    Kind::StateCorrected {
+                        nic: nic.clone(),
+                        detail: format!("source routing: {detail}"),
+                    },
+                );
+            }
+            changes.len()
+        }
+        Err(e) => {
+            ctx.emit(def, op, Kind::KernelError { err: e.to_string() });
+            0
+        }
+    }
 }
 
 /// Where the state and the kernel disagree, in words (what `status`

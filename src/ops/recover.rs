@@ -4,9 +4,8 @@
 //! before it adds an address no local adapter holds (7009).
 
 use super::in_use::{Wire, probe_wire};
-use super::{Ctx, Outcome, announce_plan, deep_check, flush, quick_check};
+use super::{Ctx, Outcome, add_options, announce_plan, deep_check, flush, quick_check};
 use crate::events::Kind;
-use crate::net::AddOptions;
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
 
 const OP: Operation = Operation::Recover;
@@ -139,9 +138,7 @@ fn add_and_announce(
     out: &mut Outcome,
     adapter: &AdapterName,
 ) -> bool {
-    let opts = AddOptions {
-        noprefixroute: def.tunables.noprefixroute,
-    };
+    let opts = add_options(def);
     if let Err(e) = ctx.kernel.add_address(adapter, &def.address, opts) {
         ctx.kernel_error(def, OP, out, e);
         return false;

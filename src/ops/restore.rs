@@ -2,9 +2,8 @@
 
 use super::in_use::{Wire, probe_wire};
 use super::reconcile::holding_adapter;
-use super::{Ctx, Outcome, announce_plan, flush, held_exactly_by};
+use super::{Ctx, Outcome, add_options, announce_plan, flush, held_exactly_by};
 use crate::events::Kind;
-use crate::net::AddOptions;
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
 
 const OP: Operation = Operation::Restore;
@@ -146,9 +145,7 @@ fn try_adapter(
         return false;
     }
     // 4. CONNECTED: add the address.
-    let opts = AddOptions {
-        noprefixroute: def.tunables.noprefixroute,
-    };
+    let opts = add_options(def);
     if let Err(e) = ctx.kernel.add_address(target, &def.address, opts) {
         ctx.kernel_error(def, OP, out, e);
         return false;

@@ -16,7 +16,7 @@ mod address;
 mod tunables;
 
 pub use address::Address;
-pub use tunables::{Tunables, ms};
+pub use tunables::{DEFAULT_SOURCE_RULE_PRIORITY, Tunables, ms};
 
 /// A refusal of bad input: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -51,7 +51,22 @@ pub struct Tunables {
     pub lock_timeout: Duration,
     /// Add the address without a prefix route (`IFA_F_NOPREFIXROUTE`).
     pub noprefixroute: bool,
+    /// Add the address deprecated (preferred lifetime 0), so that the
+    /// node's own outgoing connections take another source address (IPv6;
+    /// IPv4 kernels ignore it: docs/linux-backend.md).
+    pub never_as_source: bool,
+    /// Priority of the policy rule that sends traffic sourced from the
+    /// address through the adapter holding it (Linux; docs/linux-backend.md
+    /// "Source routing"); 0 = ipkit installs no rule.
+    pub source_rule_priority: u32,
 }
+
+/// The default [`Tunables::source_rule_priority`]: before `main` (32766),
+/// after the low numbers operators and other tools choose
+/// (docs/linux-backend.md, "Coexistence with the operator's rules").
+pub const DEFAULT_SOURCE_RULE_PRIORITY: u32 = 32000;
+/// The `main` table's rule: ipkit's must come before it.
+const MAIN_RULE_PRIORITY: u32 = 32766;
 
 impl Default for Tunables {
     fn default() -> Self {
@@ -67,6 +82,8 @@ impl Default for Tunables {
             restart_window: Duration::from_secs(15 * 60),
             lock_timeout: Duration::from_secs(30),
             noprefixroute: false,
+            never_as_source: false,
+            source_rule_priority: DEFAULT_SOURCE_RULE_PRIORITY,
         }
     }
 }
@@ -105,6 +122,14 @@ impl Tunables {
                     format!("must be at most {max_ms} ms"),
                 ));
             }
+        }
+        if self.source_rule_priority >= MAIN_RULE_PRIORITY {
+            return Err(InvalidInput::new(
+                "source_rule_priority",
+                format!(
+                    "must be below {MAIN_RULE_PRIORITY} (the main table's rule), or 0 for no rule"
+                ),
+            ));
         }
         if self.announce_count > 1 && self.announce_interval.is_zero() {
             return Err(InvalidInput::new(

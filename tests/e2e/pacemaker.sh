@@ -16,6 +16,9 @@
 #      stop withdraws the definition, its daemon reloads and leaves the vip
 #      alone.
 #
+# PM_FAMILY=6 runs the same scenarios with an IPv6 address on an IPv6 LAN
+# (tests/e2e/pacemaker-ipv6.sh); the default is IPv4.
+#
 # Waits are bounded (a hang fails the test); only scenario 6 bounds a
 # reaction (2 s against a 10 s monitor), to show who recovered.
 # PM_KEEP=1 keeps the node logs for a look afterwards.
@@ -43,7 +46,7 @@ bad() { pm_log "FAIL: $*"; failed=$((failed + 1)); diagnose; }
 finish() {
   local rc=$?
   pm_down
-  echo "pacemaker e2e: $passed passed, $failed failed"
+  echo "pacemaker e2e (IPv$PM_FAMILY): $passed passed, $failed failed"
   [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ] && [ "$passed" -gt 0 ] || exit 1
 }
 trap finish EXIT
@@ -61,12 +64,12 @@ events_in_one_call() {
 }
 resource_node() { pm_x n1 crm_resource --locate -r vip 2>/dev/null | sed -n 's/.*running on: //p'; }
 
-pm_log "building the cluster"
+pm_log "building the cluster (the resource on IPv$PM_FAMILY)"
 pm_up
 pm_ethmonitors
 pm_x n1 cibadmin -C -o resources -X "<primitive id='vip' class='ocf' provider='ipkit' type='vip'>
     <instance_attributes id='vip-ia'>
-      <nvpair id='vip-ip' name='ip' value='$PM_VIP/24'/>
+      <nvpair id='vip-ip' name='ip' value='$PM_VIP/$PM_PREFIX'/>
       <nvpair id='vip-nic' name='nic' value='eth0'/>
       <nvpair id='vip-rnic' name='recovery_nic' value='eth1'/>
     </instance_attributes>

@@ -13,10 +13,13 @@
 #           pulling LAN cables tests the resource, not cluster membership.
 #   client netns "<P>-cli": eth0 198.51.100.100/24 on the LAN.
 #   VIP: 198.51.100.50/24.
+#   With PM_FAMILY=6 the LAN is IPv6 instead: client 2001:db8:50::100/64,
+#   VIP 2001:db8:50::50/64 (the interconnect stays IPv4; it carries
+#   Corosync, not the resource).
 #
 # Node sysctls follow what a host with two adapters on one LAN needs:
 # arp_ignore=1 / arp_announce=2 (only the adapter holding the VIP answers for
-# it) and ignore_routes_with_linkdown=1.
+# it) and ignore_routes_with_linkdown=1 (for both families).
 #
 # Everything started is recorded under $PM_LAB and torn down by pm_down (set
 # as an EXIT trap by pm_up's callers): SIGKILL to each node's PID 1 ends
@@ -24,8 +27,12 @@
 
 PM_P=${PM_P:-ipkpm$$}
 PM_LAB=${PM_LAB:-}
-PM_VIP=198.51.100.50
-PM_CLIENT_IP=198.51.100.100
+PM_FAMILY=${PM_FAMILY:-4}
+case $PM_FAMILY in
+  4) PM_VIP=198.51.100.50 PM_CLIENT_IP=198.51.100.100 PM_PREFIX=24 ;;
+  6) PM_VIP=2001:db8:50::50 PM_CLIENT_IP=2001:db8:50::100 PM_PREFIX=64 ;;
+  *) echo "PM_FAMILY must be 4 or 6, not $PM_FAMILY" >&2; exit 2 ;;
+esac
 PM_REPO=${PM_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 PM_BIN=${PM_BIN:-$PM_REPO/target/debug/ipkit}
 declare -A PM_MAC=(
@@ -117,6 +124,7 @@ pm_net() {
       for a in eth0 eth1 hb0; do
         sysctl -qw net.ipv4.conf.$a.arp_ignore=1 net.ipv4.conf.$a.arp_announce=2 \
                     net.ipv4.conf.$a.ignore_routes_with_linkdown=1
+        sysctl -qw net.ipv6.conf.$a.ignore_routes_with_linkdown=1
       done'
     ip -n "$PM_P-$n" addr add "${PM_HB[$n]}/24" dev hb0
     for a in eth0 eth1 hb0; do ip -n "$PM_P-$n" link set "$a" up; done
@@ -124,7 +132,8 @@ pm_net() {
   pm_sw link add scle type veth peer name eth0 netns "$PM_P-cli"
   pm_sw link set scle master lan up
   ip -n "$PM_P-cli" link set eth0 address "${PM_MAC[cli-eth0]}"
-  ip -n "$PM_P-cli" addr add "$PM_CLIENT_IP/24" dev eth0
+  # nodad: the client's own address is usable at once.
+  ip -n "$PM_P-cli" addr add "$PM_CLIENT_IP/$PM_PREFIX" dev eth0 $([ "$PM_FAMILY" = 6 ] && echo nodad)
   ip -n "$PM_P-cli" link set eth0 up
 }
 
@@ -215,17 +224,31 @@ pm_ethmonitors() {
   done
 }
 
+# ocf:heartbeat:IPaddr2 as resource "vip" on eth0, monitored every $1, kept
+# off a node whose ethmonitor-eth0 is not 1 (the usual
+# "rule -inf: ethmonitor-eth0 ne 1"): what users pair with ethmonitor.
+pm_ipaddr2() {
+  pm_x n1 cibadmin -C -o resources -X "<primitive id='vip' class='ocf' provider='heartbeat' type='IPaddr2'>
+    <instance_attributes id='vip-ia'>
+      <nvpair id='vip-ip' name='ip' value='$PM_VIP'/>
+      <nvpair id='vip-mask' name='cidr_netmask' value='$PM_PREFIX'/>
+      <nvpair id='vip-nic' name='nic' value='eth0'/>
+    </instance_attributes>
+    <operations><op id='vip-mon' name='monitor' interval='$1' timeout='20s'/></operations>
+  </primitive>"
+  pm_x n1 cibadmin -C -o constraints -X "<rsc_location id='vip-on-eth0-link' rsc='vip'>
+    <rule id='vip-on-eth0-link-rule' score='-INFINITY' boolean-op='or'>
+      <expression id='vip-eth0-undef' attribute='ethmonitor-eth0' operation='not_defined'/>
+      <expression id='vip-eth0-down' attribute='ethmonitor-eth0' operation='ne' value='1'/>
+    </rule></rsc_location>"
+}
+
 # Node attribute value as node1 sees it (empty when unset).
 pm_attr() { pm_x n1 attrd_updater -Q -n "$2" -N "$1" 2>/dev/null | sed -n 's/.*value="\([^"]*\)".*/\1/p'; }
 
 pm_up() {
   [ -n "$PM_LAB" ] || PM_LAB=$(mktemp -d /tmp/ipkit-pacemaker.XXXXXX)
   mkdir -p "$PM_LAB/state"
-  # Mount point for the agent inside the nodes (an empty directory on the
-  # host; removed again by pm_down when this lab created it).
-  if [ ! -d /usr/lib/ocf/resource.d/ipkit ]; then
-    mkdir -p /usr/lib/ocf/resource.d/ipkit && touch "$PM_LAB/state/created-ocf-dir"
-  fi
   [ -x "$PM_BIN" ] || pm_die "$PM_BIN is missing: run cargo build first"
   pm_net
   pm_nodes
@@ -247,7 +270,6 @@ pm_down() {
   if [ -f "$PM_LAB/state/netns" ]; then
     while read -r ns; do ip netns del "$ns" 2>/dev/null; done <"$PM_LAB/state/netns"
   fi
-  [ -e "$PM_LAB/state/created-ocf-dir" ] && rmdir /usr/lib/ocf/resource.d/ipkit 2>/dev/null
   if [ "${PM_KEEP:-0}" = 1 ]; then
     pm_log "logs kept in $PM_LAB/nodes"
     rm -rf "$PM_LAB/state"
@@ -263,7 +285,7 @@ pm_vip_where() {
   local n a
   for n in n1 n2; do
     for a in eth0 eth1; do
-      ip -n "$PM_P-$n" -o -4 addr show dev "$a" 2>/dev/null | grep >/dev/null " $PM_VIP/" && echo "$n $a"
+      ip -n "$PM_P-$n" -o "-$PM_FAMILY" addr show dev "$a" 2>/dev/null | grep >/dev/null " $PM_VIP/" && echo "$n $a"
     done
   done
 }
@@ -282,7 +304,7 @@ pm_wait() {
   "$@"
 }
 pm_vip_is() { [ "$(pm_vip_where)" = "$*" ]; }
-pm_client_mac_is() { pm_cli ping -c 1 -W 1 "$PM_VIP" >/dev/null 2>&1; [ "$(pm_client_mac)" = "$1" ]; }
+pm_client_mac_is() { pm_cli ping "-$PM_FAMILY" -c 1 -W 1 "$PM_VIP" >/dev/null 2>&1; [ "$(pm_client_mac)" = "$1" ]; }
 # Failures Pacemaker recorded (failed operations), as "rsc op node rc" lines.
 pm_failures() {
   pm_x n1 crm_mon -1 --output-as=xml 2>/dev/null \

@@ -20,6 +20,20 @@ mount -n --bind "$d/var-lib-corosync" /var/lib/corosync
 mount -n --bind "$d/var-lib-pacemaker" /var/lib/pacemaker
 mount -n --bind "$d/var-log-pacemaker" /var/log/pacemaker
 mount -n --bind "$d/var-log-corosync" /var/log/corosync
+# The agents: the host's providers plus ipkit, on a tmpfs of this node's
+# own. Nothing is created on the host's /usr/lib/ocf/resource.d: a mount
+# point there would vanish from this node when anything on the host (a
+# package purge, another lab) removed that directory.
+mkdir -p "$d/ocf-host"
+mount -n --bind /usr/lib/ocf/resource.d "$d/ocf-host"
+mount -n -t tmpfs -o mode=0755,size=1m ipk-ocf /usr/lib/ocf/resource.d
+for p in "$d"/ocf-host/*/; do
+  p=$(basename "$p")
+  [ "$p" = ipkit ] && continue
+  mkdir "/usr/lib/ocf/resource.d/$p"
+  mount -n --bind "$d/ocf-host/$p" "/usr/lib/ocf/resource.d/$p"
+done
+mkdir /usr/lib/ocf/resource.d/ipkit
 mount -n --bind "$lab/ocf-ipkit" /usr/lib/ocf/resource.d/ipkit
 set +e
 echo ready > "$d/init.ready"

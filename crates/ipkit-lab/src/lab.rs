@@ -17,6 +17,12 @@
 //!
 //! IPv6 duplicate address detection is off in every lab namespace
 //! (`accept_dad=0`), so no address is ever left tentative.
+//!
+//! With [`LabConfig::with_base_addresses`], node A also has a base address
+//! of its own on each adapter, both in the LAN's subnet, as real nodes do:
+//! 198.51.100.1/24 and 2001:db8:1::1/64 on eth0, 198.51.100.2/24 and
+//! 2001:db8:1::2/64 on eth1. The kernel then has a connected route to the
+//! LAN through each adapter.
 
 use std::fmt;
 use std::io;
@@ -36,6 +42,16 @@ pub const CLIENT_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10
 /// Prefix lengths of the LAN (198.51.100.0/24, 2001:db8:1::/64).
 pub const LAN_V4_PREFIX: u8 = 24;
 pub const LAN_V6_PREFIX: u8 = 64;
+/// Node A's base addresses with [`LabConfig::with_base_addresses`]: on
+/// eth0, then on eth1.
+pub const A_BASE_V4: [Ipv4Addr; 2] = [
+    Ipv4Addr::new(198, 51, 100, 1),
+    Ipv4Addr::new(198, 51, 100, 2),
+];
+pub const A_BASE_V6: [Ipv6Addr; 2] = [
+    Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1),
+    Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2),
+];
 /// The bridge in the switch namespace.
 pub const BRIDGE: &str = "lan";
 
@@ -93,6 +109,8 @@ pub struct LabConfig {
     /// Give the client its IPv6 address (otherwise IPv6 is disabled in the
     /// lab namespaces).
     pub ipv6: bool,
+    /// Give node A a base address on each adapter (see the module docs).
+    pub base_addresses: bool,
 }
 
 impl LabConfig {
@@ -104,6 +122,15 @@ impl LabConfig {
         Self {
             prefix: format!("ipk{}x{n}", std::process::id()),
             ipv6: true,
+            base_addresses: false,
+        }
+    }
+
+    /// Node A gets its base addresses ([`A_BASE_V4`], [`A_BASE_V6`]).
+    pub fn with_base_addresses(self) -> Self {
+        Self {
+            base_addresses: true,
+            ..self
         }
     }
 }
@@ -137,7 +164,11 @@ pub struct Lab {
 
 impl Lab {
     pub fn build(cfg: LabConfig) -> io::Result<Lab> {
-        let LabConfig { prefix, ipv6 } = cfg;
+        let LabConfig {
+            prefix,
+            ipv6,
+            base_addresses,
+        } = cfg;
         if prefix.is_empty() || prefix.len() > 200 || prefix.contains('/') {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -178,6 +209,9 @@ impl Lab {
             client,
         };
         lab.wire()?;
+        if base_addresses {
+            lab.add_base_addresses()?;
+        }
         Ok(lab)
     }
 
@@ -245,6 +279,17 @@ impl Lab {
                 format!("add {ip}/{prefix} to the client"),
                 self.client_nl.add_address(eth0.index, ip, prefix),
             )?;
+        }
+        Ok(())
+    }
+
+    /// Node A's own address on each adapter, in the LAN's subnet.
+    fn add_base_addresses(&self) -> io::Result<()> {
+        for (i, port) in [Port::APrimary, Port::ABackup].into_iter().enumerate() {
+            self.add_address(port, IpAddr::V4(A_BASE_V4[i]), LAN_V4_PREFIX)?;
+            if self.ipv6 {
+                self.add_address(port, IpAddr::V6(A_BASE_V6[i]), LAN_V6_PREFIX)?;
+            }
         }
         Ok(())
     }

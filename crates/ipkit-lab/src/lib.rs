@@ -7,6 +7,8 @@
 //!   with cable pulls, reachability and neighbour checks.
 //! - [`capture`]: frames captured on a switch port, classified with
 //!   etherparse.
+//! - [`Stream`]: a TCP stream from a server in one namespace to a client
+//!   in another, recording the longest pause and how it ended.
 //! - [`inject`]: frames a node sends as another host would (claims and
 //!   probes of an address), for [`Lab::send_frame`].
 //!
@@ -22,10 +24,14 @@ mod lab;
 pub mod netlink;
 pub mod netns;
 mod ping;
+mod stream;
 
 pub use capture::{Capture, Frame, FrameKind, kind_of};
 pub use lab::{
-    BRIDGE, CLIENT_V4, CLIENT_V6, LAN_V4_PREFIX, LAN_V6_PREFIX, Lab, LabConfig, Port,
-    REACH_TIMEOUT, SETTLE_TIMEOUT,
+    A_BASE_V4, A_BASE_V6, BRIDGE, CLIENT_V4, CLIENT_V6, LAN_V4_PREFIX, LAN_V6_PREFIX, Lab,
+    LabConfig, Port, REACH_TIMEOUT, SETTLE_TIMEOUT,
 };
 pub use netns::NetNs;
+pub use stream::{
+    NOTED_PAUSE, Pace, Reading, Stream, StreamEnd, StreamReport, read_to_end, write_until_stopped,
+};

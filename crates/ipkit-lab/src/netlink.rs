@@ -56,6 +56,9 @@ pub struct AddressEntry {
     pub tentative: bool,
     /// IPv6 duplicate address detection failed.
     pub dad_failed: bool,
+    /// Preferred lifetime over (`IFA_F_DEPRECATED`): not to be picked as a
+    /// source address.
+    pub deprecated: bool,
 }
 
 /// One neighbour (ARP / NDP) cache entry.
@@ -146,6 +149,7 @@ fn address_from(message: AddressMessage) -> Option<AddressEntry> {
         prefix: message.header.prefix_len,
         tentative: flags.contains(AddressFlags::Tentative),
         dad_failed: flags.contains(AddressFlags::Dadfailed),
+        deprecated: flags.contains(AddressFlags::Deprecated),
     })
 }
 

@@ -3,7 +3,7 @@
 use crate::doctor::conf::{Conf, Scope, Sysctls};
 use crate::doctor::facts::{HostFacts, NodeFacts, SegmentOutcome, SegmentTest};
 use crate::doctor::{Capabilities, Finding, FindingId, Severity};
-use crate::net::{AddressEntry, LinkStatus, NodeSnapshot};
+use crate::net::{AddressEntry, LinkStatus, NodeSnapshot, PolicyRule, PolicyRules};
 use crate::resource::{AdapterName, Address, Definition, Mac, Tag};
 
 /// Links, addresses and host facts, built up one call at a time.
@@ -14,6 +14,8 @@ pub struct Node {
     explicit: Vec<(Conf, Scope, i64)>,
     recommended: bool,
     pub host: HostFacts,
+    /// The policy rules (none read: a platform without them).
+    pub routing: PolicyRules,
 }
 
 pub fn adapter(name: &str) -> AdapterName {
@@ -80,18 +82,76 @@ impl Node {
 
     pub fn addr(mut self, name: &str, address: &str) -> Self {
         let a: Address = address.parse().expect("address");
-        let ifindex = self
-            .links
-            .iter()
-            .find(|l| l.name.as_str() == name)
-            .expect("a link of the node")
-            .ifindex;
+        let ifindex = self.ifindex(name);
         self.addresses.push(AddressEntry {
             ifindex,
             ip: a.ip(),
             prefix: a.prefix(),
         });
         self
+    }
+
+    /// Policy routing in both families, with no rule yet.
+    pub fn policy_routing(mut self) -> Self {
+        self.routing = PolicyRules {
+            v4: Some(Vec::new()),
+            v6: Some(Vec::new()),
+        };
+        self
+    }
+
+    /// A rule that is not ipkit's: `from` (`None`: all) at `priority`,
+    /// looking up `table`.
+    pub fn operator_rule(self, priority: u32, from: Option<&str>, table: u32) -> Self {
+        let source = from.map(|f| {
+            let (ip, prefix) = f.split_once('/').expect("from: ADDRESS/PREFIX");
+            (
+                ip.parse().expect("from address"),
+                prefix.parse().expect("from prefix"),
+            )
+        });
+        self.rule(PolicyRule {
+            priority,
+            source,
+            table,
+            lookup: true,
+            other_selectors: false,
+            ipkit: false,
+            through: None,
+        })
+    }
+
+    /// ipkit's rule for `address` at `priority`, its table through
+    /// `through` (an adapter of the node).
+    pub fn ipkit_rule(self, priority: u32, address: &str, through: &str) -> Self {
+        let ip: std::net::IpAddr = address.parse().expect("address");
+        let ifindex = self.ifindex(through);
+        self.rule(PolicyRule {
+            priority,
+            source: Some((ip, if ip.is_ipv4() { 32 } else { 128 })),
+            table: 0x6970_0001,
+            lookup: true,
+            other_selectors: false,
+            ipkit: true,
+            through: Some(ifindex),
+        })
+    }
+
+    fn rule(mut self, rule: PolicyRule) -> Self {
+        let family = match rule.source {
+            Some((ip, _)) if !ip.is_ipv4() => &mut self.routing.v6,
+            _ => &mut self.routing.v4,
+        };
+        family.get_or_insert_with(Vec::new).push(rule);
+        self
+    }
+
+    fn ifindex(&self, name: &str) -> u32 {
+        self.links
+            .iter()
+            .find(|l| l.name.as_str() == name)
+            .expect("a link of the node")
+            .ifindex
     }
 
     /// One sysctl; `scope` "all" or an adapter.
@@ -146,6 +206,7 @@ impl Node {
                 self.links.clone(),
                 self.addresses.clone(),
             )),
+            routing: Ok(self.routing.clone()),
             host,
             segments: Vec::new(),
         }

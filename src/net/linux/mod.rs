@@ -16,9 +16,11 @@ use crate::net::{
 use crate::resource::{AdapterName, Address};
 
 pub mod changes;
+mod deliverable;
 pub mod netlink;
 pub mod packet;
 pub mod pdu;
+pub mod source_route;
 
 pub use changes::{LinuxBackend, LinuxChanges};
 use netlink::{AddrRecord, Family, LinkRecord, Netlink};
@@ -130,12 +132,34 @@ impl Kernel for LinuxKernel {
         opts: AddOptions,
     ) -> Result<(), KernelError> {
         let l = self.require_link(KernelOp::AddAddress, adapter)?;
-        self.nl
-            .add_address(l.index, addr, opts.noprefixroute)
-            .map_err(|mut e| {
-                e.target = Some(format!("{addr} on {adapter}"));
-                e
-            })
+        // IPv6 on a connected adapter: subscribed before the add, to see
+        // the address become deliverable (deliverable.rs). Nothing arrives
+        // through an adapter without carrier: no reason to wait there.
+        let mut monitor = if !addr.is_ipv4() && l.admin_up && l.carrier {
+            Some(netlink::Monitor::open()?)
+        } else {
+            None
+        };
+        self.nl.add_address(l.index, addr, opts).map_err(|mut e| {
+            e.target = Some(format!("{addr} on {adapter}"));
+            e
+        })?;
+        if let Some(monitor) = monitor.as_mut() {
+            deliverable::wait(&self.nl, monitor, addr.ip())?;
+        }
+        // Traffic from the address now leaves through this adapter
+        // (docs/linux-backend.md, "Source routing").
+        let family = Family::of(addr.ip());
+        let addrs = self.nl.addresses(Some(family))?;
+        let target = source_route::Target {
+            holder: Some(l.index),
+            priority: Some(opts.source_rule_priority),
+        };
+        let changes = source_route::follow(&self.nl, addr.ip(), target, &addrs)?;
+        if !changes.is_empty() {
+            source_route::purge_dead_adapters(&self.nl, family)?;
+        }
+        Ok(())
     }
 
     /// Deletes `addr`'s IP from `adapter` with whatever prefix length it
@@ -161,7 +185,43 @@ impl Kernel for LinuxKernel {
                     e
                 })?;
         }
+        // Traffic from the address follows another adapter that still
+        // holds it, or ipkit's rule and table go (docs/linux-backend.md,
+        // "Source routing"). The priority stays whatever the rule has.
+        let left: Vec<AddrRecord> = present
+            .into_iter()
+            .filter(|a| !(a.ifindex == l.index && a.ip == ip))
+            .collect();
+        let target = source_route::Target {
+            holder: left.iter().find(|a| a.ip == ip).map(|a| a.ifindex),
+            priority: None,
+        };
+        source_route::follow(&self.nl, ip, target, &left)?;
         Ok(())
+    }
+
+    /// Follows the adapter ipkit's table already uses when it still holds
+    /// the address, else the first that does; none: the rule and table go.
+    fn settle_routing(&self, addr: &Address, opts: AddOptions) -> Result<Vec<String>, KernelError> {
+        let ip = addr.ip();
+        let addrs = self.nl.addresses(Some(Family::of(ip)))?;
+        let holders: Vec<u32> = addrs
+            .iter()
+            .filter(|a| a.ip == ip)
+            .map(|a| a.ifindex)
+            .collect();
+        let current = source_route::current_holder(&self.nl, ip)?;
+        let target = source_route::Target {
+            holder: current
+                .filter(|c| holders.contains(c))
+                .or(holders.first().copied()),
+            priority: Some(opts.source_rule_priority),
+        };
+        source_route::follow(&self.nl, ip, target, &addrs)
+    }
+
+    fn policy_rules(&self) -> Result<crate::net::PolicyRules, KernelError> {
+        source_route::policy_rules(&self.nl)
     }
 
     fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::net::KernelOp;
+use crate::net::{KernelError, KernelOp};
 use crate::resource::AdapterName;
 
 /// The kind of a kernel call, for faults and the call record.
@@ -47,6 +47,11 @@ impl CallKind {
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The error a fault injected into a call of this kind gives.
+    pub(super) fn injected(self, target: Option<String>, errno: i32) -> KernelError {
+        KernelError::new(self.op(), target, errno)
     }
 
     pub(super) fn op(self) -> KernelOp {

@@ -12,17 +12,13 @@ use crate::net::{
 };
 use crate::resource::{AdapterName, Address};
 
-pub(super) fn injected(kind: CallKind, target: Option<String>, errno: i32) -> KernelError {
-    KernelError::new(kind.op(), target, errno)
-}
-
 impl Kernel for SimNet {
     fn link(&self, adapter: &AdapterName) -> Result<LinkInfo, KernelError> {
         let kind = CallKind::Link;
         let (n, mut g, effect) = self.begin(kind, Some(adapter));
         let faulted = effect.is_some();
         let result = match effect {
-            Some(Effect::Fail(errno)) => Err(injected(kind, Some(adapter.to_string()), errno)),
+            Some(Effect::Fail(errno)) => Err(kind.injected(Some(adapter.to_string()), errno)),
             _ => match g.adapter(adapter) {
                 Some(a) => Ok(a.info()),
                 None => Err(KernelError::new(
@@ -40,7 +36,7 @@ impl Kernel for SimNet {
         let (n, mut g, effect) = self.begin(kind, None);
         let faulted = effect.is_some();
         let result = match effect {
-            Some(Effect::Fail(errno)) => Err(injected(kind, None, errno)),
+            Some(Effect::Fail(errno)) => Err(kind.injected(None, errno)),
             _ => {
                 let mut held: Vec<&Adapter> = g
                     .adapters
@@ -63,7 +59,7 @@ impl Kernel for SimNet {
         let (n, mut g, effect) = self.begin(kind, None);
         let faulted = effect.is_some();
         let result = match effect {
-            Some(Effect::Fail(errno)) => Err(injected(kind, None, errno)),
+            Some(Effect::Fail(errno)) => Err(kind.injected(None, errno)),
             _ => {
                 let links = g.adapters.iter().map(|a| a.status()).collect();
                 let addresses = g
@@ -97,7 +93,7 @@ impl Kernel for SimNet {
             Err(e)
         } else {
             match effect {
-                Some(Effect::Fail(errno)) => Err(injected(kind, Some(adapter.to_string()), errno)),
+                Some(Effect::Fail(errno)) => Err(kind.injected(Some(adapter.to_string()), errno)),
                 Some(Effect::LandsOn(other)) => match g.missing(kind, &other) {
                     Some(e) => Err(e),
                     None => {
@@ -130,7 +126,7 @@ impl Kernel for SimNet {
             Err(e)
         } else {
             match effect {
-                Some(Effect::Fail(errno)) => Err(injected(kind, Some(adapter.to_string()), errno)),
+                Some(Effect::Fail(errno)) => Err(kind.injected(Some(adapter.to_string()), errno)),
                 Some(Effect::Stays) => Ok(()),
                 _ => {
                     g.unassign(adapter, addr.ip());
@@ -154,7 +150,7 @@ impl Kernel for SimNet {
         let (n, mut g, effect) = self.begin(kind, None);
         let faulted = effect.is_some();
         let result = match effect {
-            Some(Effect::Fail(errno)) => Err(injected(kind, Some(ip.to_string()), errno)),
+            Some(Effect::Fail(errno)) => Err(kind.injected(Some(ip.to_string()), errno)),
             _ => {
                 g.neighbours.retain(|x| x.ip != ip);
                 Ok(())

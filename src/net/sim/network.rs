@@ -283,11 +283,7 @@ impl Inner {
             return Err(e);
         }
         if let Some(Effect::Fail(errno)) = effect {
-            return Err(super::kernel::injected(
-                kind,
-                Some(adapter.to_string()),
-                errno,
-            ));
+            return Err(kind.injected(Some(adapter.to_string()), errno));
         }
         match self.adapter(adapter) {
             Some(a) if a.admin_up => Ok(a.clone()),

@@ -171,6 +171,7 @@ mod tests {
     //! are made and changed with the lab's own netlink socket.
 
     use super::*;
+    use crate::net::AddOptions;
     use crate::net::linux::netlink::Netlink;
     use crate::net::linux::netlink::test_support::{addr, in_netns, veth_up};
 
@@ -214,8 +215,10 @@ mod tests {
             };
             let v4a = addr("198.51.100.10/24");
             let v6a = addr("2001:db8::10/64");
-            nl.add_address(a.index, &v4a, false).expect("add");
-            nl.add_address(a.index, &v6a, false).expect("add");
+            nl.add_address(a.index, &v4a, AddOptions::default())
+                .expect("add");
+            nl.add_address(a.index, &v6a, AddOptions::default())
+                .expect("add");
             for ip in [v4a.ip(), v6a.ip()] {
                 wait_for(
                     &mut m,
@@ -268,8 +271,12 @@ mod tests {
             veth_up();
             let idx = nl.link_by_name("a").expect("lookup").expect("a").index;
             for i in 1..=200u8 {
-                nl.add_address(idx, &addr(&format!("203.0.113.{i}/24")), false)
-                    .expect("add");
+                nl.add_address(
+                    idx,
+                    &addr(&format!("203.0.113.{i}/24")),
+                    AddOptions::default(),
+                )
+                .expect("add");
             }
             wait_for(&mut m, &mut Vec::new(), "overrun", |e| {
                 *e == NetEvent::Overrun

@@ -36,20 +36,20 @@ const IFF_UP: u32 = 1;
 const IFF_LOWER_UP: u32 = 1 << 16;
 const IFA_F_DADFAILED: u32 = 0x08;
 const IFA_F_TENTATIVE: u32 = 0x40;
-const AF_INET: u8 = 2;
-const AF_INET6: u8 = 10;
+pub(super) const AF_INET: u8 = 2;
+pub(super) const AF_INET6: u8 = 10;
 /// `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER` are not part of the type.
 const ATTRIBUTE_TYPE_MASK: u16 = 0x3fff;
 // Fixed header sizes.
 const NETLINK_HEADER_LEN: usize = 16;
-const ATTRIBUTE_HEADER_LEN: usize = 4;
+pub(super) const ATTRIBUTE_HEADER_LEN: usize = 4;
 const LINK_HEADER_LEN: usize = 16;
 const ADDRESS_HEADER_LEN: usize = 8;
 const NEIGHBOUR_HEADER_LEN: usize = 12;
 
 /// What was wrong with the kernel's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError(String);
+pub struct ParseError(pub(super) String);
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -59,7 +59,7 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-fn too_short(what: &str, need: usize, have: usize) -> ParseError {
+pub(super) fn too_short(what: &str, need: usize, have: usize) -> ParseError {
     ParseError(format!("{what}: {have} bytes, need {need}"))
 }
 
@@ -103,15 +103,15 @@ pub struct NeighRecord {
 }
 
 /// `N` bytes of `bytes` from `at`, if they are there.
-fn array_at<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+pub(super) fn array_at<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
     bytes.get(at..at.checked_add(N)?)?.try_into().ok()
 }
 
-fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
+pub(super) fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
     array_at(bytes, at).map(u16::from_ne_bytes)
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+pub(super) fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     array_at(bytes, at).map(u32::from_ne_bytes)
 }
 
@@ -121,7 +121,7 @@ pub fn leading_i32(payload: &[u8]) -> Option<i32> {
 }
 
 /// Netlink lengths are padded to a multiple of 4.
-fn align4(n: usize) -> usize {
+pub(super) fn align4(n: usize) -> usize {
     n.saturating_add(3) & !3
 }
 
@@ -191,7 +191,7 @@ impl<'a> Iterator for Messages<'a> {
 /// The attributes (`nlattr`: type and value) that follow a fixed header;
 /// a malformed one is an error, after which the iteration ends.
 #[derive(Debug, Clone)]
-struct Attributes<'a> {
+pub(super) struct Attributes<'a> {
     rest: &'a [u8],
 }
 
@@ -230,7 +230,7 @@ impl<'a> Iterator for Attributes<'a> {
 
 /// The attributes after a fixed header of `header_len` bytes, which must
 /// be there.
-fn after_header<'a>(
+pub(super) fn after_header<'a>(
     what: &str,
     payload: &'a [u8],
     header_len: usize,

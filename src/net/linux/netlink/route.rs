@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::address::{
-    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo,
 };
 use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
 use netlink_packet_route::neighbour::{
@@ -16,9 +16,11 @@ use super::parse::{
     self, AddrRecord, LinkRecord, NeighRecord, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH,
 };
 use super::socket::{ExchangeError, Expect, Netlink, failed};
-use crate::net::{KernelError, KernelOp};
+use crate::net::{AddOptions, KernelError, KernelOp};
 use crate::resource::{Address, Mac};
 
+/// The kernel's "forever" for an address lifetime (`INFINITY_LIFE_TIME`).
+const INFINITY_LIFE_TIME: u32 = u32::MAX;
 /// Address family filter for dumps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
@@ -51,7 +53,7 @@ fn link_request() -> LinkMessage {
 }
 
 /// A neighbour message about `ip` on interface `ifindex`.
-fn neighbour_message(ifindex: u32, ip: IpAddr) -> NeighbourMessage {
+pub(super) fn neighbour_message(ifindex: u32, ip: IpAddr) -> NeighbourMessage {
     let mut message = NeighbourMessage::default();
     message.header.ifindex = ifindex;
     let destination = match ip {
@@ -138,19 +140,21 @@ impl Netlink {
     /// Add `addr` to interface `ifindex` (SPEC §2 `RTM_NEWADDR`). IPv4 gets
     /// IFA_LOCAL, IFA_ADDRESS and the computed broadcast; IPv6 always gets
     /// IFA_F_NODAD so it is usable at once (never tentative, never
-    /// dadfailed: the in-use probe is ipkit's own). EEXIST counts as done.
+    /// dadfailed: the in-use probe is ipkit's own). `never_as_source` adds
+    /// IFA_CACHEINFO with a preferred lifetime of 0 and an infinite valid
+    /// one: deprecated at once, never expiring. EEXIST counts as done.
     pub fn add_address(
         &self,
         ifindex: u32,
         addr: &Address,
-        noprefixroute: bool,
+        opts: AddOptions,
     ) -> Result<(), KernelError> {
         let mut message = AddressMessage::default();
         message.header.index = ifindex;
         message.header.prefix_len = addr.prefix();
         message.header.scope = AddressScope::Universe;
         let mut flags = AddressFlags::empty();
-        if noprefixroute {
+        if opts.noprefixroute {
             flags |= AddressFlags::Noprefixroute;
         }
         match addr.ip() {
@@ -171,6 +175,14 @@ impl Netlink {
         }
         if !flags.is_empty() {
             message.attributes.push(AddressAttribute::Flags(flags));
+        }
+        if opts.never_as_source {
+            let mut lifetimes = CacheInfo::default();
+            lifetimes.ifa_preferred = 0;
+            lifetimes.ifa_valid = INFINITY_LIFE_TIME;
+            message
+                .attributes
+                .push(AddressAttribute::CacheInfo(lifetimes));
         }
         match self.ack(
             RouteNetlinkMessage::NewAddress(message),
@@ -276,6 +288,12 @@ mod tests {
     use super::*;
     use crate::net::linux::netlink::test_support::{addr, in_netns, v4, veth, veth_up};
 
+    const NOPREFIXROUTE: AddOptions = AddOptions {
+        noprefixroute: true,
+        never_as_source: false,
+        source_rule_priority: 0,
+    };
+
     /// Raw IFA_BROADCAST and IFA_FLAGS of `ip`, decoded with the crate's
     /// full parser (a cross-check of the selective one).
     fn raw_addr(nl: &Netlink, ip: IpAddr) -> Option<(Option<Ipv4Addr>, u32)> {
@@ -360,8 +378,8 @@ mod tests {
             veth_up();
             let idx = nl.link_by_name("a").expect("lookup").expect("a").index;
             let a = addr("198.51.100.10/24");
-            nl.add_address(idx, &a, false).expect("add");
-            nl.add_address(idx, &a, false)
+            nl.add_address(idx, &a, AddOptions::default()).expect("add");
+            nl.add_address(idx, &a, AddOptions::default())
                 .expect("second add is EEXIST = ok");
             let held: Vec<AddrRecord> = nl
                 .addresses(Some(Family::V4))
@@ -389,9 +407,9 @@ mod tests {
             let nl = Netlink::open().expect("open");
             veth_up();
             let idx = nl.link_by_name("a").expect("lookup").expect("a").index;
-            nl.add_address(idx, &addr("198.51.100.10/24"), false)
+            nl.add_address(idx, &addr("198.51.100.10/24"), AddOptions::default())
                 .expect("add .10");
-            nl.add_address(idx, &addr("198.51.100.11/24"), false)
+            nl.add_address(idx, &addr("198.51.100.11/24"), AddOptions::default())
                 .expect("add .11");
             let on_a = |nl: &Netlink| -> Vec<IpAddr> {
                 nl.addresses(Some(Family::V4))
@@ -415,6 +433,32 @@ mod tests {
         });
     }
 
+    /// `never_as_source`: both families are added deprecated (the kernel
+    /// sets IFA_F_DEPRECATED for a preferred lifetime of 0) and stay.
+    #[test]
+    fn never_as_source_adds_the_address_deprecated_in_both_families() {
+        in_netns(|| {
+            let nl = Netlink::open().expect("open");
+            veth_up();
+            let idx = nl.link_by_name("a").expect("lookup").expect("a").index;
+            let opts = AddOptions {
+                never_as_source: true,
+                ..AddOptions::default()
+            };
+            for text in ["198.51.100.10/24", "2001:db8:1::10/64"] {
+                let a = addr(text);
+                nl.add_address(idx, &a, opts).expect("add");
+                let (_, flags) = raw_addr(&nl, a.ip()).expect("raw");
+                assert_ne!(flags & 0x20, 0, "{text}: IFA_F_DEPRECATED");
+                let plain = addr(&text.replace("10/", "11/"));
+                nl.add_address(idx, &plain, AddOptions::default())
+                    .expect("add");
+                let (_, flags) = raw_addr(&nl, plain.ip()).expect("raw");
+                assert_eq!(flags & 0x20, 0, "{text}: the plain one is not deprecated");
+            }
+        });
+    }
+
     #[test]
     fn ipv6_add_is_usable_at_once_and_honours_noprefixroute() {
         in_netns(|| {
@@ -422,8 +466,8 @@ mod tests {
             veth_up();
             let idx = nl.link_by_name("a").expect("lookup").expect("a").index;
             let a = addr("2001:db8:1::10/64");
-            nl.add_address(idx, &a, true).expect("add");
-            nl.add_address(idx, &a, true).expect("add again");
+            nl.add_address(idx, &a, NOPREFIXROUTE).expect("add");
+            nl.add_address(idx, &a, NOPREFIXROUTE).expect("add again");
             let r = nl
                 .addresses(Some(Family::V6))
                 .expect("dump")
@@ -491,8 +535,12 @@ mod tests {
                 .map(|i| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, i)))
                 .collect();
             for ip in &stable {
-                nl.add_address(idx, &Address::new(*ip, 128).expect("addr"), false)
-                    .expect("add");
+                nl.add_address(
+                    idx,
+                    &Address::new(*ip, 128).expect("addr"),
+                    AddOptions::default(),
+                )
+                .expect("add");
             }
             /// Stops the churn when dropped, also while a failed assertion
             /// unwinds (the scope would otherwise wait for it forever).
@@ -509,7 +557,8 @@ mod tests {
                     let nl2 = Netlink::open().expect("open");
                     let extra = addr("2001:db8:3::1/128");
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        nl2.add_address(idx, &extra, false).expect("add");
+                        nl2.add_address(idx, &extra, AddOptions::default())
+                            .expect("add");
                         nl2.delete_address(idx, extra.ip(), 128).expect("delete");
                         // Load generation, not a wait: a change every
                         // millisecond or so, as a busy host might see.
@@ -542,7 +591,7 @@ mod tests {
         in_netns(|| {
             let nl = Netlink::open().expect("open");
             let e = nl
-                .add_address(999_999, &addr("198.51.100.10/24"), false)
+                .add_address(999_999, &addr("198.51.100.10/24"), AddOptions::default())
                 .expect_err("no such link");
             assert_eq!(e.errno, libc::ENODEV);
             assert_eq!(e.op, KernelOp::AddAddress);
