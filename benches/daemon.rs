@@ -8,11 +8,14 @@
 //!    Timestamps: `Instant` just before the netlink call that pulls the
 //!    cable; kernel receive timestamps (SO_TIMESTAMPNS, CLOCK_REALTIME)
 //!    of the captured frame, converted to the same clock.
-//! 2. Footprint: the `ipkit daemon` binary with 1, 100 and 1,000 in-service
-//!    resources: RSS after warm-up and CPU over an idle period.
+//! 2. Footprint: the `ipkit daemon` binary with 1, 100 and 1,000 (or any
+//!    `--sizes`, 10,000 for issue 11) in-service resources: RSS after
+//!    warm-up and CPU over an idle period.
 //!
 //! Arguments: `--pulls N` (default 60), `--idle-secs S` (default 30),
 //! `--sizes 1,100,1000`, `--only latency|footprint`.
+
+mod common;
 
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
@@ -23,8 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::{bench_address, count, percentile, spawn_in_node_a, wait_for};
 use ipkit::cluster::Standalone;
-use ipkit::config::Config;
 use ipkit::daemon::DaemonOptions;
 use ipkit::events::Recorder;
 use ipkit::net::linux::LinuxKernel;
@@ -61,17 +64,6 @@ fn main() {
 
 fn nic(s: &str) -> AdapterName {
     AdapterName::new(s).unwrap()
-}
-
-fn wait_for(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + bound;
-    while Instant::now() < end {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn holders(lab: &Lab, ip: IpAddr) -> Vec<u32> {
@@ -210,11 +202,6 @@ fn drain(rx: &Receiver<SystemTime>) {
     while rx.try_recv().is_ok() {}
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn latency(pulls: usize) {
     let lab = Lab::build(LabConfig::unique()).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -256,17 +243,7 @@ fn latency(pulls: usize) {
             .unwrap();
     }
     let rec = Arc::new(Recorder::new());
-    let cfg = Config {
-        listen: None,
-        ..Config::default()
-    };
-    let sink = Box::new(rec.clone());
-    let o2 = opts.clone();
-    let daemon = lab
-        .node_a()
-        .run(move || ipkit::daemon::spawn(&o2, cfg, sink))
-        .unwrap()
-        .unwrap();
+    let daemon = spawn_in_node_a(&lab, &opts, &rec);
     let eth0 = lab.ifindex_of(Port::APrimary).unwrap();
     let eth1 = lab.ifindex_of(Port::ABackup).unwrap();
     let tag = Tag::new("vip").unwrap();
@@ -351,22 +328,6 @@ fn latency(pulls: usize) {
     );
 }
 
-fn count(rec: &Recorder, id: u16) -> usize {
-    rec.snapshot().iter().filter(|e| e.id == id).count()
-}
-
-/// The i-th benchmark address: 198.51.100.0/24, 203.0.113.0/24, then IPv6.
-fn bench_address(i: usize) -> Address {
-    let text = if i < 200 {
-        format!("198.51.100.{}/24", 10 + i)
-    } else if i < 450 {
-        format!("203.0.113.{}/24", 1 + i - 200)
-    } else {
-        format!("2001:db8:2::{:x}/64", 0x100 + i)
-    };
-    text.parse().unwrap()
-}
-
 fn proc_field(pid: u32, key: &str) -> Option<u64> {
     let f = std::fs::File::open(format!("/proc/{pid}/status")).ok()?;
     for line in std::io::BufReader::new(f).lines() {
@@ -400,6 +361,12 @@ fn footprint(n: usize, idle_secs: u64) {
     let store = Store::new(&config_dir, &state_dir);
     let nl = lab.nl_of(Port::APrimary);
     let eth0 = lab.ifindex_of(Port::APrimary).unwrap();
+    let in_service = RuntimeState {
+        active_adapter: Some(nic("eth0")),
+        in_service: true,
+        ..RuntimeState::default()
+    };
+    let mut tags = Vec::with_capacity(n);
     for i in 0..n {
         let addr = bench_address(i);
         let def = Definition::new(
@@ -412,12 +379,12 @@ fn footprint(n: usize, idle_secs: u64) {
         store.create_definition(&def).unwrap();
         // In service on eth0, as a restore would leave it.
         nl.add_address(eth0, addr.ip(), addr.prefix()).unwrap();
-        let st = RuntimeState {
-            active_adapter: Some(nic("eth0")),
-            in_service: true,
-            ..RuntimeState::default()
-        };
-        store.save_state(&def.tag, &st).unwrap();
+        tags.push(def.tag);
+    }
+    // The states in group commits of 500 (10,000 fsyncs take minutes).
+    for chunk in tags.chunks(500) {
+        let states: Vec<_> = chunk.iter().map(|t| (t, &in_service)).collect();
+        assert!(store.save_states(&states).iter().all(Result::is_ok));
     }
     let fd = lab.node_a().fd().as_raw_fd();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipkit"));
@@ -439,8 +406,9 @@ fn footprint(n: usize, idle_secs: u64) {
     }
     let mut child = cmd.spawn().unwrap();
     let pid = child.id();
-    // Warm-up: every resource's first check, then one full interval.
-    let warm = Duration::from_secs(8);
+    // Warm-up: every resource's first check, then one full interval (the
+    // first checks of 10,000 take a few seconds more).
+    let warm = Duration::from_secs(8 + n as u64 / 500);
     std::thread::sleep(warm);
     let hz = 100.0; // USER_HZ
     let t0 = Instant::now();
@@ -456,7 +424,7 @@ fn footprint(n: usize, idle_secs: u64) {
     let st = child.wait().unwrap();
     let cpu = (c1 - c0) as f64 / hz / secs * 100.0;
     println!(
-        "footprint with {n:>4} in-service resources: RSS {:.1} MiB (peak {:.1} MiB), {threads} threads, CPU {:.2} % of one core over {:.0} s idle (exit {:?})",
+        "footprint with {n:>5} in-service resources: RSS {:.1} MiB (peak {:.1} MiB), {threads} threads, CPU {:.2} % of one core over {:.0} s idle (exit {:?})",
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0,
         cpu,

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # The ipkit OCF agent side by side with ocf:heartbeat:IPaddr2 (issue 5,
-# point 6). Results go into BENCHMARKS.md, "Pacemaker agent vs IPaddr2".
+# point 6; issue 11 section 4). Results go into BENCHMARKS.md, "Pacemaker
+# agent vs IPaddr2".
 #
-# Part 1 - action times: both agents in the same network namespace (eth0,
-#   eth1 on a bridge with a peer), alternating runs (ipkit, IPaddr2, ipkit,
-#   ...), each run one whole process (fork+exec to exit, timed with bash's
-#   EPOCHREALTIME around the call). Median of RUNS runs for start, monitor
-#   (depth 0), stop, and start+stop. ipkit runs twice: with probe_timeout=0
-#   (the same work as IPaddr2, which does no in-use probe) and with its
-#   default 200 ms in-use probe.
+# Part 1 - the agents' own costs: both agents in the same network namespace
+#   (eth0, eth1 on a bridge with a peer), runtime state on tmpfs (as
+#   /run/resource-agents under Pacemaker), alternating runs (ipkit,
+#   IPaddr2, ...), each run one whole process (fork+exec to exit, timed
+#   with bash's EPOCHREALTIME around the call). Medians of RUNS runs of:
+#   - monitor (depth 0, the resource running);
+#   - start+stop without a collision check: ipkit probe_timeout=0 against
+#     IPaddr2's default (no arping); each pair summed, then the median;
+#   - start+stop collision-checked: ipkit's default 200 ms in-use probe
+#     against IPaddr2 run_arping=true (arping -D -c 2 -w 3), over
+#     COLLISION_RUNS runs (default 10: each IPaddr2 start waits for arping);
+#   - `ipkit --version` and /usr/bin/true: the floor of a process.
+#   The load average is printed before and after: other work on the machine
+#   slows the shell agent (dozens of forks) more than ipkit.
 # Part 2 - client-observed outage for scenario 2 (node1's primary cable
 #   pulled) in the two-node Pacemaker lab (tests/pacemaker/lab.sh): a client
 #   pings the VIP every 5 ms; the outage is the longest gap between two
@@ -23,10 +31,14 @@
 #   that row.
 #
 #   scripts/bench-ipaddr2.sh [RUNS=50] [ROUNDS=3]
-# RUNS=0 skips part 1. OUTAGE_ROWS="ipkit-2s-daemon ..." limits part 2 to
-# some of ipkit-2s, ipaddr2-2s, ipkit-100ms, ipkit-2s-daemon.
-# Needs root, resource-agents, pacemaker, corosync (scripts/apt-packages.txt);
-# builds target/release/ipkit when it is missing (or IPKIT_BIN=...).
+# RUNS=0 skips part 1, ROUNDS=0 part 2. COLLISION_RUNS=N: the runs of the
+# collision-checked row (0 leaves it out). OUTAGE_ROWS="ipkit-2s-daemon ..."
+# limits part 2 to some of ipkit-2s, ipaddr2-2s, ipkit-100ms,
+# ipkit-2s-daemon.
+# Needs root, resource-agents, iputils-arping, pacemaker, corosync
+# (scripts/apt-packages.txt); builds target/release/ipkit when it is missing
+# (or IPKIT_BIN=...). Addresses only from 198.51.100.0/24, only inside its
+# own namespaces, which it deletes on exit and on interrupt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-50}
@@ -57,20 +69,21 @@ shm=$(mktemp -d /dev/shm/ipkit-bench.XXXXXX)
 mkdir -p "$shm/rsctmp"
 ln -s "$bin" "$tmp/agent/vip"
 
-# One timing loop inside the node namespace: prints "agent action micros".
+# One timing loop inside the node namespace: prints "row what micros rc".
 cat >"$tmp/loop.sh" <<'EOF'
 set -u
-runs=$1 tmp=$2 ipaddr2=$3
+runs=$1 tmp=$2 ipaddr2=$3 collision_runs=$5 bin=$6
 export OCF_ROOT=/usr/lib/ocf HA_RSCTMP=$4/rsctmp OCF_RESKEY_CRM_meta_interval=10000 OCF_RESKEY_CRM_meta_timeout=20000
 us() { local a=${1/./} b=${2/./}; echo $(( 10#$b - 10#$a )); }
-timed() { # name action cmd...
-  local name=$1 action=$2 t0 t1 rc
-  shift 2
+# One whole process: its time in microseconds into $t, its status into $rc.
+t=0 rc=0
+timed() {
+  local t0 t1
   t0=$EPOCHREALTIME
-  "$@" "$action" >/dev/null 2>&1
+  "$@" >/dev/null 2>&1
   rc=$?
   t1=$EPOCHREALTIME
-  echo "$name $action $(us "$t0" "$t1") $rc"
+  t=$(us "$t0" "$t1")
 }
 # Parameters as prefix assignments: no extra process between the timer and
 # the agent.
@@ -80,18 +93,38 @@ ipkit_probe() { OCF_RESOURCE_INSTANCE=vip-ipkitp OCF_RESKEY_ip=198.51.100.52 OCF
   OCF_RESKEY_nic=eth0 OCF_RESKEY_recovery_nic=eth1 "$tmp/agent/vip" "$@"; }
 ipaddr2() { OCF_RESOURCE_INSTANCE=vip-ipaddr2 OCF_RESKEY_ip=198.51.100.51 OCF_RESKEY_cidr_netmask=24 \
   OCF_RESKEY_nic=eth0 "$ipaddr2" "$@"; }
+ipaddr2_arping() { OCF_RESOURCE_INSTANCE=vip-ipaddr2a OCF_RESKEY_ip=198.51.100.53 OCF_RESKEY_cidr_netmask=24 \
+  OCF_RESKEY_nic=eth0 OCF_RESKEY_run_arping=true "$ipaddr2" "$@"; }
+# start (and, with "monitor", a monitor of the running resource) and stop:
+# a line each, and start+stop as one pair.
+cycle() { # agent [monitor]
+  local start rc_start
+  timed "$1" start; start=$t rc_start=$rc
+  echo "$1 start $t $rc"
+  if [ -n "${2:-}" ]; then timed "$1" monitor; echo "$1 monitor $t $rc"; fi
+  timed "$1" stop
+  echo "$1 stop $t $rc"
+  echo "$1 start+stop $((start + t)) $((rc_start + rc))"
+}
 for i in $(seq "$runs"); do
-  for agent in ipkit ipaddr2 ipkit_probe; do
-    timed $agent start $agent
-    timed $agent monitor $agent
-    timed $agent stop $agent
-  done
+  cycle ipkit monitor
+  cycle ipaddr2 monitor
+  timed "$bin" --version; echo "version ipkit $t $rc"
+  timed /usr/bin/true; echo "version true $t $rc"
+done
+for i in $(seq "$collision_runs"); do
+  cycle ipkit_probe
+  cycle ipaddr2_arping
 done
 EOF
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 if [ "$RUNS" -gt 0 ]; then
-echo "part 1: $RUNS alternating runs per agent and action ..." >&2
-ip netns exec "$ns-node" bash "$tmp/loop.sh" "$RUNS" "$tmp" "$ipaddr2" "$shm" >"$tmp/times"
+collision_runs=${COLLISION_RUNS:-10}
+echo "part 1: $RUNS alternating runs per agent and action, $collision_runs collision-checked ..." >&2
+load_before=$(loadavg)
+ip netns exec "$ns-node" bash "$tmp/loop.sh" "$RUNS" "$tmp" "$ipaddr2" "$shm" "$collision_runs" "$bin" >"$tmp/times"
+load_after=$(loadavg)
 if awk '$4 != 0 { bad = 1; print "non-zero exit: " $0 > "/dev/stderr" } END { exit bad }' "$tmp/times"; then :; else
   echo "an agent action failed; numbers would be meaningless" >&2
   exit 1
@@ -99,21 +132,30 @@ fi
 med() { awk -v a="$1" -v b="$2" '$1 == a && $2 == b { print $3 }' "$tmp/times" | median; }
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
+row() { # label ipkit-agent what other-agent what
+  local a b
+  a=$(med "$2" "$3")
+  b=$(med "$4" "$5")
+  [ -n "$a" ] && [ -n "$b" ] || return 0
+  echo "| $1 | $(ms "$a") ms | $(ms "$b") ms | $(ratio "$b" "$a") |"
+}
 echo
-echo "### Action times (median of $RUNS whole-process runs each, alternating)"
+echo "### The agents' own costs"
 echo
-echo "| action | IPaddr2 | ipkit (probe_timeout=0) | ratio | ipkit (default 200 ms probe) | ratio |"
-echo "|---|---|---|---|---|---|"
-for action in start monitor stop; do
-  a=$(med ipaddr2 "$action")
-  b=$(med ipkit "$action")
-  c=$(med ipkit_probe "$action")
-  echo "| $action | $(ms "$a") ms | $(ms "$b") ms | $(ratio "$a" "$b") | $(ms "$c") ms | $(ratio "$a" "$c") |"
-done
-a=$(($(med ipaddr2 start | cut -d. -f1) + $(med ipaddr2 stop | cut -d. -f1)))
-b=$(($(med ipkit start | cut -d. -f1) + $(med ipkit stop | cut -d. -f1)))
-c=$(($(med ipkit_probe start | cut -d. -f1) + $(med ipkit_probe stop | cut -d. -f1)))
-echo "| start+stop | $(ms "$a") ms | $(ms "$b") ms | $(ratio "$a" "$b") | $(ms "$c") ms | $(ratio "$a" "$c") |"
+echo "Median of $RUNS whole-process runs ($collision_runs for the collision-checked row); load average $load_before before, $load_after after."
+echo
+echo "| action | ipkit | IPaddr2 | ratio |"
+echo "|---|---|---|---|"
+row "monitor" ipkit monitor ipaddr2 monitor
+row "start+stop, no collision check (ipkit \`probe_timeout=0\` vs IPaddr2 default)" ipkit start+stop ipaddr2 start+stop
+row "start+stop, collision-checked (ipkit default probe vs IPaddr2 \`run_arping=true\`)" ipkit_probe start+stop ipaddr2_arping start+stop
+row "start" ipkit start ipaddr2 start
+row "stop" ipkit stop ipaddr2 stop
+echo
+echo "| process | time |"
+echo "|---|---|"
+echo "| \`ipkit --version\` | $(ms "$(med version ipkit)") ms |"
+echo "| \`/usr/bin/true\` | $(ms "$(med version true)") ms |"
 fi
 for n in node peer sw; do ip netns del "$ns-$n" 2>/dev/null || true; done
 

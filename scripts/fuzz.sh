@@ -7,7 +7,9 @@
 # writes what it finds into a scratch copy (fuzz/target/corpus/), so the
 # tree stays clean. A panic fails the run; its input is left in
 # fuzz/artifacts/<target>/ (add it to fuzz/regressions/<target>/ with the
-# fix). Prints "fuzz: N passed, M failed".
+# fix). Prints each target's libFuzzer seed (a panic is replayed from its
+# saved input: `cargo fuzz run -s none <target> <artifact>`), then
+# "fuzz: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${IPKIT_FUZZ_SECONDS:-20}
@@ -28,7 +30,8 @@ for t in $(cargo fuzz list); do
       -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
       >"target/fuzz-$t.log" 2>&1; then
     runs=$(grep -oE '^Done [0-9]+ runs' "target/fuzz-$t.log" | grep -oE '[0-9]+' || echo '?')
-    echo "fuzz $t: ok, $runs runs in ${seconds} s"
+    seed=$(grep -oE 'Seed: [0-9]+' "target/fuzz-$t.log" | grep -oE '[0-9]+' || echo '?')
+    echo "fuzz $t: ok, $runs runs in ${seconds} s (libFuzzer -seed=$seed)"
     passed=$((passed + 1))
   else
     echo "fuzz $t: FAILED (log: fuzz/target/fuzz-$t.log)"

@@ -39,6 +39,7 @@ mod cli_support;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Mutex;
@@ -273,6 +274,42 @@ fn run_whole(env: &Env, op: Op) -> (Duration, i32, String) {
     (t0.elapsed(), code(&out), stderr(&out))
 }
 
+/// Wait until `child` exits or `limit` has passed, whichever comes first
+/// (a pidfd becomes readable when its process exits): when it exited, or
+/// None. The child is not reaped.
+fn exit_within(child: &std::process::Child, limit: Duration) -> Option<Instant> {
+    // SAFETY: pidfd_open(2) on our own child, which has not been reaped
+    // yet, so its pid is still its own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+    assert!(fd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+    // SAFETY: a fresh descriptor, owned from here on.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as RawFd) };
+    let end = Instant::now() + limit;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let timeout = libc::timespec {
+            tv_sec: left.as_secs() as libc::time_t,
+            tv_nsec: left.subsec_nanos() as libc::c_long,
+        };
+        let mut polled = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: ppoll(2) on one valid pollfd, no signal mask.
+        let n = unsafe { libc::ppoll(&mut polled, 1, &timeout, std::ptr::null()) };
+        if n > 0 {
+            return Some(Instant::now());
+        }
+        let interrupted =
+            n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR);
+        if !interrupted {
+            assert!(n == 0, "ppoll: {}", std::io::Error::last_os_error());
+            return None;
+        }
+    }
+}
+
 /// After the next operation (restore or remove, not killed): the state
 /// agrees with the kernel.
 fn check_agreement(env: &Env, ip: IpAddr, op: Op, context: &str) {
@@ -398,9 +435,12 @@ fn sigkill_at_random_points_never_corrupts_nor_splits() {
         "seed {seed}: on two adapters: {doubled:?}"
     );
     assert!(samples.load(Ordering::Relaxed) > rounds, "the watcher ran");
+    // Not vacuous: for a run of the median length, 4/9 of the delays fall
+    // before its end (a third drawn from [0, 1.5 m): 2/3 of them; two
+    // thirds from [0.75 m, 1.5 m): 1/3 of them). A quarter is the floor.
     assert!(
-        killed >= rounds / 2,
-        "seed {seed}: most kills land while running"
+        killed >= rounds / 4,
+        "seed {seed}: only {killed} of {rounds} kills landed while running"
     );
 }
 
@@ -440,11 +480,12 @@ fn rounds_of_kills(
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn ipkit");
-        std::thread::sleep(delay.saturating_sub(t0.elapsed()));
-        // SAFETY: kill(2) on our own child, which has not been reaped yet.
+        let exited_at = exit_within(&child, delay.saturating_sub(t0.elapsed()));
+        // SAFETY: kill(2) on our own child, which has not been reaped yet
+        // (a child that has exited is a zombie until `wait`: the signal
+        // goes nowhere).
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
         let status = child.wait().expect("wait for ipkit");
-        let took = t0.elapsed();
         counts.rounds += 1;
         use std::os::unix::process::ExitStatusExt;
         if status.signal() == Some(libc::SIGKILL) {
@@ -460,6 +501,10 @@ fn rounds_of_kills(
             }
         } else {
             *counts.finished_first.entry(op).or_default() += 1;
+            // Its own run time, not the kill's delay: recording the delay
+            // (always longer) pushed the medians up round after round,
+            // until most runs ended before their kill.
+            let took = exited_at.unwrap_or_else(Instant::now) - t0;
             durations.record(op, took);
         }
 

@@ -1,7 +1,8 @@
 //! The daemon in the namespace lab (issue 6, "Tests"): cable pull, address
 //! deletion, flaps with debounce / restart threshold / on_failure, peers for
 //! deepCheck, SIGHUP, /metrics as Prometheus text; and (issue 10) another
-//! node claiming an address in service, reported and defended once.
+//! node claiming an address in service, reported and defended once, and a
+//! node whose own kernel was given the address by hand, named by its MAC.
 //!
 //! Every test builds its own lab (network namespaces torn down on drop,
 //! also on panic) and never touches the host's interfaces. Nothing is
@@ -18,10 +19,11 @@ use std::time::{Duration, Instant};
 
 use ipkit::cluster::peers::{self, PeerCluster};
 use ipkit::config::{Config, Peer};
+use ipkit::daemon::Daemon;
 use ipkit::events::{Event, Recorder};
 use ipkit::net::linux::LinuxKernel;
 use ipkit::ops::{self, Ctx, SystemClock};
-use ipkit::resource::{Address, Mac, Operation, Tag};
+use ipkit::resource::{Address, Definition, Mac, Operation, Tag};
 use ipkit_lab::{FrameKind, Lab, LabConfig, Port, inject};
 
 mod lab_support;
@@ -774,6 +776,116 @@ fn on_stop_remove_takes_the_addresses_down() {
     assert_eq!(count(&rec, 7102), 1);
 }
 
+/// Twenty VIPs on eth0, each brought up as `ipkit restore` would. eth0
+/// has a base address in their subnet first, as on a real node: the VIPs
+/// are its secondaries (deleting a subnet's primary address takes its
+/// secondaries along, unless `promote_secondaries` is set).
+fn twenty_on_eth0(lab: &Lab, node: &Node) -> Vec<Definition> {
+    lab.add_address(Port::APrimary, "198.51.100.2".parse().unwrap(), 24)
+        .unwrap();
+    let defs: Vec<Definition> = (0..20)
+        .map(|i| {
+            event_only(vip_def(
+                &format!("vip{i:02}"),
+                &format!("198.51.100.{}/24", 40 + i),
+            ))
+        })
+        .collect();
+    for def in &defs {
+        node.define(def);
+        assert!(
+            op(
+                lab,
+                Port::APrimary,
+                node,
+                def.tag.as_str(),
+                Operation::Restore
+            )
+            .success
+        );
+    }
+    defs
+}
+
+fn all_up(d: &Daemon, defs: &[Definition]) -> bool {
+    defs.iter().all(|def| {
+        d.status()
+            .resource(&def.tag)
+            .is_some_and(|r| r.up == Some(true))
+    }) && d.status().in_flight() == 0
+}
+
+fn on_eth1_and_saved(lab: &Lab, node: &Node, def: &Definition) -> bool {
+    holders(lab.nl_of(Port::APrimary), def.address.ip()) == ["eth1"]
+        && node
+            .store
+            .load_state(&def.tag)
+            .is_ok_and(|s| s.in_service && s.active_adapter == Some(nic("eth1")))
+}
+
+#[test]
+fn a_cable_pull_moves_twenty_vips_together_each_with_its_events_and_state() {
+    let lab = Lab::build(LabConfig::unique()).unwrap();
+    let node = Node::new();
+    let defs = twenty_on_eth0(&lab, &node);
+    let rec = Arc::new(Recorder::new());
+    let d = start(&lab, Port::APrimary, &node, config_local(), &rec);
+    wait_for("every first quickCheck, then idle", || all_up(&d, &defs));
+
+    lab.pull_cable(Port::APrimary).unwrap();
+    wait_for("every VIP on eth1 with its state saved", || {
+        defs.iter().all(|def| on_eth1_and_saved(&lab, &node, def))
+    });
+    wait_for("every 6603", || count(&rec, 6603) == defs.len());
+    let events = rec.snapshot();
+    for def in &defs {
+        let mine: Vec<u16> = events
+            .iter()
+            .filter(|e| e.tag.as_deref() == Some(def.tag.as_str()))
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(mine, [6507, 6605, 6507, 6603], "{}", def.tag);
+        assert_eq!(d.status().resource(&def.tag).unwrap().recoveries_ok, 1);
+    }
+    // (Whether the client's replies leave through eth1 while eth0's base
+    // address still routes the subnet is issue 11 part 2, routing.)
+    d.stop();
+}
+
+#[test]
+fn a_command_line_operation_holding_one_members_lock_delays_only_that_member() {
+    let lab = Lab::build(LabConfig::unique()).unwrap();
+    let node = Node::new();
+    let defs = twenty_on_eth0(&lab, &node);
+    let rec = Arc::new(Recorder::new());
+    let d = start(&lab, Port::APrimary, &node, config_local(), &rec);
+    wait_for("every first quickCheck, then idle", || all_up(&d, &defs));
+
+    // A command-line operation on vip03 holds its lock, longer than the
+    // others take to move (its lock_timeout is the default 30 s, beyond
+    // wait_for's bound: had the batch waited for it, nothing would move).
+    let busy = &defs[3];
+    let held = node.store.lock(&busy.tag, Duration::from_secs(1)).unwrap();
+    lab.pull_cable(Port::APrimary).unwrap();
+    let others: Vec<&Definition> = defs.iter().filter(|d| d.tag != busy.tag).collect();
+    wait_for("the other nineteen on eth1 with their states saved", || {
+        others.iter().all(|def| on_eth1_and_saved(&lab, &node, def))
+    });
+    assert_eq!(
+        holders(lab.nl_of(Port::APrimary), busy.address.ip()),
+        ["eth0"]
+    );
+    assert_eq!(
+        node.store.load_state(&busy.tag).unwrap().active_adapter,
+        Some(nic("eth0"))
+    );
+    // Its own check waits for the lock; once the operation ends, it moves.
+    drop(held);
+    wait_for("vip03 on eth1 too", || on_eth1_and_saved(&lab, &node, busy));
+    wait_for("every 6603", || count(&rec, 6603) == defs.len());
+    d.stop();
+}
+
 #[test]
 fn another_host_claiming_the_address_is_reported_and_defended_once() {
     claimed("198.51.100.40/24");
@@ -782,6 +894,57 @@ fn another_host_claiming_the_address_is_reported_and_defended_once() {
 #[test]
 fn another_host_claiming_the_ipv6_address_is_reported_and_defended_once() {
     claimed("2001:db8:1::40/64");
+}
+
+#[test]
+fn a_host_given_the_address_by_hand_is_named_by_its_mac() {
+    given_by_hand("198.51.100.41/24", "198.51.100.77");
+}
+
+#[test]
+fn a_host_given_the_ipv6_address_by_hand_is_named_by_its_mac() {
+    given_by_hand("2001:db8:1::41/64", "2001:db8:1::77");
+}
+
+/// Nothing injected: node B's own kernel gets the address node A's daemon
+/// keeps in service (a misconfigured server, a VM clone), and B sends a
+/// datagram from it to a neighbour it has not resolved. B's kernel asks
+/// for that neighbour with the address as its sender (an ARP request, or
+/// an NS from that source): RFC 5227 §2.4 "sender IP address is ours from
+/// another hardware address". The daemon's event names B's MAC.
+fn given_by_hand(address: &str, neighbour: &str) {
+    let lab = Lab::build(LabConfig::unique()).unwrap();
+    let node = Node::new();
+    let parsed = address.parse::<Address>().unwrap();
+    let ip = parsed.ip();
+    node.define(&event_only(vip_def("vip", address)));
+    assert!(op(&lab, Port::APrimary, &node, "vip", Operation::Restore).success);
+    let rec = Arc::new(Recorder::new());
+    let tag = Tag::new("vip").unwrap();
+    let d = start_serving(&lab, &node, &tag, &rec);
+
+    lab.add_address(Port::B, ip, parsed.prefix()).unwrap();
+    let to: IpAddr = neighbour.parse().unwrap();
+    lab.node_b()
+        .run(move || {
+            let socket = std::net::UdpSocket::bind((ip, 0))?;
+            socket.send_to(b"hello", (to, 9))
+        })
+        .unwrap()
+        .unwrap();
+    wait_for("7108", || count(&rec, 7108) >= 1);
+    let event = rec.snapshot().into_iter().find(|e| e.id == 7108).unwrap();
+    let b = lab.mac_of(Port::B).unwrap();
+    assert!(event.message.contains(&Mac(b).to_string()), "{event:?}");
+    assert_eq!(event.adapter.as_deref(), Some("eth0"));
+    // Reported, not given up: still in service on eth0.
+    assert_eq!(holders(lab.nl_of(Port::APrimary), ip), ["eth0"]);
+    wait_for("the conflict in the state", || {
+        node.store.load_state(&tag).unwrap().last_conflict.is_some()
+    });
+    let last = node.store.load_state(&tag).unwrap().last_conflict.unwrap();
+    assert_eq!((last.mac, last.adapter), (Some(Mac(b)), Some(nic("eth0"))));
+    d.stop();
 }
 
 /// Node B claims the address node A's daemon keeps in service (a

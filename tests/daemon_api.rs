@@ -8,7 +8,9 @@
 //!   answers a real request meanwhile;
 //! - a 20 MB header from a client without the token leaves the daemon's
 //!   RSS where it was;
-//! - the 404 body is JSON, and the `Bearer` scheme is case-insensitive.
+//! - the 404 body is JSON, and the `Bearer` scheme is case-insensitive;
+//! - every systemd unit that runs the daemon sets `LimitNOFILE`, so the
+//!   descriptors it keeps in reserve are not cut from the usual 1,024.
 //!
 //! Nothing is timed: each wait is for a condition, with a generous bound.
 //! The recovery latency under the flood is printed (`--nocapture`) for
@@ -551,4 +553,31 @@ fn a_missing_resource_is_a_json_404_and_bearer_is_case_insensitive() {
     let v: serde_json::Value =
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
     assert_eq!(v["error"], "no resource \"nope\"");
+}
+
+#[test]
+fn every_daemon_unit_sets_a_descriptor_limit() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd");
+    let mut units = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let runs_daemon = text
+            .lines()
+            .any(|l| l.starts_with("ExecStart=") && l.trim_end().ends_with(" daemon"));
+        if !runs_daemon {
+            continue;
+        }
+        units += 1;
+        let limit: Option<u64> = text
+            .lines()
+            .find_map(|l| l.strip_prefix("LimitNOFILE="))
+            .and_then(|v| v.split(':').next()?.trim().parse().ok());
+        assert!(
+            limit.is_some_and(|n| n >= 4096),
+            "{}: LimitNOFILE is {limit:?}, want at least 4096",
+            path.display()
+        );
+    }
+    assert!(units >= 1, "no unit in {} runs the daemon", dir.display());
 }

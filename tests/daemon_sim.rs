@@ -415,6 +415,59 @@ fn an_overrun_rereads_the_links_and_checks_every_resource_in_service() {
     assert_eq!(eth0["link"], serde_json::json!(LinkState::Disconnected));
 }
 
+/// Five resources on eth0, each brought up as `ipkit restore` would.
+fn five_on_eth0(node: &Node) -> Vec<Definition> {
+    let defs: Vec<Definition> = (1..=5)
+        .map(|i| vip_def(&format!("vip{i}"), &format!("198.51.100.{}/24", 10 + i)))
+        .collect();
+    for def in &defs {
+        node.restored(def);
+    }
+    defs
+}
+
+#[test]
+fn a_cable_pull_moves_every_resource_of_the_adapter_together() {
+    let node = Node::new();
+    let defs = five_on_eth0(&node);
+    let mut d = node.start(Config::default());
+    let calls_before = node.net.calls().len();
+
+    node.net.set_carrier(&nic("eth0"), false);
+    d.turn(None);
+    let events = node.events.take();
+    for def in &defs {
+        assert_eq!(node.holders(def.address.ip()), [nic("eth1")]);
+        // Each resource its own events, in SPEC order.
+        assert_eq!(
+            ids_of(&events, Some(def.tag.as_str())),
+            [6507, 6605, 6507, 6603],
+            "{events:#?}"
+        );
+        let st = node.store.load_state(&def.tag).unwrap();
+        assert_eq!(st.active_adapter, Some(nic("eth1")), "{}", def.tag);
+        assert!(st.in_service && !st.failed);
+        let r = d.status().resource(&def.tag).unwrap();
+        assert_eq!((r.recoveries_ok, r.up), (1, Some(true)));
+    }
+    // Together, step by step: every add on the primary (SPEC §4 recover 4)
+    // comes before the first add on the recovery adapter (step 6), where
+    // one recover after the other would alternate.
+    let adds: Vec<AdapterName> = node.net.calls()[calls_before..]
+        .iter()
+        .filter(|c| c.kind == CallKind::Add)
+        .filter_map(|c| c.adapter.clone())
+        .collect();
+    let mut expected = vec![nic("eth0"); 5];
+    expected.extend(vec![nic("eth1"); 5]);
+    assert_eq!(adds, expected);
+
+    // The daemon's own changes cause one quiet re-check each, nothing more.
+    d.run_for(ms(1000));
+    assert_eq!(ids_of(&node.events.take(), None), Vec::<u16>::new());
+    d.stop();
+}
+
 /// `vip` in service on eth0 under a started daemon, whose change source
 /// listens for claims of it there (eth0 is ifindex 2).
 fn serving_vip() -> (Node, Definition, SteppedDaemon) {
@@ -577,6 +630,49 @@ fn a_recover_killed_after_its_move_is_reconciled_not_recovered_again() {
     let st = node.store.load_state(&def.tag).unwrap();
     assert_eq!(st.active_adapter, Some(nic("eth1")));
     assert!(st.in_service);
+    d.stop();
+}
+
+#[test]
+fn a_command_line_operation_on_one_member_delays_only_that_member() {
+    let node = Node::new();
+    let mut defs = five_on_eth0(&node);
+    // vip3's lock waits at most 100 ms (real time: the lock is a file lock).
+    defs[2].tunables.lock_timeout = ms(100);
+    node.store.save_definition(&defs[2]).unwrap();
+    let mut d = node.start(Config::default());
+    let busy = defs[2].tag.clone();
+
+    // A command-line operation on vip3 holds its lock across the pull.
+    let held = node.store.lock(&busy, ms(100)).unwrap();
+    node.net.set_carrier(&nic("eth0"), false);
+    d.turn(None);
+    let events = node.events.take();
+    for def in defs.iter().filter(|d| d.tag != busy) {
+        assert_eq!(node.holders(def.address.ip()), [nic("eth1")]);
+        assert_eq!(
+            ids_of(&events, Some(def.tag.as_str())),
+            [6507, 6605, 6507, 6603]
+        );
+    }
+    // vip3 was left out of the batch and checked again on its own, which
+    // waited for its lock (lock_timeout) and gave up: untouched, no event.
+    assert_eq!(ids_of(&events, Some(busy.as_str())), Vec::<u16>::new());
+    assert_eq!(node.holders(defs[2].address.ip()), [nic("eth0")]);
+    assert_eq!(
+        node.store.load_state(&busy).unwrap().active_adapter,
+        Some(nic("eth0"))
+    );
+
+    // Once the operation is over, the next check moves it too.
+    drop(held);
+    d.run_for(Duration::from_secs(6));
+    assert_eq!(node.holders(defs[2].address.ip()), [nic("eth1")]);
+    assert_eq!(node.ids(busy.as_str()), [6507, 6605, 6507, 6603]);
+    assert_eq!(
+        node.store.load_state(&busy).unwrap().active_adapter,
+        Some(nic("eth1"))
+    );
     d.stop();
 }
 

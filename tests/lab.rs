@@ -686,3 +686,204 @@ fn kept_probe_socket_is_reused_and_drained() {
         ProbeResult::InUse { mac: client }
     );
 }
+
+/// The processes holding the announcer names of `ips` in the calling
+/// thread's network namespace (None for a name nobody holds).
+fn name_holders(ips: &[IpAddr]) -> Vec<Option<u32>> {
+    let table = fs::read_to_string("/proc/thread-self/net/unix").expect("unix table");
+    let inodes: Vec<Option<String>> = ips
+        .iter()
+        .map(|ip| {
+            let name = format!("@ipkit/announce/{ip}");
+            table
+                .lines()
+                .find(|l| l.split_whitespace().last() == Some(name.as_str()))
+                .and_then(|l| l.split_whitespace().nth(6).map(str::to_owned))
+        })
+        .collect();
+    let mut owner = vec![None; ips.len()];
+    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(link) = fs::read_link(fd.path()) else {
+                continue;
+            };
+            let link = link.to_string_lossy().into_owned();
+            for (i, inode) in inodes.iter().enumerate() {
+                if inode
+                    .as_ref()
+                    .is_some_and(|n| link == format!("socket:[{n}]"))
+                {
+                    owner[i] = Some(pid);
+                }
+            }
+        }
+    }
+    owner
+}
+
+/// `ips` added on node A's eth0 and announced there in one pass (LONG
+/// rounds) by a kernel `open`ed in node A: the addresses, eth0's MAC, a
+/// capture of eth0 started before the pass, and the kernel (its background
+/// sender runs).
+fn announced_in_one_pass(
+    lab: &Lab,
+    ips: &[&str],
+    open: fn() -> Result<LinuxKernel, ipkit::net::KernelError>,
+) -> (Vec<IpAddr>, Mac, Capture, LinuxKernel) {
+    use ipkit::net::AnnounceRequest;
+    let ips: Vec<IpAddr> = ips
+        .iter()
+        .map(|ip| add(lab, Port::APrimary, ip, 24))
+        .collect();
+    let mac = mac_of(lab, Port::APrimary);
+    let cap = lab.capture(Port::APrimary).expect("capture");
+    let k = lab.node_a().run(open).expect("run").expect("open");
+    let requests: Vec<AnnounceRequest> = ips
+        .iter()
+        .map(|ip| AnnounceRequest {
+            adapter: adapter(Port::APrimary),
+            ip: *ip,
+            plan: LONG,
+        })
+        .collect();
+    let results = lab
+        .node_a()
+        .run(|| k.announce_addresses(&requests))
+        .expect("run");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    (ips, mac, cap, k)
+}
+
+/// One announcement pass over three addresses (issue 11): the first round
+/// of each at once, one background sender for all their later rounds, and
+/// deleting one address ends only that address's rounds. `thread`: the
+/// daemon's kernel (the sender is a thread of this process) rather than
+/// the command line's (a detached child).
+fn one_pass_one_sender(thread: bool) {
+    use ipkit::net::DeleteRequest;
+    let lab = lab();
+    let open = if thread {
+        LinuxKernel::open_long_lived
+    } else {
+        LinuxKernel::open
+    };
+    let (ips, mac, cap, k) = announced_in_one_pass(
+        &lab,
+        &["198.51.100.10", "198.51.100.11", "198.51.100.12"],
+        open,
+    );
+    // Every address's second round came: the background sender runs.
+    for ip in &ips {
+        assert!(
+            cap.wait_for_count(FrameKind::ArpReply, *ip, 2, WAIT),
+            "{ip}"
+        );
+    }
+    // One sender holds all three names.
+    let holders = lab.node_a().run(|| name_holders(&ips)).expect("run");
+    let first = holders[0].expect("the first name is held");
+    assert_eq!(holders, vec![Some(first); 3]);
+    assert_eq!(first == std::process::id(), thread, "held by {first}");
+
+    // Delete the second (a secondary address: the first is the subnet's
+    // primary, whose deletion would take the others along).
+    let gone = DeleteRequest {
+        adapter: adapter(Port::APrimary),
+        address: Address::new(ips[1], 24).expect("address"),
+    };
+    let deleted = lab
+        .node_a()
+        .run(|| k.delete_addresses(std::slice::from_ref(&gone)))
+        .expect("run");
+    assert!(deleted.iter().all(Result::is_ok), "{deleted:?}");
+    let holders = lab.node_a().run(|| name_holders(&ips)).expect("run");
+    assert_eq!(holders, [Some(first), None, Some(first)]);
+    mark(&lab, &cap, Port::APrimary, "198.51.100.99");
+    let sent = announcements_in(&cap.all(), ips[1], mac);
+    assert!(
+        sent < 2 * LONG.count as usize,
+        "all rounds went out already"
+    );
+    let more = cap.wait_until(QUIET, |f| announcements_in(f, ips[1], mac) > sent);
+    assert!(!more, "rounds of the deleted address went on");
+    // The other two got every round (request + reply each).
+    assert!(cap.wait_until(WAIT, |f| {
+        [ips[0], ips[2]]
+            .iter()
+            .all(|ip| announcements_in(f, *ip, mac) >= 2 * LONG.count as usize)
+    }));
+    assert!(zombie_children().is_empty(), "{:?}", zombie_children());
+}
+
+/// Another process (`ipkit remove` while the daemon's rounds run) stops
+/// one address of a thread sender of this process: the stop request on
+/// the name reaches the thread, the other addresses go on.
+#[test]
+fn another_process_stops_one_address_of_a_thread_sender() {
+    const ROLE: &str = "IPKIT_LAB_STOPPER";
+    if let Some(ip) = std::env::var_os(ROLE) {
+        let ip: IpAddr = ip.to_string_lossy().parse().expect("ip");
+        let k = LinuxKernel::open().expect("open");
+        let addr = Address::new(ip, 24).expect("address");
+        k.delete_address(&adapter(Port::APrimary), &addr)
+            .expect("delete");
+        return;
+    }
+    let lab = lab();
+    let (ips, mac, cap, _k) = announced_in_one_pass(
+        &lab,
+        &["198.51.100.10", "198.51.100.11"],
+        LinuxKernel::open_long_lived,
+    );
+    assert!(cap.wait_for_count(FrameKind::ArpReply, ips[1], 2, WAIT));
+    let exe = std::env::current_exe().expect("test binary");
+    let out = lab
+        .node_a()
+        .run(|| {
+            std::process::Command::new(exe)
+                .args([
+                    "--exact",
+                    "another_process_stops_one_address_of_a_thread_sender",
+                    "--test-threads=1",
+                ])
+                .env(ROLE, ips[1].to_string())
+                .output()
+        })
+        .expect("run")
+        .expect("spawn child");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    mark(&lab, &cap, Port::APrimary, "198.51.100.99");
+    let sent = announcements_in(&cap.all(), ips[1], mac);
+    assert!(
+        sent < 2 * LONG.count as usize,
+        "all rounds went out already"
+    );
+    let more = cap.wait_until(QUIET, |f| announcements_in(f, ips[1], mac) > sent);
+    assert!(
+        !more,
+        "rounds went on after another process deleted the address"
+    );
+    assert!(cap.wait_until(WAIT, |f| {
+        announcements_in(f, ips[0], mac) >= 2 * LONG.count as usize
+    }));
+}
+
+#[test]
+fn one_pass_one_detached_sender_and_a_delete_stops_only_its_address() {
+    one_pass_one_sender(false);
+}
+
+#[test]
+fn one_pass_one_thread_sender_and_a_delete_stops_only_its_address() {
+    one_pass_one_sender(true);
+}

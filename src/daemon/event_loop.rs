@@ -153,6 +153,8 @@ impl EventLoop {
     }
 
     fn dispatch(&mut self, requests: Vec<JobRequest>) {
+        // The checks of one batch, gathered into one piece of work.
+        let mut batches: Vec<(u64, Vec<(Definition, bool)>)> = Vec::new();
         for request in requests {
             let Some(def) = self.defs.get(&request.tag) else {
                 continue;
@@ -169,27 +171,43 @@ impl EventLoop {
                 self.finished.push_back((request.tag, report));
                 continue;
             }
-            match &self.jobs {
-                Jobs::Inline(kernel) => {
-                    let report = self.executor.run(kernel.as_ref(), def, request.job);
-                    self.finished.push_back((request.tag, report));
+            if let (Some(number), Job::Check { recover, .. }) = (request.batch, &request.job) {
+                let member = (def.clone(), *recover);
+                match batches.iter_mut().find(|(n, _)| *n == number) {
+                    Some((_, members)) => members.push(member),
+                    None => batches.push((number, vec![member])),
                 }
-                Jobs::Workers { queue, .. } => {
-                    let urgent = matches!(
-                        request.job,
-                        Job::Check {
-                            trigger: Trigger::Event,
-                            ..
-                        } | Job::MarkFailed(_)
-                            | Job::Defend { .. }
-                    );
-                    self.in_flight += 1;
-                    let work = Work {
-                        def: def.clone(),
-                        job: request.job,
-                    };
-                    queue.push(work, urgent);
-                }
+                continue;
+            }
+            let urgent = matches!(
+                request.job,
+                Job::Check {
+                    trigger: Trigger::Event,
+                    ..
+                } | Job::MarkFailed(_)
+                    | Job::Defend { .. }
+            );
+            let work = Work::One {
+                def: Box::new(def.clone()),
+                job: request.job,
+            };
+            self.start(work, urgent);
+        }
+        for (_, members) in batches {
+            self.start(Work::Batch(members), true);
+        }
+    }
+
+    /// Run `work` inline, or hand it to the workers.
+    fn start(&mut self, work: Work, urgent: bool) {
+        match &self.jobs {
+            Jobs::Inline(kernel) => {
+                let reports = work.run(&self.executor, kernel.as_ref());
+                self.finished.extend(reports);
+            }
+            Jobs::Workers { queue, .. } => {
+                self.in_flight += work.len();
+                queue.push(work, urgent);
             }
         }
     }
@@ -363,8 +381,8 @@ impl EventLoop {
     fn shutdown(&mut self) {
         // Jobs not started are dropped; running ones finish.
         if let Jobs::Workers { queue, threads } = &mut self.jobs {
-            let dropped = queue.close();
-            self.in_flight = self.in_flight.saturating_sub(dropped.len());
+            let dropped: usize = queue.close().iter().map(Work::len).sum();
+            self.in_flight = self.in_flight.saturating_sub(dropped);
             for t in threads.drain(..) {
                 let _ = t.join();
             }

@@ -1,24 +1,25 @@
-//! The daemon's executor: one function per policy [`Job`]. Each takes the
-//! resource's lock (the one `ops::run` and the command line take), reads
-//! the persisted state under it, runs the operations with `ops::*`, writes
-//! the state back when it changed, and keeps the status counters. It runs
-//! on a worker thread, or inline in the loop's thread (the stepped daemon,
-//! tests): [`Executor::run`] is synchronous either way.
+//! The daemon's executor: one function per policy [`Job`] (the checks, and
+//! the batch of checks of one adapter's cable loss, are in `check.rs`).
+//! Each takes the resource's lock (the one `ops::run` and the command line
+//! take), reads the persisted state under it, runs the operations with
+//! `ops::*`, writes the state back when it changed, and keeps the status
+//! counters. It runs on a worker thread, or inline in the loop's thread
+//! (the stepped daemon, tests): [`Executor::run`] is synchronous either way.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::async_sink::AsyncSink;
 use super::hook::{FailureHook, HookRunner};
-use super::policy::{FailReason, Job, Report, Trigger};
+use super::policy::{FailReason, Job, Report};
 use super::status::Status;
-use super::view::{Cache, Quiet};
+use super::view::Cache;
 use crate::clock::Clock;
 use crate::cluster::ClusterView;
 use crate::events::{Event, EventSink, Kind};
-use crate::net::{AnnouncePlan, Kernel, NodeSnapshot, SnapshotKernel};
-use crate::ops::{self, Ctx, Outcome};
-use crate::resource::{AdapterName, ConflictRecord, Definition, Mac, Operation, RuntimeState};
+use crate::net::{AnnouncePlan, Kernel};
+use crate::ops::{self, Ctx, Member};
+use crate::resource::{AdapterName, ConflictRecord, Definition, Mac, Operation, RuntimeState, Tag};
 use crate::store::{Store, StoreError};
 
 /// Periodic work does not queue behind a long operation of someone else:
@@ -39,15 +40,8 @@ pub struct Executor {
     pub(super) snapshots: Cache,
 }
 
-fn periodic_wait(def: &Definition) -> Duration {
+pub(super) fn periodic_wait(def: &Definition) -> Duration {
     PERIODIC_LOCK_WAIT.min(def.tunables.lock_timeout)
-}
-
-/// The definition with `link_debounce` 0: the policy already waited it.
-fn no_debounce(def: &Definition) -> Definition {
-    let mut d = def.clone();
-    d.tunables.link_debounce = Duration::ZERO;
-    d
 }
 
 /// One announcement round (gratuitous ARP / unsolicited NA) when the
@@ -88,22 +82,18 @@ fn announce_if_ours_alone(
     }
 }
 
-/// What the persisted state means, without the times of repeated results:
-/// a periodic check that ends as the last one did is not written again.
-fn without_times(s: &RuntimeState) -> impl PartialEq + use<> {
-    (
-        s.active_adapter.clone(),
-        s.in_service,
-        s.failed,
-        s.last
-            .iter()
-            .map(|(op, r)| (*op, r.success, r.event))
-            .collect::<Vec<_>>(),
-        // A new carrier loss is written, for the next look's debounce.
-        s.link_down.clone(),
-        // Conflicts are rare and each one is news: written with its time.
-        s.last_conflict.clone(),
-    )
+/// The loaded states of `held` (an index into `defs`, a state) as members
+/// of a batch.
+fn members_of<'a>(
+    defs: &[&'a Definition],
+    held: &'a mut [(usize, RuntimeState)],
+) -> Vec<Member<'a>> {
+    held.iter_mut()
+        .map(|(i, state)| Member {
+            def: defs[*i],
+            state,
+        })
+        .collect()
 }
 
 impl Executor {
@@ -125,7 +115,7 @@ impl Executor {
             .emit(&Event::daemon(&self.node, kind, self.clock.now()));
     }
 
-    fn ctx<'a>(&'a self, kernel: &'a dyn Kernel, events: &'a dyn EventSink) -> Ctx<'a> {
+    pub(super) fn ctx<'a>(&'a self, kernel: &'a dyn Kernel, events: &'a dyn EventSink) -> Ctx<'a> {
         Ctx {
             kernel,
             cluster: self.cluster.as_ref(),
@@ -139,7 +129,7 @@ impl Executor {
     /// that loads a state does (`ops::prepare`: reconciled with the kernel,
     /// a remove's intent written first), run `f`, write the state if it
     /// changed.
-    fn with_lock<T>(
+    pub(super) fn with_lock<T>(
         &self,
         kernel: &dyn Kernel,
         def: &Definition,
@@ -147,205 +137,118 @@ impl Executor {
         wait: Duration,
         f: impl FnOnce(&Ctx<'_>, &mut RuntimeState) -> T,
     ) -> Result<T, StoreError> {
-        let _lock = self.store.lock(&def.tag, wait)?;
-        let mut state = self.store.load_state(&def.tag)?;
-        let before = without_times(&state);
-        let ctx = self.ctx(kernel, self.events.as_ref());
-        ops::prepare(&self.store, &ctx, def, op, &mut state)?;
-        let out = f(&ctx, &mut state);
-        // A remove's intent is on disk: its outcome always goes there.
-        if without_times(&state) != before || op == Operation::Remove {
-            self.store.save_state(&def.tag, &state)?;
-        }
-        Ok(out)
-    }
-
-    /// The periodic check of a resource the daemon believes in service,
-    /// answered from a snapshot without files or lock: Some only for a pass.
-    pub fn fast_check(&self, snap: &NodeSnapshot, def: &Definition) -> Option<Report> {
-        let active = self.status.watched_active(&def.tag)?;
-        let kernel = SnapshotKernel(snap);
-        let ctx = self.ctx(&kernel, &Quiet);
-        let mut trial = RuntimeState {
-            active_adapter: Some(active.clone()),
-            in_service: true,
-            ..RuntimeState::default()
-        };
-        if !ops::quick_check(&ctx, &no_debounce(def), &mut trial).success {
-            return None;
-        }
-        let now = self.clock.now();
-        self.status.update(&def.tag, |e| {
-            e.quick_checks += 1;
-            e.last_quick = Some((now, true));
-            e.up = Some(true);
+        let mut results = self.with_locks(kernel, &[def], op, wait, |ctx, members| {
+            members
+                .first_mut()
+                .map(|m| f(ctx, m.state))
+                .into_iter()
+                .collect()
         });
-        Some(Report::Checked {
-            ok: true,
-            recovered: None,
-            active,
-            in_service: true,
+        results.pop().unwrap_or_else(|| {
+            Err(StoreError::Unwritable {
+                path: self.store.state_path(&def.tag),
+                reason: "not run".into(),
+            })
         })
     }
 
-    /// quickCheck, and recover when it fails and `recover` is set.
-    fn check(
+    /// [`Executor::with_lock`] for several resources at once (issue 11):
+    /// their locks are taken in the order of their tags (so two batches
+    /// never wait for each other crosswise; the command line takes one lock
+    /// at a time), each waiting at most `wait`, and each state is prepared
+    /// for `op`; `f` runs once on every member whose lock and state it got,
+    /// in tag order, and returns one result per member; the changed states
+    /// are written with one group commit (`Store::save_states`), then the
+    /// locks are let go. One result per definition, in the order given; a
+    /// member whose lock was busy gets `StoreError::Busy` and was not run.
+    pub(super) fn with_locks<T>(
         &self,
         kernel: &dyn Kernel,
-        def: &Definition,
-        trigger: Trigger,
-        recover: bool,
-    ) -> Report {
-        let periodic = trigger == Trigger::Timer;
-        if periodic {
-            // One look at the shared snapshot, no files, no lock. Anything
-            // but a pass goes the full way below.
-            let snap = self.snapshots.get(kernel).ok();
-            if let Some(snap) = &snap
-                && let Some(report) = self.fast_check(snap, def)
-            {
-                return report;
-            }
-            if let Some(report) = self.peek_idle(def, snap.as_deref()) {
-                return report;
+        defs: &[&Definition],
+        op: Operation,
+        wait: Duration,
+        f: impl FnOnce(&Ctx<'_>, &mut [Member<'_>]) -> Vec<T>,
+    ) -> Vec<Result<T, StoreError>> {
+        let ctx = self.ctx(kernel, self.events.as_ref());
+        let mut order: Vec<usize> = (0..defs.len()).collect();
+        order.sort_by(|a, b| defs[*a].tag.cmp(&defs[*b].tag));
+        let mut results: Vec<Option<Result<T, StoreError>>> = defs.iter().map(|_| None).collect();
+        let mut locks = Vec::with_capacity(defs.len());
+        let mut held: Vec<(usize, RuntimeState)> = Vec::with_capacity(defs.len());
+        for i in order {
+            let tag = &defs[i].tag;
+            let loaded = self
+                .store
+                .lock(tag, wait)
+                .and_then(|lock| Ok((lock, self.store.load_state(tag)?)));
+            match loaded {
+                Ok((lock, state)) => {
+                    locks.push(lock);
+                    held.push((i, state));
+                }
+                Err(e) => results[i] = Some(Err(e)),
             }
         }
-        let wait = if periodic {
-            periodic_wait(def)
-        } else {
-            def.tunables.lock_timeout
+        // What each state meant when loaded, before it was prepared: the
+        // corrections of a reconcile are written too.
+        let before: Vec<RuntimeState> = held.iter().map(|(_, s)| s.clone()).collect();
+        // Prepared for `op` with one reading of the kernel for all; a
+        // member whose remove intent could not be written is not run.
+        let prepared = ops::prepare_many(&self.store, &ctx, &mut members_of(defs, &mut held), op);
+        let mut ready = Vec::with_capacity(held.len());
+        for (k, ((i, _), p)) in held.iter().zip(prepared).enumerate() {
+            match p {
+                Ok(_) => ready.push(k),
+                Err(e) => results[*i] = Some(Err(e)),
+            }
+        }
+        let outs = {
+            let mut members = members_of(defs, &mut held);
+            f(&ctx, &mut ops::subset(&mut members, &ready))
         };
-        self.with_lock(kernel, def, Operation::QuickCheck, wait, |ctx, state| {
-            self.check_locked(ctx, def, state, trigger, recover)
-        })
-        .unwrap_or_else(|e| {
-            eprintln!("ipkit daemon: {}: {e}", def.tag);
-            Report::Error
-        })
-    }
-
-    /// Most resources are idle: a periodic look reads the state without the
-    /// lock first, and ends there for one out of service or failed, unless
-    /// the snapshot shows the kernel disagreeing with it (an address that
-    /// a killed operation added without writing its state): then it goes
-    /// the locked way, where the state is reconciled. (An event may come
-    /// from a command-line operation still running, its state not written
-    /// yet: that waits for the lock and reads what the operation wrote.)
-    fn peek_idle(&self, def: &Definition, snap: Option<&NodeSnapshot>) -> Option<Report> {
-        let agrees = |s: &RuntimeState| {
-            snap.is_none_or(|snap| {
-                ops::corrections(def, s, &snap.holders(def.address.ip())).is_empty()
+        // A remove's intent is on disk: its outcome always goes there.
+        let write = |k: usize| {
+            let (_, s) = &held[k];
+            // A periodic check that ends as the last one did is not written.
+            !s.same_but_for_times(&before[k]) || op == Operation::Remove
+        };
+        let changed: Vec<(&Tag, &RuntimeState)> = ready
+            .iter()
+            .filter(|&&k| write(k))
+            .map(|&k| (&defs[held[k].0].tag, &held[k].1))
+            .collect();
+        let mut saved = self.store.save_states(&changed).into_iter();
+        let mut outs = outs.into_iter();
+        for &k in &ready {
+            let i = held[k].0;
+            let out = outs.next();
+            let save = if write(k) {
+                saved.next().unwrap_or(Ok(()))
+            } else {
+                Ok(())
+            };
+            results[i] = Some(match (out, save) {
+                (Some(out), Ok(())) => Ok(out),
+                (_, Err(e)) => Err(e),
+                (None, Ok(())) => Err(StoreError::Unwritable {
+                    path: self.store.state_path(&defs[i].tag),
+                    reason: "no result".into(),
+                }),
+            });
+        }
+        drop(locks);
+        results
+            .into_iter()
+            .zip(defs)
+            .map(|(r, def)| {
+                r.unwrap_or_else(|| {
+                    Err(StoreError::Unwritable {
+                        path: self.store.state_path(&def.tag),
+                        reason: "not run".into(),
+                    })
+                })
             })
-        };
-        match self.store.load_state(&def.tag) {
-            Ok(s) if (!s.in_service || s.failed) && agrees(&s) => Some(self.skipped(def, &s)),
-            Ok(_) => None,
-            Err(e) => {
-                eprintln!("ipkit daemon: {}: {e}", def.tag);
-                Some(Report::Error)
-            }
-        }
-    }
-
-    fn skipped(&self, def: &Definition, state: &RuntimeState) -> Report {
-        self.status.update(&def.tag, |e| {
-            e.in_service = state.in_service;
-            e.failed = state.failed;
-        });
-        Report::Skipped {
-            in_service: state.in_service,
-            failed: state.failed,
-        }
-    }
-
-    /// The check under the resource's lock.
-    fn check_locked(
-        &self,
-        ctx: &Ctx<'_>,
-        def: &Definition,
-        state: &mut RuntimeState,
-        trigger: Trigger,
-        recover: bool,
-    ) -> Report {
-        if !state.in_service || state.failed {
-            return self.skipped(def, state);
-        }
-        let quick = match trigger {
-            // A periodic check first tries the shared snapshot, silently;
-            // only a pass counts (see view.rs).
-            // Its debounce counts from the carrier loss the change source
-            // reported, when there was one (issue 10).
-            Trigger::Timer => match self.silent_pass(ctx, def, state) {
-                Some(q) => q,
-                None => {
-                    let active = state.active_adapter(def).clone();
-                    let since = self.status.link_down_since(&active);
-                    ops::quick_check_since(ctx, def, state, since)
-                }
-            },
-            // The policy already waited the debounce for an event.
-            Trigger::Event => ops::quick_check(ctx, &no_debounce(def), state),
-        };
-        let mut recovered = None;
-        let mut took = None;
-        if !quick.success && recover {
-            let t0 = self.clock.monotonic();
-            let r = ops::recover(ctx, &no_debounce(def), state);
-            took = Some(self.clock.monotonic().saturating_sub(t0));
-            recovered = Some(r.success);
-        }
-        let active = state.active_adapter(def).clone();
-        let now = self.clock.now();
-        self.status.update(&def.tag, |e| {
-            e.quick_checks += 1;
-            if !quick.success {
-                e.quick_failures += 1;
-            }
-            e.last_quick = Some((now, quick.success));
-            e.up = Some(quick.success || recovered == Some(true));
-            if let (Some(ok), Some(d)) = (recovered, took) {
-                if ok {
-                    e.recoveries_ok += 1;
-                } else {
-                    e.recoveries_failed += 1;
-                }
-                e.last_recovery = Some((now, d, ok));
-                e.recovery_seconds.observe(d);
-            }
-            e.active = active.clone();
-            e.in_service = state.in_service;
-            e.failed = state.failed;
-        });
-        Report::Checked {
-            ok: quick.success,
-            recovered,
-            active,
-            in_service: state.in_service,
-        }
-    }
-
-    /// quickCheck against the shared snapshot, without events; the outcome
-    /// (and the state it leaves) only when it passes.
-    fn silent_pass(
-        &self,
-        ctx: &Ctx<'_>,
-        def: &Definition,
-        state: &mut RuntimeState,
-    ) -> Option<Outcome> {
-        let snap = self.snapshots.get(ctx.kernel).ok()?;
-        let snapshot_kernel = SnapshotKernel(&snap);
-        let quiet = Ctx {
-            kernel: &snapshot_kernel,
-            events: &Quiet,
-            ..*ctx
-        };
-        let mut trial = state.clone();
-        let q = ops::quick_check(&quiet, &no_debounce(def), &mut trial);
-        if !q.success {
-            return None;
-        }
-        *state = trial;
-        Some(q)
+            .collect()
     }
 
     fn deep_check(&self, kernel: &dyn Kernel, def: &Definition) -> Report {

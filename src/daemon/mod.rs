@@ -6,7 +6,8 @@
 //! - [`policy`]: the reaction policy, a pure state machine;
 //! - `event_loop`: waits for reported changes, feeds the policy, hands its
 //!   job requests to the workers (or runs them inline);
-//! - [`executor`]: one function per job, under the per-resource lock;
+//! - [`executor`]: one function per job, under the per-resource lock
+//!   (`check`: the check jobs, and the batch of one adapter's cable loss);
 //! - `queue`: the job queue and the worker threads;
 //! - [`startup`]: starting it all ([`spawn`], [`SteppedDaemon`]);
 //! - [`async_sink`]: events to the status counters and the operator's sinks;
@@ -30,6 +31,7 @@ use std::path::PathBuf;
 
 pub mod api;
 pub mod async_sink;
+mod check;
 pub mod check_config;
 pub mod conflicts;
 pub mod error;

@@ -1,7 +1,8 @@
 //! The job queue between the event loop and the worker threads, and the
 //! workers themselves: each takes the next job, runs it with its own kernel
 //! handle, and reports back to the loop. Event-triggered work jumps the
-//! queue.
+//! queue. A batch (the checks of one adapter's cable loss, issue 11) is one
+//! piece of work, run by one worker, with one report per member.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -9,14 +10,48 @@ use std::thread::JoinHandle;
 
 use super::event_loop::{Control, Message};
 use super::executor::Executor;
-use super::policy::Job;
+use super::policy::{Job, Report};
 use crate::net::Kernel;
-use crate::resource::Definition;
+use crate::resource::{Definition, Tag};
 
-/// One job for one resource.
-pub struct Work {
-    pub def: Definition,
-    pub job: Job,
+/// What one worker runs at a time.
+pub enum Work {
+    /// One job for one resource.
+    One { def: Box<Definition>, job: Job },
+    /// The checks of a batch, each member with whether it may recover.
+    Batch(Vec<(Definition, bool)>),
+}
+
+impl Work {
+    /// How many resources it reports on.
+    pub fn len(&self) -> usize {
+        match self {
+            Work::One { .. } => 1,
+            Work::Batch(members) => members.len(),
+        }
+    }
+
+    /// Run it to its end: one report per resource.
+    pub fn run(self, executor: &Executor, kernel: &dyn Kernel) -> Vec<(Tag, Report)> {
+        match self {
+            Work::One { def, job } => {
+                let report = executor.run(kernel, &def, job);
+                vec![(def.tag, report)]
+            }
+            Work::Batch(members) => {
+                let batch: Vec<(&Definition, bool)> = members
+                    .iter()
+                    .map(|(def, recover)| (def, *recover))
+                    .collect();
+                let reports = executor.check_batch(kernel, &batch);
+                members
+                    .into_iter()
+                    .map(|(def, _)| def.tag)
+                    .zip(reports)
+                    .collect()
+            }
+        }
+    }
 }
 
 /// Work waiting for a worker.
@@ -73,10 +108,10 @@ pub fn start_worker(
     std::thread::Builder::new()
         .name(format!("ipkit-worker-{index}"))
         .spawn(move || {
-            while let Some(w) = queue.pop() {
-                let tag = w.def.tag.clone();
-                let report = executor.run(kernel.as_ref(), &w.def, w.job);
-                inbox.send(Message::Done { tag, report });
+            while let Some(work) = queue.pop() {
+                for (tag, report) in work.run(&executor, kernel.as_ref()) {
+                    inbox.send(Message::Done { tag, report });
+                }
             }
         })
 }

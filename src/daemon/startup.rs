@@ -44,7 +44,10 @@ impl Parts {
     /// The platform's backend, the system clock, `on_failure` as a process,
     /// the cluster view from the configuration.
     pub fn native() -> Self {
-        Self::on(crate::net::backend::native(), Arc::new(SystemClock))
+        Self::on(
+            crate::net::backend::native_long_lived(),
+            Arc::new(SystemClock),
+        )
     }
 
     /// `backend` and `clock`, `on_failure` as a process, the cluster view

@@ -5,8 +5,10 @@
 //! in-memory network with fault injection, for deterministic tests).
 //! Beside it: [`changes`] (what the system reports on its own, for the
 //! daemon), [`snapshot`] (the whole node at once), [`link`] (cable state),
-//! [`backend`] (how the daemon opens a platform) and [`polling`] (changes
-//! found by comparing readings, where notifications do not work).
+//! [`backend`] (how the daemon opens a platform), [`polling`] (changes
+//! found by comparing readings, where notifications do not work),
+//! [`batch`] (the requests of the batch methods, issue 11) and [`memo`] (each
+//! read made once until something changes, for the OCF agent).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -14,10 +16,12 @@ use std::time::Duration;
 use crate::resource::{AdapterName, Address, Mac};
 
 pub mod backend;
+pub mod batch;
 pub mod changes;
 pub mod link;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod memo;
 pub mod policy_rules;
 pub mod polling;
 pub mod sim;
@@ -25,6 +29,7 @@ pub mod snapshot;
 pub mod windows;
 
 pub use backend::Backend;
+pub use batch::{AddRequest, AnnounceRequest, DeleteRequest};
 pub use changes::{Change, ChangeSource, Waker, WatchedAddress, WireWatch};
 pub use link::{LinkInfo, LinkState, LinkStatus};
 pub use policy_rules::{PolicyRule, PolicyRules};
@@ -251,6 +256,43 @@ pub trait Kernel: Send + Sync {
         timeout: Duration,
     ) -> Result<ProbeResult, KernelError>;
 
+    // Batches (issue 11): one result per request, in order. The defaults
+    // run the requests one by one; a backend may do better (Linux
+    // pipelines the netlink requests and announces in one pass).
+
+    /// [`Kernel::link_state`] of each adapter.
+    fn link_states(&self, adapters: &[AdapterName]) -> Vec<Result<LinkState, KernelError>> {
+        batch::one_by_one(adapters, |a| self.link_state(a))
+    }
+
+    /// [`Kernel::holders`] of each address.
+    fn holders_of(&self, ips: &[IpAddr]) -> Vec<Result<Vec<AdapterName>, KernelError>> {
+        batch::one_by_one(ips, |ip| self.holders(*ip))
+    }
+
+    /// [`Kernel::add_address`] of each request.
+    fn add_addresses(&self, requests: &[AddRequest]) -> Vec<Result<(), KernelError>> {
+        batch::one_by_one(requests, |r| {
+            self.add_address(&r.adapter, &r.address, r.opts)
+        })
+    }
+
+    /// [`Kernel::delete_address`] of each request.
+    fn delete_addresses(&self, requests: &[DeleteRequest]) -> Vec<Result<(), KernelError>> {
+        batch::one_by_one(requests, |r| self.delete_address(&r.adapter, &r.address))
+    }
+
+    /// [`Kernel::flush_neighbours`] of each address.
+    fn flush_neighbours_of(&self, ips: &[IpAddr]) -> Vec<Result<(), KernelError>> {
+        batch::one_by_one(ips, |ip| self.flush_neighbours(*ip))
+    }
+
+    /// [`Kernel::announce`] of each request: the first round of every
+    /// address before this returns, the later rounds in the background.
+    fn announce_addresses(&self, requests: &[AnnounceRequest]) -> Vec<Result<(), KernelError>> {
+        batch::one_by_one(requests, |r| self.announce(&r.adapter, r.ip, r.plan))
+    }
+
     /// Are `from` and `to` on the same L2 segment? Sends the in-use probe
     /// frame for `ip` (an RFC 5227 ARP probe, sender 0.0.0.0 / a DAD NS
     /// from ::) on `from` and listens on `to` at most `timeout` for it to
@@ -325,6 +367,24 @@ impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
         timeout: Duration,
     ) -> Result<ProbeResult, KernelError> {
         (**self).probe(adapter, ip, timeout)
+    }
+    fn link_states(&self, adapters: &[AdapterName]) -> Vec<Result<LinkState, KernelError>> {
+        (**self).link_states(adapters)
+    }
+    fn holders_of(&self, ips: &[IpAddr]) -> Vec<Result<Vec<AdapterName>, KernelError>> {
+        (**self).holders_of(ips)
+    }
+    fn add_addresses(&self, requests: &[AddRequest]) -> Vec<Result<(), KernelError>> {
+        (**self).add_addresses(requests)
+    }
+    fn delete_addresses(&self, requests: &[DeleteRequest]) -> Vec<Result<(), KernelError>> {
+        (**self).delete_addresses(requests)
+    }
+    fn flush_neighbours_of(&self, ips: &[IpAddr]) -> Vec<Result<(), KernelError>> {
+        (**self).flush_neighbours_of(ips)
+    }
+    fn announce_addresses(&self, requests: &[AnnounceRequest]) -> Vec<Result<(), KernelError>> {
+        (**self).announce_addresses(requests)
     }
     fn same_segment(
         &self,

@@ -14,6 +14,7 @@ use super::publish::{publish_definition, republish, tell_daemon, withdraw_defini
 use super::upgrade::{self, TakeOver};
 use super::{Deps, OcfExit, Reply};
 use crate::events::{Event, EventSink, Recorder, Severity};
+use crate::net::memo::ReadMemo;
 use crate::net::{Kernel, KernelError, LinkInfo, LinkState};
 use crate::ops::{self, Ctx, Outcome};
 use crate::resource::{AdapterName, Definition, InvalidInput, Mac, Operation, RuntimeState};
@@ -67,30 +68,35 @@ impl Agent<'_> {
             Ok(d) => d,
             Err(e) => return config_error(action, self.env, &e),
         };
-        let kernel = match (self.deps.open_kernel)() {
+        let opened = match (self.deps.open_kernel)() {
             Ok(k) => k,
             Err(e) => return kernel_unavailable(action, &e),
         };
+        // One process, one action: each read of the kernel is made once
+        // until the action changes something or waits (net::memo), so a
+        // monitor costs one address dump, not one per question asked.
+        let memo = ReadMemo::new(opened.as_ref(), self.deps.clock);
+        let kernel: &dyn Kernel = &memo;
         let state_dir = self.env.state_dir();
         match action {
             ResourceAction::ValidateAll => {
-                let mut reply = validate(kernel.as_ref(), &def, action);
+                let mut reply = validate(kernel, &def, action);
                 if reply.is_success() {
                     let read_host = self.deps.read_host;
-                    let advice = doctor::warnings(kernel.as_ref(), &def, &state_dir, read_host);
+                    let advice = doctor::warnings(kernel, &def, &state_dir, read_host);
                     reply.stderr.push_str(&advice);
                 }
                 return reply;
             }
             ResourceAction::ReloadAgent => {
-                let reply = validate(kernel.as_ref(), &def, action);
+                let reply = validate(kernel, &def, action);
                 if reply.is_success() {
                     republish(&state_dir, &def);
                 }
                 return reply;
             }
             ResourceAction::Start => {
-                if let Some(refusal) = refuse_loopback(kernel.as_ref(), &def) {
+                if let Some(refusal) = refuse_loopback(kernel, &def) {
                     return refusal;
                 }
             }
@@ -104,10 +110,10 @@ impl Agent<'_> {
         let cluster = (self.deps.cluster)(self.env);
         let node = self.env.node();
         let ctx = Ctx {
-            kernel: kernel.as_ref(),
+            kernel,
             cluster: cluster.as_ref(),
             events: &events,
-            clock: self.deps.clock,
+            clock: &memo,
             node: &node,
         };
         let store = Store::new(&state_dir, &state_dir);
@@ -120,6 +126,7 @@ impl Agent<'_> {
             }
             Err(e) => return Reply::failure(OcfExit::ErrGeneric, format!("state: {e}")),
         };
+        let loaded = state.clone();
         let taken_over = match self.env.legacy_instance_tag() {
             Some(legacy) => upgrade::take_over(&store, &def, &legacy, &mut state),
             None => TakeOver::default(),
@@ -153,10 +160,14 @@ impl Agent<'_> {
             (ResourceAction::Stop, true) => withdraw_definition(&store, &def.tag),
             _ => false,
         };
-        // A monitor of a resource not started here records nothing.
-        if (action != ResourceAction::Monitor || started_here)
-            && let Err(e) = store.save_state(&def.tag, &state)
-        {
+        // A monitor of a resource not started here records nothing; one
+        // that ends as the last look did has no news to write (only the
+        // time of a repeated result would change).
+        let news = match action {
+            ResourceAction::Monitor => started_here && !state.same_but_for_times(&loaded),
+            _ => true,
+        };
+        if news && let Err(e) = store.save_state(&def.tag, &state) {
             // The kernel already changed; report it, the state is rebuilt
             // from the kernel on the next call.
             eprintln!("ipkit: could not save the state of {}: {e}", def.tag);

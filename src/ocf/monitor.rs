@@ -122,3 +122,115 @@ fn refresh(ctx: &Ctx<'_>, def: &Definition, state: &RuntimeState, count: u32) {
         ctx.events.emit(&event);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::super::{Deps, OcfEnv, OcfExit, run};
+    use crate::cluster::ClusterView;
+    use crate::cluster::sim::SimCluster;
+    use crate::doctor::HostFacts;
+    use crate::events::Recorder;
+    use crate::net::sim::{CallKind, SimNet};
+    use crate::net::{Kernel, KernelError};
+    use crate::resource::{AdapterName, Mac};
+
+    fn nic(s: &str) -> AdapterName {
+        AdapterName::new(s).expect("adapter name")
+    }
+
+    /// Runs actions on a resource started on eth0 (recovery eth1) of a
+    /// simulated node, with its state in a temporary `HA_RSCTMP`.
+    struct Node {
+        dir: tempfile::TempDir,
+        net: Arc<SimNet>,
+    }
+
+    impl Node {
+        fn new() -> Self {
+            let net = Arc::new(SimNet::new());
+            net.add_adapter(nic("eth0"), Mac([2, 0, 0, 0, 0, 1]));
+            net.add_adapter(nic("eth1"), Mac([2, 0, 0, 0, 0, 2]));
+            let node = Self {
+                dir: tempfile::tempdir().expect("temporary directory"),
+                net,
+            };
+            assert_eq!(node.run("start"), OcfExit::Success);
+            node
+        }
+
+        fn run(&self, action: &str) -> OcfExit {
+            let rsctmp = self.dir.path().display().to_string();
+            let env = OcfEnv::from_pairs([
+                ("HA_RSCTMP", rsctmp.as_str()),
+                ("OCF_RESOURCE_INSTANCE", "vip"),
+                ("OCF_RESKEY_ip", "198.51.100.50/24"),
+                ("OCF_RESKEY_nic", "eth0"),
+                ("OCF_RESKEY_recovery_nic", "eth1"),
+                ("OCF_RESKEY_probe_timeout", "0"),
+                ("OCF_RESKEY_CRM_meta_interval", "10000"),
+            ]);
+            let net = Arc::clone(&self.net);
+            let open_kernel = move || Ok(Box::new(Arc::clone(&net)) as Box<dyn Kernel>);
+            let cluster = |_: &OcfEnv| Box::new(SimCluster::new()) as Box<dyn ClusterView>;
+            let deps = Deps {
+                open_kernel: &open_kernel as &dyn Fn() -> Result<Box<dyn Kernel>, KernelError>,
+                cluster: &cluster,
+                events: &Recorder::new(),
+                clock: self.net.clock(),
+                read_host: &|_| HostFacts::default(),
+            };
+            run(action, &env, &deps).exit
+        }
+
+        /// The state file as the file system knows it: inode, change time
+        /// and contents.
+        fn state_file(&self) -> (u64, i64, i64, String) {
+            let path = self.dir.path().join("ipkit/state/vip.json");
+            let meta = std::fs::metadata(&path).expect("state file");
+            let text = std::fs::read_to_string(&path).expect("state file");
+            (meta.ino(), meta.ctime(), meta.ctime_nsec(), text)
+        }
+
+        /// The kernel calls of one monitor, by kind.
+        fn monitor_calls(&self) -> (usize, usize, usize) {
+            let count = || {
+                let kinds = [CallKind::Holders, CallKind::Link, CallKind::Snapshot];
+                kinds.map(|k| self.net.count(k))
+            };
+            let before = count();
+            assert_eq!(self.run("monitor"), OcfExit::Success);
+            let after = count();
+            (
+                after[0] - before[0],
+                after[1] - before[1],
+                after[2] - before[2],
+            )
+        }
+    }
+
+    /// Issue 11 §4: a monitor that finds what the last one found asks the
+    /// kernel once per question and leaves the state file alone (no
+    /// rewrite, no fsync), while one that has news still writes it.
+    #[test]
+    fn a_monitor_with_nothing_new_reads_once_and_writes_nothing() {
+        let node = Node::new();
+        // The first monitor records its result.
+        assert_eq!(node.run("monitor"), OcfExit::Success);
+        let written = node.state_file();
+        node.net.clock().advance(Duration::from_secs(10));
+        // One holders reading (one address dump) and one link reading
+        // (quickCheck step 1), for reconcile, the agent and quickCheck.
+        assert_eq!(node.monitor_calls(), (1, 1, 0));
+        assert_eq!(node.state_file(), written, "the state file was rewritten");
+        // News: the address went, the monitor recovers it and says so.
+        node.net
+            .unassign(&nic("eth0"), "198.51.100.50".parse().expect("address"));
+        node.net.clock().advance(Duration::from_secs(10));
+        assert_eq!(node.run("monitor"), OcfExit::Success);
+        assert_ne!(node.state_file().3, written.3);
+    }
+}

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::cluster::ClusterView;
 use crate::events::{Event, EventSink, Kind};
-use crate::net::{AddOptions, AnnouncePlan, Kernel, KernelError};
+use crate::net::{AddOptions, AnnouncePlan, Kernel, KernelError, KernelOp};
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState, Tag};
 use crate::store::{Store, StoreError};
 
@@ -22,9 +22,11 @@ mod remove;
 mod restore;
 
 pub use deep_check::deep_check;
-pub use quick_check::{quick_check, quick_check_since};
-pub use reconcile::{Correction, corrections, disagreements, reconcile, reconcile_routing};
-pub use recover::recover;
+pub use quick_check::{quick_check, quick_check_many, quick_check_since};
+pub use reconcile::{
+    Correction, corrections, disagreements, reconcile, reconcile_many, reconcile_routing,
+};
+pub use recover::{recover, recover_many};
 pub use remove::remove;
 pub use restore::restore;
 
@@ -63,8 +65,30 @@ impl Ctx<'_> {
     }
 }
 
+/// One resource of a batch (issue 11): its definition and its state,
+/// which the operation changes as it would for that resource alone.
+pub struct Member<'a> {
+    pub def: &'a Definition,
+    pub state: &'a mut RuntimeState,
+}
+
+/// The members of `which` (indices into `members`, ascending), borrowed
+/// again as a batch of their own.
+pub(crate) fn subset<'s>(members: &'s mut [Member<'_>], which: &[usize]) -> Vec<Member<'s>> {
+    let mut wanted = which.iter().peekable();
+    members
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| wanted.next_if_eq(&i).is_some())
+        .map(|(_, m)| Member {
+            def: m.def,
+            state: &mut *m.state,
+        })
+        .collect()
+}
+
 /// The result of an operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
     pub success: bool,
     /// The first kernel error met, if any (EPERM tells "needs CAP_NET_ADMIN").
@@ -108,6 +132,25 @@ pub(crate) fn announce_plan(def: &Definition) -> AnnouncePlan {
         count: def.tunables.announce_count,
         interval: def.tunables.announce_interval,
     }
+}
+
+/// The results of a batch call, exactly `n` of them: a backend that gave
+/// fewer (a bug) leaves the rest failed with EIO rather than unanswered.
+pub(crate) fn answers<T>(
+    mut results: Vec<Result<T, KernelError>>,
+    n: usize,
+    op: KernelOp,
+) -> Vec<Result<T, KernelError>> {
+    results.truncate(n);
+    while results.len() < n {
+        results.push(Err(KernelError::with_message(
+            op,
+            None,
+            libc::EIO,
+            "the kernel seam gave no result for this request",
+        )));
+    }
+    results
 }
 
 /// How the address is added: prefix route, deprecated or not, and the
@@ -172,6 +215,38 @@ pub fn prepare(
     state: &mut RuntimeState,
 ) -> Result<Vec<Correction>, StoreError> {
     let corrected = reconcile(ctx, def, op, state);
+    write_remove_intent(store, def, op, state)?;
+    Ok(corrected)
+}
+
+/// [`prepare`] of several states at once (the daemon's batch, issue 11):
+/// reconciled with one reading of the holders for all of them
+/// ([`reconcile_many`]). One result per member, in order.
+pub fn prepare_many(
+    store: &Store,
+    ctx: &Ctx<'_>,
+    members: &mut [Member<'_>],
+    op: Operation,
+) -> Vec<Result<Vec<Correction>, StoreError>> {
+    let corrected = reconcile_many(ctx, members, op);
+    members
+        .iter()
+        .zip(corrected)
+        .map(|(m, corrected)| {
+            write_remove_intent(store, m.def, op, m.state)?;
+            Ok(corrected)
+        })
+        .collect()
+}
+
+/// Before a remove of a resource in service, "out of service" is persisted
+/// (see [`run`] for why).
+fn write_remove_intent(
+    store: &Store,
+    def: &Definition,
+    op: Operation,
+    state: &RuntimeState,
+) -> Result<(), StoreError> {
     if op == Operation::Remove && state.in_service {
         let intent = RuntimeState {
             in_service: false,
@@ -179,7 +254,7 @@ pub fn prepare(
         };
         store.save_state(&def.tag, &intent)?;
     }
-    Ok(corrected)
+    Ok(())
 }
 
 /// Run one operation on a loaded definition and state (no lock, no store,

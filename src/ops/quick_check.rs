@@ -1,11 +1,13 @@
-//! quickCheck (SPEC §4), with its debounce counted from the carrier
-//! change (issue 10; docs/spec-notes.md "quickCheck's debounce").
+//! quickCheck (SPEC §4), of one resource or of several at once (issue 11:
+//! one link reading per adapter and step for all of them, and one holders
+//! reading), with its debounce counted from the carrier change (issue 10;
+//! docs/spec-notes.md "quickCheck's debounce").
 
 use std::time::{Duration, SystemTime};
 
-use super::{Ctx, Outcome, held_exactly_by};
+use super::{Ctx, Member, Outcome, answers, held_exactly_by};
 use crate::events::Kind;
-use crate::net::{KernelError, LinkState};
+use crate::net::{KernelError, KernelOp, LinkState};
 use crate::resource::{AdapterName, Definition, LinkDown, Operation, RuntimeState};
 
 const OP: Operation = Operation::QuickCheck;
@@ -28,42 +30,139 @@ pub fn quick_check_since(
     state: &mut RuntimeState,
     link_down_since: Option<SystemTime>,
 ) -> Outcome {
-    let mut out = Outcome::new();
-    let active = state.active_adapter(def).clone();
+    let mut outcomes = quick_check_many(ctx, &mut [Member { def, state }], &[link_down_since]);
+    outcomes.pop().unwrap_or_default()
+}
 
-    // 1. The cable of active_adapter. DISCONNECTED: 6507, fail.
-    let first = match look(ctx, &active) {
-        Ok(l) => l,
-        Err(e) => {
-            ctx.kernel_error(def, OP, &mut out, e);
-            return out.finish(ctx, OP, state, false, Some(7004));
+/// quickCheck of every member, each step for all of them together: each
+/// gets its own events, in SPEC order, its own debounce and its own
+/// outcome (in the order of `members`). `told[i]`: when the caller was told
+/// member i's active link went down (missing: not told). With one member
+/// this is exactly [`quick_check_since`].
+pub fn quick_check_many(
+    ctx: &Ctx<'_>,
+    members: &mut [Member<'_>],
+    told: &[Option<SystemTime>],
+) -> Vec<Outcome> {
+    let n = members.len();
+    let mut outs = vec![Outcome::new(); n];
+    let mut done = vec![false; n];
+    let actives: Vec<AdapterName> = members
+        .iter()
+        .map(|m| m.state.active_adapter(m.def).clone())
+        .collect();
+
+    // 1. The cable of active_adapter, one look per distinct adapter.
+    // DISCONNECTED: 6507, fail.
+    let mut looked: Vec<(&AdapterName, Result<Look, KernelError>)> = Vec::new();
+    let mut rests: Vec<Option<Duration>> = vec![None; n];
+    let now = ctx.clock.now();
+    for i in 0..n {
+        let first = match looked.iter().find(|(a, _)| **a == actives[i]) {
+            Some((_, l)) => l.clone(),
+            None => {
+                let l = look(ctx, &actives[i]);
+                looked.push((&actives[i], l.clone()));
+                l
+            }
+        };
+        match first {
+            Ok(first) if first.state == LinkState::Connected => {
+                members[i].state.link_down = None;
+            }
+            Ok(first) => {
+                let since = told.get(i).copied().flatten();
+                let rest = record_loss(
+                    members[i].def,
+                    members[i].state,
+                    &actives[i],
+                    &first,
+                    since,
+                    now,
+                );
+                rests[i] = Some(rest);
+            }
+            Err(e) => {
+                ctx.kernel_error(members[i].def, OP, &mut outs[i], e);
+                end(ctx, &mut members[i], &mut outs[i], false, Some(7004));
+                done[i] = true;
+            }
         }
-    };
-    let connected = first.state == LinkState::Connected
-        || debounce(ctx, def, state, &active, &first, link_down_since);
-    if connected {
-        state.link_down = None;
-    } else {
-        ctx.emit(def, OP, Kind::CableDisconnected { nic: active });
-        return out.finish(ctx, OP, state, false, Some(6507));
+    }
+    // 1 (debounce). A link down for less than the rest of its
+    // link_debounce is looked at again before the check fails, each member
+    // for its own rest; one that comes back is connected.
+    let mut waited = Duration::ZERO;
+    loop {
+        let waiting: Vec<usize> = (0..n)
+            .filter(|&i| rests[i].is_some_and(|rest| waited < rest))
+            .collect();
+        let Some(step) = waiting
+            .iter()
+            .filter_map(|&i| rests[i].map(|rest| DEBOUNCE_STEP.min(rest - waited)))
+            .min()
+        else {
+            break;
+        };
+        ctx.clock.sleep(step);
+        waited += step;
+        let names: Vec<AdapterName> = waiting.iter().map(|&i| actives[i].clone()).collect();
+        let again = ctx.kernel.link_states(&names);
+        for (&i, result) in waiting
+            .iter()
+            .zip(answers(again, names.len(), KernelOp::GetLink))
+        {
+            if result.unwrap_or(LinkState::Missing) == LinkState::Connected {
+                members[i].state.link_down = None;
+                rests[i] = None;
+            }
+        }
+    }
+    for i in 0..n {
+        if rests[i].is_some() {
+            let nic = actives[i].clone();
+            ctx.emit(members[i].def, OP, Kind::CableDisconnected { nic });
+            end(ctx, &mut members[i], &mut outs[i], false, Some(6507));
+            done[i] = true;
+        }
     }
 
     // 2. Which adapter(s) hold the address? Exactly active_adapter: succeed.
-    match ctx.kernel.holders(def.address.ip()) {
-        Ok(holders) if held_exactly_by(&holders, &active) => out.finish(ctx, OP, state, true, None),
-        Ok(_) => {
-            ctx.emit(def, OP, Kind::NotOnAdapter { nic: active });
-            out.finish(ctx, OP, state, false, Some(6508))
-        }
-        Err(e) => {
-            ctx.kernel_error(def, OP, &mut out, e);
-            out.finish(ctx, OP, state, false, Some(7004))
+    let rest: Vec<usize> = (0..n).filter(|&i| !done[i]).collect();
+    let ips: Vec<_> = rest.iter().map(|&i| members[i].def.address.ip()).collect();
+    let held = answers(
+        ctx.kernel.holders_of(&ips),
+        ips.len(),
+        KernelOp::DumpAddresses,
+    );
+    for (&i, result) in rest.iter().zip(held) {
+        match result {
+            Ok(holders) if held_exactly_by(&holders, &actives[i]) => {
+                end(ctx, &mut members[i], &mut outs[i], true, None);
+            }
+            Ok(_) => {
+                let nic = actives[i].clone();
+                ctx.emit(members[i].def, OP, Kind::NotOnAdapter { nic });
+                end(ctx, &mut members[i], &mut outs[i], false, Some(6508));
+            }
+            Err(e) => {
+                ctx.kernel_error(members[i].def, OP, &mut outs[i], e);
+                end(ctx, &mut members[i], &mut outs[i], false, Some(7004));
+                done[i] = true;
+            }
         }
     }
+    outs
+}
+
+/// The member's quickCheck ends: its outcome and its state's record.
+fn end(ctx: &Ctx<'_>, m: &mut Member<'_>, out: &mut Outcome, ok: bool, event: Option<u16>) {
+    *out = std::mem::take(out).finish(ctx, OP, m.state, ok, event);
 }
 
 /// One look at an adapter's link: its cable state and which stretch of
 /// carrier state it is in (a missing adapter is ifindex 0).
+#[derive(Clone)]
 struct Look {
     state: LinkState,
     ifindex: u32,
@@ -104,17 +203,16 @@ fn same_loss(seen: &LinkDown, adapter: &AdapterName, look: &Look) -> bool {
 /// looked at again before the check fails. "Down for" counts from the
 /// carrier change (issue 10): the time the caller was told of, or the one
 /// recorded at an earlier look at the same loss, whichever is earlier (both
-/// come at or after the change), else this look. The loss is recorded in
-/// `state` for the next look. Returns whether the link came back.
-fn debounce(
-    ctx: &Ctx<'_>,
+/// come at or after the change), else this look (`now`). The loss is
+/// recorded in `state` for the next look. Returns how much longer to look.
+fn record_loss(
     def: &Definition,
     state: &mut RuntimeState,
     active: &AdapterName,
     first: &Look,
     told: Option<SystemTime>,
-) -> bool {
-    let now = ctx.clock.now();
+    now: SystemTime,
+) -> Duration {
     let recorded = state
         .link_down
         .as_ref()
@@ -129,18 +227,7 @@ fn debounce(
     });
     // A clock set back (since in the future) counts as a loss just seen.
     let down_for = now.duration_since(since).unwrap_or_default();
-    let rest = def.tunables.link_debounce.saturating_sub(down_for);
-    let mut waited = Duration::ZERO;
-    while waited < rest {
-        let step = DEBOUNCE_STEP.min(rest - waited);
-        ctx.clock.sleep(step);
-        waited += step;
-        let link = ctx.kernel.link_state(active).unwrap_or(LinkState::Missing);
-        if link == LinkState::Connected {
-            return true;
-        }
-    }
-    false
+    def.tunables.link_debounce.saturating_sub(down_for)
 }
 
 #[cfg(test)]

@@ -24,8 +24,11 @@
 
 use std::fmt;
 
-use super::Ctx;
+use std::net::IpAddr;
+
+use super::{Ctx, Member, answers};
 use crate::events::Kind;
+use crate::net::KernelOp;
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
 
 /// One field of the runtime state corrected from the kernel.
@@ -142,7 +145,41 @@ pub fn reconcile(
     let Ok(holders) = ctx.kernel.holders(def.address.ip()) else {
         return Vec::new();
     };
-    let found = corrections(def, state, &holders);
+    correct(ctx, def, op, state, &holders)
+}
+
+/// [`reconcile`] of every member, with one reading of the holders for all
+/// of them (issue 11: the daemon's batch). One list per member, in order.
+pub fn reconcile_many(
+    ctx: &Ctx<'_>,
+    members: &mut [Member<'_>],
+    op: Operation,
+) -> Vec<Vec<Correction>> {
+    let ips: Vec<IpAddr> = members.iter().map(|m| m.def.address.ip()).collect();
+    let held = answers(
+        ctx.kernel.holders_of(&ips),
+        ips.len(),
+        KernelOp::DumpAddresses,
+    );
+    members
+        .iter_mut()
+        .zip(held)
+        .map(|(m, holders)| match holders {
+            Ok(holders) => correct(ctx, m.def, op, m.state, &holders),
+            Err(_) => Vec::new(),
+        })
+        .collect()
+}
+
+/// Applies the corrections `holders` call for, each with its 7007.
+fn correct(
+    ctx: &Ctx<'_>,
+    def: &Definition,
+    op: Operation,
+    state: &mut RuntimeState,
+    holders: &[AdapterName],
+) -> Vec<Correction> {
+    let found = corrections(def, state, holders);
     for c in &found {
         c.apply(state);
         ctx.emit(
@@ -154,7 +191,7 @@ pub fn reconcile(
             },
         );
     }
-    let nic = holding_adapter(def, state, &holders).unwrap_or_else(|| def.adapter.clone());
+    let nic = holding_adapter(def, state, holders).unwrap_or_else(|| def.adapter.clone());
     reconcile_routing(ctx, def, op, &nic);
     found
 }

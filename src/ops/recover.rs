@@ -1,179 +1,310 @@
-//! recover: local recovery (SPEC §4), with two guards beyond the seed
-//! against a split brain (issue 10): it refuses a resource that is not in
-//! service on this node (7008), and it runs the in-use check on the wire
-//! before it adds an address no local adapter holds (7009).
+//! recover: local recovery (SPEC §4), of one resource or of several in
+//! lockstep (issue 11: every resource on an adapter that lost its cable).
+//! Each step runs for every member still on its way at once, with one
+//! batch call to the kernel, while each member keeps its own events, in
+//! SPEC order, its own outcome and its own state. With one member the
+//! kernel sees exactly the calls of a single recover.
+//!
+//! Two guards beyond the seed against a split brain (issue 10): recover
+//! refuses a resource that is not in service on this node (7008), and it
+//! runs the in-use check on the wire before it adds an address no local
+//! adapter holds (7009).
 
 use super::in_use::{Wire, probe_wire};
-use super::{Ctx, Outcome, add_options, announce_plan, deep_check, flush, quick_check};
+use super::{
+    Ctx, Member, Outcome, add_options, announce_plan, answers, deep_check, quick_check_many, subset,
+};
 use crate::events::Kind;
+use crate::net::{AddRequest, AnnounceRequest, DeleteRequest, KernelOp};
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
 
 const OP: Operation = Operation::Recover;
 
 pub fn recover(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState) -> Outcome {
-    let mut out = Outcome::new();
-    let ip = def.address.ip();
+    let mut outcomes = recover_many(ctx, &mut [Member { def, state }]);
+    outcomes.pop().unwrap_or_default()
+}
 
-    // 1. 6605 (Information).
-    ctx.emit(def, OP, Kind::RecoverStart);
+/// recover of every member together; outcomes in the order of `members`.
+pub fn recover_many(ctx: &Ctx<'_>, members: &mut [Member<'_>]) -> Vec<Outcome> {
+    let mut outs = vec![Outcome::new(); members.len()];
+    // The members still on their way, in the order of `members`.
+    let mut open = Vec::with_capacity(members.len());
 
-    // 2. Local recovery disabled: 6605 (Error), go to 8.
-    if !def.local_recovery {
-        ctx.emit(def, OP, Kind::RecoverNotEnabled);
-        return fail(ctx, def, state, out);
-    }
-
-    // Beyond the seed (issue 10): local recovery is for a resource in
-    // service on this node. One that is not (after the reconcile of
-    // ops::run: no adapter of it holds the address) is brought up by
-    // restore, whose step 3 first checks that nobody else answers for the
-    // address; recover refuses it, or it could bring up an address another
-    // node serves (split brain): 7008, go to 8.
-    if !state.in_service {
-        ctx.emit(def, OP, Kind::RecoverNotInService);
-        return fail(ctx, def, state, out);
+    for (i, m) in members.iter_mut().enumerate() {
+        // 1. 6605 (Information).
+        ctx.emit(m.def, OP, Kind::RecoverStart);
+        // 2. Local recovery disabled: 6605 (Error), go to 8.
+        if !m.def.local_recovery {
+            ctx.emit(m.def, OP, Kind::RecoverNotEnabled);
+            fail(ctx, m, &mut outs[i]);
+            continue;
+        }
+        // Beyond the seed (issue 10): local recovery is for a resource in
+        // service on this node. One that is not (after the reconcile of
+        // ops::run: no adapter of it holds the address) is brought up by
+        // restore, whose step 3 first checks that nobody else answers for
+        // the address; recover refuses it, or it could bring up an address
+        // another node serves (split brain): 7008, go to 8.
+        if !m.state.in_service {
+            ctx.emit(m.def, OP, Kind::RecoverNotInService);
+            fail(ctx, m, &mut outs[i]);
+            continue;
+        }
+        open.push(i);
     }
 
     // 3. Delete the address from whichever adapter holds it. Held by none
     //    (it was deleted, or its adapter went away): before anything is
     //    added, restore step 3's check on the wire (issue 10); another host
     //    answering for it is 7009, go to 8.
-    let holders = match ctx.kernel.holders(ip) {
-        Ok(h) => Some(h),
-        Err(e) => {
-            ctx.kernel_error(def, OP, &mut out, e);
-            None
-        }
-    };
-    if holders.as_ref().is_some_and(Vec::is_empty)
-        && let Wire::InUse { mac, via } = probe_wire(
-            ctx,
-            def,
-            OP,
-            &mut out,
-            [&def.adapter, def.local_recovery_target()],
-        )
-    {
-        ctx.emit(
-            def,
-            OP,
-            Kind::RecoverInUseOnWire {
+    let held = holders(ctx, members, &open);
+    let mut deletes = Vec::new();
+    let mut after = Vec::with_capacity(open.len());
+    for (&i, result) in open.iter().zip(held) {
+        let m = &mut members[i];
+        let holders = match result {
+            Ok(h) => Some(h),
+            Err(e) => {
+                ctx.kernel_error(m.def, OP, &mut outs[i], e);
+                None
+            }
+        };
+        if holders.as_ref().is_some_and(Vec::is_empty)
+            && let Wire::InUse { mac, via } = probe_wire(
+                ctx,
+                m.def,
+                OP,
+                &mut outs[i],
+                [&m.def.adapter, m.def.local_recovery_target()],
+            )
+        {
+            let kind = Kind::RecoverInUseOnWire {
                 mac: mac.to_string(),
                 nic: via,
-            },
-        );
-        return fail(ctx, def, state, out);
+            };
+            ctx.emit(m.def, OP, kind);
+            fail(ctx, m, &mut outs[i]);
+            continue;
+        }
+        for adapter in holders.unwrap_or_default() {
+            let address = m.def.address;
+            deletes.push((i, DeleteRequest { adapter, address }));
+        }
+        after.push(i);
     }
-    delete_from(ctx, def, &mut out, holders.as_deref().unwrap_or(&[]), None);
+    let open = after;
+    delete(ctx, members, &mut outs, deletes);
 
     // 4. Add it to the primary adapter and announce it.
-    let primary = def.adapter.clone();
-    if add_and_announce(ctx, def, &mut out, &primary) {
-        // (4-2) active_adapter = primary; quickCheck, then deepCheck.
-        state.active_adapter = Some(primary);
-        if checks_pass(ctx, def, state) {
-            return succeed(ctx, def, state, out);
-        }
-    } else {
-        // (4-1) 6607, go to 5.
-        ctx.emit(def, OP, Kind::AddPrimaryFailed { guid: primary });
+    let primaries: Vec<_> = open
+        .iter()
+        .map(|&i| (i, members[i].def.adapter.clone()))
+        .collect();
+    let (added, add_failed) = add_and_announce(ctx, members, &mut outs, &primaries);
+    // (4-2) active_adapter = primary; quickCheck, then deepCheck. Both
+    // pass: go to 7.
+    for &i in &added {
+        members[i].state.active_adapter = Some(members[i].def.adapter.clone());
     }
+    let mut open = Vec::with_capacity(open.len());
+    for (i, passed) in checks_pass(ctx, members, &added) {
+        if passed {
+            succeed(ctx, &mut members[i], &mut outs[i]);
+        } else {
+            open.push(i);
+        }
+    }
+    // (4-1) The add failed: 6607, go to 5.
+    for &i in &add_failed {
+        let guid = members[i].def.adapter.clone();
+        ctx.emit(members[i].def, OP, Kind::AddPrimaryFailed { guid });
+        open.push(i);
+    }
+    open.sort_unstable();
 
     // 5. Flush the neighbour entries for the address. The address is also
     //    taken off the adapters other than the recovery target, so that it
     //    never ends up on two adapters (SPEC §7).
-    flush(ctx, def, OP, &mut out, ip);
-    let target = def.local_recovery_target().clone();
-    delete_everywhere(ctx, def, &mut out, Some(&target));
+    let ips: Vec<_> = open.iter().map(|&i| members[i].def.address.ip()).collect();
+    let flushed = answers(
+        ctx.kernel.flush_neighbours_of(&ips),
+        ips.len(),
+        KernelOp::FlushNeighbours,
+    );
+    for (&i, result) in open.iter().zip(flushed) {
+        if let Err(e) = result {
+            ctx.kernel_error(members[i].def, OP, &mut outs[i], e);
+        }
+    }
+    let held = holders(ctx, members, &open);
+    let mut deletes = Vec::new();
+    for (&i, result) in open.iter().zip(held) {
+        let m = &members[i];
+        match result {
+            Ok(holders) => {
+                let target = m.def.local_recovery_target();
+                for adapter in holders.into_iter().filter(|a| a != target) {
+                    let address = m.def.address;
+                    deletes.push((i, DeleteRequest { adapter, address }));
+                }
+            }
+            Err(e) => ctx.kernel_error(m.def, OP, &mut outs[i], e),
+        }
+    }
+    delete(ctx, members, &mut outs, deletes);
 
     // 6. Add it to the local recovery adapter (the primary again when none
     //    is defined) and announce it.
-    if !add_and_announce(ctx, def, &mut out, &target) {
-        // (6-1) 6608, go to 8.
-        ctx.emit(def, OP, Kind::AddRecoveryFailed { guid: target });
-        return fail(ctx, def, state, out);
+    let targets: Vec<_> = open
+        .iter()
+        .map(|&i| (i, members[i].def.local_recovery_target().clone()))
+        .collect();
+    let (added, add_failed) = add_and_announce(ctx, members, &mut outs, &targets);
+    // (6-1) The add failed: 6608, go to 8.
+    for &i in &add_failed {
+        let guid = members[i].def.local_recovery_target().clone();
+        ctx.emit(members[i].def, OP, Kind::AddRecoveryFailed { guid });
+        fail(ctx, &mut members[i], &mut outs[i]);
     }
-    // (6-2) active_adapter = it; quickCheck, then deepCheck.
-    state.active_adapter = Some(target);
-    if checks_pass(ctx, def, state) {
-        succeed(ctx, def, state, out)
-    } else {
-        fail(ctx, def, state, out)
+    // (6-2) active_adapter = it; quickCheck, then deepCheck: 7 or 8.
+    for &i in &added {
+        let target = members[i].def.local_recovery_target().clone();
+        members[i].state.active_adapter = Some(target);
     }
+    for (i, passed) in checks_pass(ctx, members, &added) {
+        if passed {
+            succeed(ctx, &mut members[i], &mut outs[i]);
+        } else {
+            fail(ctx, &mut members[i], &mut outs[i]);
+        }
+    }
+    outs
 }
 
-/// Delete the address from every adapter that holds it, except `keep`.
-fn delete_everywhere(
+/// Which adapters hold the address of each of `which`, in one call.
+fn holders(
     ctx: &Ctx<'_>,
-    def: &Definition,
-    out: &mut Outcome,
-    keep: Option<&AdapterName>,
-) {
-    match ctx.kernel.holders(def.address.ip()) {
-        Ok(holders) => delete_from(ctx, def, out, &holders, keep),
-        Err(e) => ctx.kernel_error(def, OP, out, e),
-    }
+    members: &[Member<'_>],
+    which: &[usize],
+) -> Vec<Result<Vec<AdapterName>, crate::net::KernelError>> {
+    let ips: Vec<_> = which.iter().map(|&i| members[i].def.address.ip()).collect();
+    answers(
+        ctx.kernel.holders_of(&ips),
+        ips.len(),
+        KernelOp::DumpAddresses,
+    )
 }
 
-/// Delete the address from each of `holders` except `keep`.
-fn delete_from(
+/// Delete each member's address from the adapters given, in one call; a
+/// failed delete is reported (7004) and the recover goes on.
+fn delete(
     ctx: &Ctx<'_>,
-    def: &Definition,
-    out: &mut Outcome,
-    holders: &[AdapterName],
-    keep: Option<&AdapterName>,
+    members: &[Member<'_>],
+    outs: &mut [Outcome],
+    deletes: Vec<(usize, DeleteRequest)>,
 ) {
-    for a in holders.iter().filter(|a| Some(*a) != keep) {
-        if let Err(e) = ctx.kernel.delete_address(a, &def.address) {
-            ctx.kernel_error(def, OP, out, e);
+    if deletes.is_empty() {
+        return;
+    }
+    let (owners, requests): (Vec<usize>, Vec<DeleteRequest>) = deletes.into_iter().unzip();
+    let results = answers(
+        ctx.kernel.delete_addresses(&requests),
+        requests.len(),
+        KernelOp::DeleteAddress,
+    );
+    for (i, result) in owners.into_iter().zip(results) {
+        if let Err(e) = result {
+            ctx.kernel_error(members[i].def, OP, &mut outs[i], e);
         }
     }
 }
 
-/// Add the address to `adapter`, then announce it (6016 on an announce
-/// failure, which does not fail the add). False when the add failed.
+/// Add each member's address to its adapter of `targets`, then announce
+/// every address that was added, in one call each (6016 on an announce
+/// failure, which does not fail the add). Returns the members whose add
+/// succeeded and those whose add failed.
 fn add_and_announce(
     ctx: &Ctx<'_>,
-    def: &Definition,
-    out: &mut Outcome,
-    adapter: &AdapterName,
-) -> bool {
-    let opts = add_options(def);
-    if let Err(e) = ctx.kernel.add_address(adapter, &def.address, opts) {
-        ctx.kernel_error(def, OP, out, e);
-        return false;
+    members: &[Member<'_>],
+    outs: &mut [Outcome],
+    targets: &[(usize, AdapterName)],
+) -> (Vec<usize>, Vec<usize>) {
+    if targets.is_empty() {
+        return (Vec::new(), Vec::new());
     }
-    if let Err(e) = ctx
-        .kernel
-        .announce(adapter, def.address.ip(), announce_plan(def))
-    {
-        ctx.emit(
-            def,
-            OP,
-            Kind::AnnounceFailed {
-                err: e.to_string(),
-                guid: adapter.clone(),
-            },
+    let adds: Vec<AddRequest> = targets
+        .iter()
+        .map(|(i, adapter)| AddRequest {
+            adapter: adapter.clone(),
+            address: members[*i].def.address,
+            opts: add_options(members[*i].def),
+        })
+        .collect();
+    let results = answers(
+        ctx.kernel.add_addresses(&adds),
+        adds.len(),
+        KernelOp::AddAddress,
+    );
+    let mut added = Vec::with_capacity(targets.len());
+    let mut failed = Vec::new();
+    let mut announces = Vec::with_capacity(targets.len());
+    for ((i, adapter), result) in targets.iter().zip(results) {
+        match result {
+            Ok(()) => {
+                added.push(*i);
+                announces.push(AnnounceRequest {
+                    adapter: adapter.clone(),
+                    ip: members[*i].def.address.ip(),
+                    plan: announce_plan(members[*i].def),
+                });
+            }
+            Err(e) => {
+                ctx.kernel_error(members[*i].def, OP, &mut outs[*i], e);
+                failed.push(*i);
+            }
+        }
+    }
+    if !announces.is_empty() {
+        let results = answers(
+            ctx.kernel.announce_addresses(&announces),
+            announces.len(),
+            KernelOp::Announce,
         );
+        for ((&i, request), result) in added.iter().zip(&announces).zip(results) {
+            if let Err(e) = result {
+                let kind = Kind::AnnounceFailed {
+                    err: e.to_string(),
+                    guid: request.adapter.clone(),
+                };
+                ctx.emit(members[i].def, OP, kind);
+            }
+        }
     }
-    true
+    (added, failed)
 }
 
-/// quickCheck, then deepCheck: both must succeed.
-fn checks_pass(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState) -> bool {
-    quick_check(ctx, def, state).success && deep_check(ctx, def, state).success
+/// quickCheck, then deepCheck, of each of `which`: both must succeed.
+fn checks_pass(ctx: &Ctx<'_>, members: &mut [Member<'_>], which: &[usize]) -> Vec<(usize, bool)> {
+    let mut checked = subset(members, which);
+    let quick = quick_check_many(ctx, &mut checked, &[]);
+    which
+        .iter()
+        .zip(checked.iter_mut().zip(quick))
+        .map(|(&i, (m, q))| (i, q.success && deep_check(ctx, m.def, m.state).success))
+        .collect()
 }
 
 /// 7. 6603, succeed.
-fn succeed(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState, mut out: Outcome) -> Outcome {
-    state.in_service = true;
-    ctx.emit(def, OP, Kind::RecoverSucceeded);
+fn succeed(ctx: &Ctx<'_>, m: &mut Member<'_>, out: &mut Outcome) {
+    m.state.in_service = true;
+    ctx.emit(m.def, OP, Kind::RecoverSucceeded);
     out.error = None;
-    out.finish(ctx, OP, state, true, None)
+    *out = std::mem::take(out).finish(ctx, OP, m.state, true, None);
 }
 
 /// 8. 6604, fail: the resource is failed on this node.
-fn fail(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState, out: Outcome) -> Outcome {
-    ctx.emit(def, OP, Kind::RecoverFailed);
-    out.finish(ctx, OP, state, false, Some(6604))
+fn fail(ctx: &Ctx<'_>, m: &mut Member<'_>, out: &mut Outcome) {
+    ctx.emit(m.def, OP, Kind::RecoverFailed);
+    *out = std::mem::take(out).finish(ctx, OP, m.state, false, Some(6604));
 }

@@ -492,6 +492,26 @@ impl RuntimeState {
         self.active_adapter.as_ref().unwrap_or(&def.adapter)
     }
 
+    /// Whether `self` says what `other` says, apart from the times of the
+    /// results: a check that ends as the last one did is no news, and is
+    /// not written again (the daemon's periodic checks, the OCF monitor;
+    /// docs/spec-notes.md "A repeated result is not written again"). A
+    /// new carrier loss and a new conflict are news.
+    pub fn same_but_for_times(&self, other: &RuntimeState) -> bool {
+        let results = |s: &RuntimeState| -> Vec<(Operation, bool, Option<u16>)> {
+            s.last
+                .iter()
+                .map(|(op, r)| (*op, r.success, r.event))
+                .collect()
+        };
+        self.active_adapter == other.active_adapter
+            && self.in_service == other.in_service
+            && self.failed == other.failed
+            && results(self) == results(other)
+            && self.link_down == other.link_down
+            && self.last_conflict == other.last_conflict
+    }
+
     pub fn record(&mut self, op: Operation, success: bool, event: Option<u16>, time: SystemTime) {
         self.last.insert(
             op,

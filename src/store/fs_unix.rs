@@ -88,8 +88,14 @@ pub(crate) fn create_dir_all(dir: &Path) -> io::Result<()> {
 /// `locks/`): created if missing, refused if it is a link or not a
 /// directory.
 pub(crate) fn own_dir(dir: &Path) -> io::Result<()> {
-    create_dir_all(dir)?;
-    check_own_dir(dir)
+    // Nearly always there already: one lstat.
+    match check_own_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            create_dir_all(dir)?;
+            check_own_dir(dir)
+        }
+        checked => checked,
+    }
 }
 
 /// Like [`own_dir`] for a reader: a missing directory is `NotFound`.
@@ -123,7 +129,10 @@ pub(crate) fn open_read(path: &Path) -> io::Result<File> {
 /// The whole of a regular file of at most `max` bytes.
 pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     let file = open_read(path)?;
-    let mut bytes = Vec::new();
+    // Room for the whole file (and the one byte that shows it grew), so
+    // that it is read in one call rather than in doubling steps.
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0).min(max);
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1);
     file.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
         return Err(refused(path, Refusal::TooLarge { max }));
@@ -139,9 +148,21 @@ fn open_or_create(
     access: impl Fn(&mut OpenOptions) -> &mut OpenOptions,
 ) -> io::Result<File> {
     const FLAGS: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK;
-    // A file that disappears between the two opens (a log rotation) is
-    // created again; a few rounds are plenty.
+    // The file nearly always exists: open it first. One that appears or
+    // disappears between the two opens (a concurrent create, a log
+    // rotation) is tried again; a few rounds are plenty.
     for _ in 0..8 {
+        match access(&mut OpenOptions::new())
+            .custom_flags(FLAGS)
+            .open(path)
+        {
+            Ok(file) => {
+                must_be_regular(path, &file)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(no_follow_error(path, e)),
+        }
         match access(&mut OpenOptions::new())
             .create_new(true)
             .mode(kind.mode())
@@ -152,18 +173,7 @@ fn open_or_create(
                 file.set_permissions(Permissions::from_mode(kind.mode()))?;
                 return Ok(file);
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(no_follow_error(path, e)),
-        }
-        match access(&mut OpenOptions::new())
-            .custom_flags(FLAGS)
-            .open(path)
-        {
-            Ok(file) => {
-                must_be_regular(path, &file)?;
-                return Ok(file);
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(no_follow_error(path, e)),
         }
     }
@@ -277,6 +287,17 @@ fn remove_stale_temporaries(path: &Path) {
 /// Write `bytes` into a new temporary file beside `path`, with `kind`'s
 /// mode, and make it durable. Returns its name.
 fn write_temporary(path: &Path, bytes: &[u8], kind: FileKind) -> io::Result<PathBuf> {
+    write_temporary_with(path, bytes, kind, true)
+}
+
+/// [`write_temporary`], durable only when `sync` (else the caller syncs
+/// the file system before anything depends on it).
+fn write_temporary_with(
+    path: &Path,
+    bytes: &[u8],
+    kind: FileKind,
+    sync: bool,
+) -> io::Result<PathBuf> {
     create_dir_all(parent(path))?;
     remove_stale_temporaries(path);
     let tmp = temporary_beside(path);
@@ -289,7 +310,7 @@ fn write_temporary(path: &Path, bytes: &[u8], kind: FileKind) -> io::Result<Path
             .open(&tmp)?;
         file.set_permissions(Permissions::from_mode(kind.mode()))?;
         file.write_all(bytes)?;
-        file.sync_all()
+        if sync { file.sync_all() } else { Ok(()) }
     })();
     match written {
         Ok(()) => Ok(tmp),
@@ -310,6 +331,71 @@ pub(crate) fn replace(path: &Path, bytes: &[u8], kind: FileKind) -> io::Result<(
         return Err(e);
     }
     sync_dir(parent(path))
+}
+
+/// Replace several files at once, atomically and durably, with two syncs in
+/// all (group commit, issue 11): every temporary file is written, one
+/// `syncfs(2)` makes them all durable, then each is renamed over its file,
+/// then each directory involved is fsynced once. A crash leaves each file
+/// old or new, never half of one: a temporary file is durable before it
+/// is renamed. One file: exactly [`replace`]. One result per file.
+pub(crate) fn replace_all(files: &[(PathBuf, Vec<u8>)], kind: FileKind) -> Vec<io::Result<()>> {
+    if let [(path, bytes)] = files {
+        return vec![replace(path, bytes, kind)];
+    }
+    let written: Vec<io::Result<PathBuf>> = files
+        .iter()
+        .map(|(path, bytes)| write_temporary_with(path, bytes, kind, false))
+        .collect();
+    let mut dirs: Vec<&Path> = files.iter().map(|(path, _)| parent(path)).collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    // One sync of each file system involved (in practice one directory).
+    let synced: Vec<(&Path, io::Result<()>)> = dirs
+        .iter()
+        .map(|dir| (*dir, sync_file_system(dir)))
+        .collect();
+    let sync_of = |path: &Path| -> io::Result<()> {
+        match synced.iter().find(|(dir, _)| *dir == parent(path)) {
+            Some((_, Err(e))) => Err(io::Error::new(e.kind(), e.to_string())),
+            _ => Ok(()),
+        }
+    };
+    let mut results: Vec<io::Result<()>> = files
+        .iter()
+        .zip(written)
+        .map(|((path, _), tmp)| {
+            let tmp = tmp?;
+            let renamed = sync_of(path).and_then(|()| fs::rename(&tmp, path));
+            if renamed.is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+            renamed
+        })
+        .collect();
+    for dir in dirs {
+        if let Err(e) = sync_dir(dir) {
+            for ((path, _), result) in files.iter().zip(results.iter_mut()) {
+                if parent(path) == dir && result.is_ok() {
+                    *result = Err(io::Error::new(e.kind(), e.to_string()));
+                }
+            }
+        }
+    }
+    results
+}
+
+/// `syncfs(2)` of the file system that holds `dir`: everything written to
+/// it so far is durable.
+fn sync_file_system(dir: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = File::open(dir)?;
+    // SAFETY: syncfs(2) on a descriptor we own.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Create `path` with `bytes`, atomically, durably, and only if nothing is

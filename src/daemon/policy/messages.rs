@@ -135,6 +135,10 @@ pub enum Report {
     Defended,
     /// The job could not run (lock busy, store error); retried by the timer.
     Error,
+    /// A member of a batch whose lock another operation held: left out of
+    /// the batch, so that the others do not wait for it; checked again at
+    /// once on its own (that check waits for the lock).
+    Deferred,
 }
 
 /// What comes out: run `job` on `tag`.
@@ -142,4 +146,9 @@ pub enum Report {
 pub struct JobRequest {
     pub tag: Tag,
     pub job: Job,
+    /// The requests of one step with the same batch run together, as one
+    /// job (issue 11): the checks of every resource whose adapter lost its
+    /// cable. None: on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u64>,
 }

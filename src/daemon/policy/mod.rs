@@ -20,6 +20,11 @@
 //! - another host claiming an address in service on its active adapter is
 //!   defended (and reported) at most once per [`DEFEND_INTERVAL`] (RFC 5227
 //!   §2.4); [`Policy::watched`] says which addresses to listen for.
+//! - the checks that come due in one step because one adapter lost its
+//!   cable (or went away) are one batch (issue 11): their requests share a
+//!   `batch` number, and the executor runs them together. Each member's
+//!   job is still decided on its own (recover or not, failed marks,
+//!   `hold_in_service`), and each reports on its own.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -58,6 +63,8 @@ struct LinkView {
 #[derive(Debug, Default)]
 pub struct Policy {
     res: BTreeMap<Tag, Tracked>,
+    /// The number of the next batch.
+    next_batch: u64,
     links: HashMap<AdapterName, LinkView>,
     /// When each resource next wants something (its deadline when it was
     /// queued; entries that no longer match `Tracked::queued` are stale and
@@ -314,6 +321,7 @@ impl Policy {
             Report::Error => {
                 r.next_quick = now + r.quick_every();
             }
+            Report::Deferred => r.want_check_now(),
         }
         if !r.watching() {
             // A claim of an address no longer in service here is not ours
@@ -330,8 +338,34 @@ impl Policy {
         }
     }
 
-    /// Start whatever is due, at most one job per resource.
+    /// Start whatever is due, at most one job per resource; the checks of
+    /// one adapter's cable loss as one batch.
     fn step(&mut self, now: Ms) -> Vec<JobRequest> {
+        let started = self.start_due(now);
+        let mut lost_on: HashMap<AdapterName, usize> = HashMap::new();
+        for adapter in started.iter().filter_map(|(_, lost)| lost.as_ref()) {
+            *lost_on.entry(adapter.clone()).or_default() += 1;
+        }
+        let mut batches: HashMap<AdapterName, u64> = HashMap::new();
+        let mut out = Vec::with_capacity(started.len());
+        for (mut request, cable_lost) in started {
+            if let Some(adapter) = cable_lost
+                && lost_on.get(&adapter).is_some_and(|n| *n > 1)
+            {
+                let next = &mut self.next_batch;
+                request.batch = Some(*batches.entry(adapter).or_insert_with(|| {
+                    *next += 1;
+                    *next
+                }));
+            }
+            out.push(request);
+        }
+        out
+    }
+
+    /// The jobs due now, each with the adapter whose cable loss made it
+    /// due (None for anything else).
+    fn start_due(&mut self, now: Ms) -> Vec<(JobRequest, Option<AdapterName>)> {
         let mut out = Vec::new();
         if self.all {
             self.all = false;
@@ -378,12 +412,14 @@ impl Policy {
         }
     }
 
-    /// Start what is due for one resource.
-    fn step_one(now: Ms, tag: &Tag, r: &mut Tracked) -> Option<JobRequest> {
+    /// Start what is due for one resource, with the adapter whose cable
+    /// loss made it due.
+    fn step_one(now: Ms, tag: &Tag, r: &mut Tracked) -> Option<(JobRequest, Option<AdapterName>)> {
         {
             if r.busy {
                 return None;
             }
+            let mut cable_lost = None;
             let job = if let Some(reason) = r.fail_owed.take() {
                 r.pending = None;
                 Some(Job::MarkFailed(reason))
@@ -416,6 +452,9 @@ impl Policy {
                     Some(Pending::LinkDown(t)) => now >= t,
                     None => false,
                 };
+                if event_due && matches!(r.pending, Some(Pending::LinkDown(_))) {
+                    cable_lost = Some(r.active.clone());
+                }
                 if event_due {
                     r.pending = None;
                     let recover = r.def.local_recovery && r.recovery_allowed(now);
@@ -439,10 +478,12 @@ impl Policy {
             };
             job.map(|job| {
                 r.busy = true;
-                JobRequest {
+                let request = JobRequest {
                     tag: tag.clone(),
                     job,
-                }
+                    batch: None,
+                };
+                (request, cable_lost)
             })
         }
     }

@@ -22,11 +22,31 @@ use crate::resource::AdapterName;
 /// The real kernel, for the daemon: a [`LinuxKernel`] per worker and a
 /// [`LinuxChanges`], all in the network namespace of the opening thread.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct LinuxBackend;
+pub struct LinuxBackend {
+    /// Kernels for a long-lived process ([`LinuxKernel::open_long_lived`]).
+    long_lived: bool,
+}
+
+impl LinuxBackend {
+    /// For a process that ends soon after its operation (the command line):
+    /// later announcement rounds outlive it in a detached child.
+    pub fn short_lived() -> Self {
+        Self { long_lived: false }
+    }
+
+    /// For the daemon: later announcement rounds go out from a thread.
+    pub fn long_lived() -> Self {
+        Self { long_lived: true }
+    }
+}
 
 impl Backend for LinuxBackend {
     fn open_kernel(&self) -> Result<Box<dyn Kernel>, KernelError> {
-        Ok(Box::new(LinuxKernel::open()?))
+        Ok(Box::new(if self.long_lived {
+            LinuxKernel::open_long_lived()?
+        } else {
+            LinuxKernel::open()?
+        }))
     }
 
     fn open_changes(&self) -> Result<Box<dyn ChangeSource>, KernelError> {

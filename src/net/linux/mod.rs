@@ -8,13 +8,13 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::net::snapshot::holders_in;
 use crate::net::{
-    AddOptions, AddressEntry, AnnouncePlan, Kernel, KernelError, KernelOp, LinkInfo, LinkState,
-    LinkStatus, NodeSnapshot, ProbeResult,
+    AddOptions, AddRequest, AddressEntry, AnnouncePlan, AnnounceRequest, DeleteRequest, Kernel,
+    KernelError, KernelOp, LinkInfo, LinkState, LinkStatus, NodeSnapshot, ProbeResult,
 };
 use crate::resource::{AdapterName, Address};
 
+mod batch;
 pub mod changes;
 mod deliverable;
 pub mod netlink;
@@ -38,6 +38,16 @@ impl LinuxKernel {
         Ok(Self {
             nl: Netlink::open()?,
             sockets: packet::Sockets::new(),
+        })
+    }
+
+    /// [`LinuxKernel::open`] for a long-lived process (the daemon): later
+    /// announcement rounds go out from a thread of this process instead of
+    /// a detached child (see [`packet::Background`]).
+    pub fn open_long_lived() -> Result<Self, KernelError> {
+        Ok(Self {
+            nl: Netlink::open()?,
+            sockets: packet::Sockets::long_lived(),
         })
     }
 
@@ -75,7 +85,7 @@ pub(crate) fn link_status(l: &LinkRecord) -> Option<LinkStatus> {
     })
 }
 
-fn address_entry(a: &AddrRecord) -> AddressEntry {
+pub(crate) fn address_entry(a: &AddrRecord) -> AddressEntry {
     AddressEntry {
         ifindex: a.ifindex,
         ip: a.ip,
@@ -97,25 +107,7 @@ impl Kernel for LinuxKernel {
 
     /// One address dump, then one link request per holder.
     fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
-        let addrs: Vec<AddressEntry> = self
-            .nl
-            .addresses(Some(Family::of(ip)))?
-            .iter()
-            .map(address_entry)
-            .collect();
-        holders_in(&addrs, ip, |index| {
-            let Some(l) = self.nl.link_by_index(index)? else {
-                return Ok(None);
-            };
-            AdapterName::new(&l.name).map(Some).map_err(|e| {
-                KernelError::with_message(
-                    KernelOp::DumpAddresses,
-                    Some(format!("ifindex {index}")),
-                    libc::EINVAL,
-                    e.to_string(),
-                )
-            })
-        })
+        single(self.holders_of_ips(&[ip]))
     }
 
     /// One link dump and one address dump.
@@ -131,73 +123,20 @@ impl Kernel for LinuxKernel {
         addr: &Address,
         opts: AddOptions,
     ) -> Result<(), KernelError> {
-        let l = self.require_link(KernelOp::AddAddress, adapter)?;
-        // IPv6 on a connected adapter: subscribed before the add, to see
-        // the address become deliverable (deliverable.rs). Nothing arrives
-        // through an adapter without carrier: no reason to wait there.
-        let mut monitor = if !addr.is_ipv4() && l.admin_up && l.carrier {
-            Some(netlink::Monitor::open()?)
-        } else {
-            None
-        };
-        self.nl.add_address(l.index, addr, opts).map_err(|mut e| {
-            e.target = Some(format!("{addr} on {adapter}"));
-            e
-        })?;
-        if let Some(monitor) = monitor.as_mut() {
-            deliverable::wait(&self.nl, monitor, addr.ip())?;
-        }
-        // Traffic from the address now leaves through this adapter
-        // (docs/linux-backend.md, "Source routing").
-        let family = Family::of(addr.ip());
-        let addrs = self.nl.addresses(Some(family))?;
-        let target = source_route::Target {
-            holder: Some(l.index),
-            priority: Some(opts.source_rule_priority),
-        };
-        let changes = source_route::follow(&self.nl, addr.ip(), target, &addrs)?;
-        if !changes.is_empty() {
-            source_route::purge_dead_adapters(&self.nl, family)?;
-        }
-        Ok(())
+        single(self.add_all(&[AddRequest {
+            adapter: adapter.clone(),
+            address: *addr,
+            opts,
+        }]))
     }
 
-    /// Deletes `addr`'s IP from `adapter` with whatever prefix length it
-    /// has there (the kernel matches on the prefix, and the address may
-    /// have been added by hand with another one).
-    ///
-    /// First stops the address's background announcement rounds (whoever
-    /// started them in this namespace): an address being deleted or moved
-    /// must not be announced again from here.
+    /// See [`LinuxKernel::delete_addresses`]: stops the address's
+    /// background rounds first, then deletes it with whatever prefix it has.
     fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError> {
-        let l = self.require_link(KernelOp::DeleteAddress, adapter)?;
-        let ip = addr.ip();
-        packet::stop_announcing(ip);
-        let present = self.nl.addresses(Some(Family::of(ip)))?;
-        for a in present
-            .iter()
-            .filter(|a| a.ifindex == l.index && a.ip == ip)
-        {
-            self.nl
-                .delete_address(l.index, ip, a.prefix)
-                .map_err(|mut e| {
-                    e.target = Some(format!("{ip}/{} on {adapter}", a.prefix));
-                    e
-                })?;
-        }
-        // Traffic from the address follows another adapter that still
-        // holds it, or ipkit's rule and table go (docs/linux-backend.md,
-        // "Source routing"). The priority stays whatever the rule has.
-        let left: Vec<AddrRecord> = present
-            .into_iter()
-            .filter(|a| !(a.ifindex == l.index && a.ip == ip))
-            .collect();
-        let target = source_route::Target {
-            holder: left.iter().find(|a| a.ip == ip).map(|a| a.ifindex),
-            priority: None,
-        };
-        source_route::follow(&self.nl, ip, target, &left)?;
-        Ok(())
+        single(self.delete_all(&[DeleteRequest {
+            adapter: adapter.clone(),
+            address: *addr,
+        }]))
     }
 
     /// Follows the adapter ipkit's table already uses when it still holds
@@ -210,14 +149,7 @@ impl Kernel for LinuxKernel {
             .filter(|a| a.ip == ip)
             .map(|a| a.ifindex)
             .collect();
-        let current = source_route::current_holder(&self.nl, ip)?;
-        let target = source_route::Target {
-            holder: current
-                .filter(|c| holders.contains(c))
-                .or(holders.first().copied()),
-            priority: Some(opts.source_rule_priority),
-        };
-        source_route::follow(&self.nl, ip, target, &addrs)
+        source_route::settle(&self.nl, ip, &holders, opts.source_rule_priority, &addrs)
     }
 
     fn policy_rules(&self) -> Result<crate::net::PolicyRules, KernelError> {
@@ -225,7 +157,7 @@ impl Kernel for LinuxKernel {
     }
 
     fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
-        self.nl.delete_neighbours(ip).map(|_| ())
+        single(self.flush_all(&[ip]))
     }
 
     fn announce(
@@ -234,14 +166,11 @@ impl Kernel for LinuxKernel {
         ip: IpAddr,
         plan: AnnouncePlan,
     ) -> Result<(), KernelError> {
-        let l = self.require_link(KernelOp::Announce, adapter)?;
-        let mac = l.mac.unwrap_or_default();
-        self.sockets
-            .announce(l.index, mac, ip, plan)
-            .map_err(|mut e| {
-                e.target = Some(format!("{ip} on {adapter}"));
-                e
-            })
+        single(self.announce_all(&[AnnounceRequest {
+            adapter: adapter.clone(),
+            ip,
+            plan,
+        }]))
     }
 
     fn probe(
@@ -258,6 +187,33 @@ impl Kernel for LinuxKernel {
                 e.target = Some(format!("{ip} on {adapter}"));
                 e
             })
+    }
+
+    fn link_states(&self, adapters: &[AdapterName]) -> Vec<Result<LinkState, KernelError>> {
+        self.link_states_of(adapters)
+    }
+
+    fn holders_of(&self, ips: &[IpAddr]) -> Vec<Result<Vec<AdapterName>, KernelError>> {
+        self.holders_of_ips(ips)
+    }
+
+    fn add_addresses(&self, requests: &[AddRequest]) -> Vec<Result<(), KernelError>> {
+        self.add_all(requests)
+    }
+
+    /// Stops the addresses' background rounds first (see
+    /// [`packet::stop_announcing_all`]), then one address dump and the
+    /// deletes pipelined.
+    fn delete_addresses(&self, requests: &[DeleteRequest]) -> Vec<Result<(), KernelError>> {
+        self.delete_all(requests)
+    }
+
+    fn flush_neighbours_of(&self, ips: &[IpAddr]) -> Vec<Result<(), KernelError>> {
+        self.flush_all(ips)
+    }
+
+    fn announce_addresses(&self, requests: &[AnnounceRequest]) -> Vec<Result<(), KernelError>> {
+        self.announce_all(requests)
     }
 
     fn same_segment(
@@ -281,4 +237,16 @@ impl Kernel for LinuxKernel {
                 e
             })
     }
+}
+
+/// The one result of a batch of one.
+fn single<T>(mut results: Vec<Result<T, KernelError>>) -> Result<T, KernelError> {
+    results.pop().unwrap_or_else(|| {
+        Err(KernelError::with_message(
+            KernelOp::Open,
+            None,
+            libc::EIO,
+            "no result",
+        ))
+    })
 }

@@ -5,7 +5,9 @@
 //!   ACK / error handling, multi-part dumps read until consistent.
 //! - [`parse`]: bounds-checked decoding of datagrams and of the link,
 //!   address and neighbour records ipkit needs (no panics on any input).
-//! - `route`: the operations on domain types (links, addresses, neighbours).
+//! - `route`: the operations on domain types (links, addresses, neighbours);
+//!   `batch`: adds, deletes and neighbour flushes of many addresses,
+//!   pipelined (issue 11).
 //! - `monitor`: the [`Monitor`] socket the daemon listens on (SPEC §6).
 //! - [`parse_fib`], `rule`, `table`: policy rules and the routes of ipkit's
 //!   own tables (source routing, `docs/linux-backend.md`).
@@ -13,6 +15,7 @@
 //! Nothing outside this folder names `netlink-packet-*` or `netlink-sys`.
 //! Errors keep the kernel's errno in [`crate::net::KernelError`].
 
+mod batch;
 mod monitor;
 pub mod parse;
 pub mod parse_fib;

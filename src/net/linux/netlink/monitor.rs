@@ -73,8 +73,24 @@ impl Monitor {
         ] {
             socket.add_membership(group).map_err(err)?;
         }
-        // A larger queue makes overruns rarer; capped by net.core.rmem_max.
-        let _ = socket.set_rx_buf_sz(1usize << 20);
+        // A larger queue makes overruns rarer: the daemon's own recovery
+        // of 1,000 addresses (issue 11) causes some 4,000 notifications
+        // while the loop may be busy. SO_RCVBUFFORCE (CAP_NET_ADMIN, which
+        // the daemon has) passes net.core.rmem_max; otherwise capped by it.
+        let size: libc::c_int = 8 << 20;
+        // SAFETY: a valid descriptor and option value.
+        let forced = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        } == 0;
+        if !forced {
+            let _ = socket.set_rx_buf_sz(1usize << 20);
+        }
         socket.set_non_blocking(true).map_err(err)?;
         Ok(Self {
             socket,

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo,
 };
@@ -137,90 +137,23 @@ impl Netlink {
         )
     }
 
-    /// Add `addr` to interface `ifindex` (SPEC §2 `RTM_NEWADDR`). IPv4 gets
-    /// IFA_LOCAL, IFA_ADDRESS and the computed broadcast; IPv6 always gets
-    /// IFA_F_NODAD so it is usable at once (never tentative, never
-    /// dadfailed: the in-use probe is ipkit's own). `never_as_source` adds
-    /// IFA_CACHEINFO with a preferred lifetime of 0 and an infinite valid
-    /// one: deprecated at once, never expiring. EEXIST counts as done.
+    /// Add `addr` to interface `ifindex` (SPEC §2 `RTM_NEWADDR`; see
+    /// [`add_message`]). EEXIST counts as done.
     pub fn add_address(
         &self,
         ifindex: u32,
         addr: &Address,
         opts: AddOptions,
     ) -> Result<(), KernelError> {
-        let mut message = AddressMessage::default();
-        message.header.index = ifindex;
-        message.header.prefix_len = addr.prefix();
-        message.header.scope = AddressScope::Universe;
-        let mut flags = AddressFlags::empty();
-        if opts.noprefixroute {
-            flags |= AddressFlags::Noprefixroute;
-        }
-        match addr.ip() {
-            ip @ IpAddr::V4(_) => {
-                message.header.family = AddressFamily::Inet;
-                message.attributes.push(AddressAttribute::Local(ip));
-                message.attributes.push(AddressAttribute::Address(ip));
-                if let Some(b) = addr.broadcast_v4() {
-                    message.attributes.push(AddressAttribute::Broadcast(b));
-                }
-            }
-            ip @ IpAddr::V6(_) => {
-                message.header.family = AddressFamily::Inet6;
-                message.header.flags = AddressHeaderFlags::Nodad;
-                flags |= AddressFlags::Nodad;
-                message.attributes.push(AddressAttribute::Address(ip));
-            }
-        }
-        if !flags.is_empty() {
-            message.attributes.push(AddressAttribute::Flags(flags));
-        }
-        if opts.never_as_source {
-            let mut lifetimes = CacheInfo::default();
-            lifetimes.ifa_preferred = 0;
-            lifetimes.ifa_valid = INFINITY_LIFE_TIME;
-            message
-                .attributes
-                .push(AddressAttribute::CacheInfo(lifetimes));
-        }
-        match self.ack(
-            RouteNetlinkMessage::NewAddress(message),
-            NLM_F_CREATE | NLM_F_EXCL,
-        ) {
-            Ok(()) | Err(ExchangeError::Errno(libc::EEXIST)) => Ok(()),
-            Err(e) => Err(e.into_kernel(
-                KernelOp::AddAddress,
-                Some(format!("{addr} ifindex {ifindex}")),
-            )),
-        }
+        let mut results = self.add_addresses(&[(ifindex, *addr, opts)]);
+        results.pop().unwrap_or(Ok(()))
     }
 
-    /// Delete `ip/prefix` from interface `ifindex` (SPEC §2 `RTM_DELADDR`).
-    /// The address attribute is included so that the kernel never removes
-    /// another address of the interface. ENOENT / EADDRNOTAVAIL count as done.
+    /// Delete `ip/prefix` from interface `ifindex` (SPEC §2 `RTM_DELADDR`;
+    /// see [`delete_message`]). ENOENT / EADDRNOTAVAIL count as done.
     pub fn delete_address(&self, ifindex: u32, ip: IpAddr, prefix: u8) -> Result<(), KernelError> {
-        let mut message = AddressMessage::default();
-        message.header.index = ifindex;
-        message.header.prefix_len = prefix;
-        match ip {
-            IpAddr::V4(_) => {
-                message.header.family = AddressFamily::Inet;
-                message.attributes.push(AddressAttribute::Local(ip));
-                message.attributes.push(AddressAttribute::Address(ip));
-            }
-            IpAddr::V6(_) => {
-                message.header.family = AddressFamily::Inet6;
-                message.attributes.push(AddressAttribute::Address(ip));
-            }
-        }
-        match self.ack(RouteNetlinkMessage::DelAddress(message), 0) {
-            Ok(()) | Err(ExchangeError::Errno(libc::ENOENT | libc::EADDRNOTAVAIL)) => Ok(()),
-            Err(e) => Err(e.into_kernel(
-                KernelOp::DeleteAddress,
-                Some(format!("{ip}/{prefix} ifindex {ifindex}")),
-            )),
-        }
+        let mut results = self.delete_addresses(&[(ifindex, ip, prefix)]);
+        results.pop().unwrap_or(Ok(()))
     }
 
     /// Every neighbour cache entry of `family` (all when `None`).
@@ -256,24 +189,75 @@ impl Netlink {
     /// Delete every neighbour entry for `ip`, on every interface (SPEC §2
     /// `arp -d`). Returns how many were deleted.
     pub fn delete_neighbours(&self, ip: IpAddr) -> Result<usize, KernelError> {
-        let entries = self.neighbours(Some(Family::of(ip)))?;
-        let mut deleted = 0;
-        for entry in entries.iter().filter(|n| n.ip == ip) {
-            let message = neighbour_message(entry.ifindex, ip);
-            match self.ack(RouteNetlinkMessage::DelNeighbour(message), 0) {
-                Ok(()) => deleted += 1,
-                // Gone meanwhile (expired or deleted by someone else).
-                Err(ExchangeError::Errno(libc::ENOENT)) => {}
-                Err(e) => {
-                    return Err(e.into_kernel(
-                        KernelOp::FlushNeighbours,
-                        Some(format!("{ip} ifindex {}", entry.ifindex)),
-                    ));
-                }
+        let mut results = self.delete_neighbours_of(&[ip]);
+        results.pop().unwrap_or(Ok(0))
+    }
+}
+
+/// The request that adds `addr` to interface `ifindex`. IPv4 gets
+/// IFA_LOCAL, IFA_ADDRESS and the computed broadcast; IPv6 always gets
+/// IFA_F_NODAD so it is usable at once (never tentative, never dadfailed:
+/// the in-use probe is ipkit's own). `never_as_source` adds IFA_CACHEINFO
+/// with a preferred lifetime of 0 and an infinite valid one: deprecated at
+/// once, never expiring.
+pub(super) fn add_message(ifindex: u32, addr: &Address, opts: AddOptions) -> AddressMessage {
+    let mut message = AddressMessage::default();
+    message.header.index = ifindex;
+    message.header.prefix_len = addr.prefix();
+    message.header.scope = AddressScope::Universe;
+    let mut flags = AddressFlags::empty();
+    if opts.noprefixroute {
+        flags |= AddressFlags::Noprefixroute;
+    }
+    match addr.ip() {
+        ip @ IpAddr::V4(_) => {
+            message.header.family = AddressFamily::Inet;
+            message.attributes.push(AddressAttribute::Local(ip));
+            message.attributes.push(AddressAttribute::Address(ip));
+            if let Some(b) = addr.broadcast_v4() {
+                message.attributes.push(AddressAttribute::Broadcast(b));
             }
         }
-        Ok(deleted)
+        ip @ IpAddr::V6(_) => {
+            message.header.family = AddressFamily::Inet6;
+            message.header.flags = AddressHeaderFlags::Nodad;
+            flags |= AddressFlags::Nodad;
+            message.attributes.push(AddressAttribute::Address(ip));
+        }
     }
+    if !flags.is_empty() {
+        message.attributes.push(AddressAttribute::Flags(flags));
+    }
+    if opts.never_as_source {
+        let mut lifetimes = CacheInfo::default();
+        lifetimes.ifa_preferred = 0;
+        lifetimes.ifa_valid = INFINITY_LIFE_TIME;
+        message
+            .attributes
+            .push(AddressAttribute::CacheInfo(lifetimes));
+    }
+    message
+}
+
+/// The request that deletes `ip/prefix` from interface `ifindex`. The
+/// address attribute is included so that the kernel never removes another
+/// address of the interface.
+pub(super) fn delete_message(ifindex: u32, ip: IpAddr, prefix: u8) -> AddressMessage {
+    let mut message = AddressMessage::default();
+    message.header.index = ifindex;
+    message.header.prefix_len = prefix;
+    match ip {
+        IpAddr::V4(_) => {
+            message.header.family = AddressFamily::Inet;
+            message.attributes.push(AddressAttribute::Local(ip));
+            message.attributes.push(AddressAttribute::Address(ip));
+        }
+        IpAddr::V6(_) => {
+            message.header.family = AddressFamily::Inet6;
+            message.attributes.push(AddressAttribute::Address(ip));
+        }
+    }
+    message
 }
 
 #[cfg(test)]

@@ -1,18 +1,17 @@
-//! Announcements: the first round sent at once, the remaining rounds from a detached sender.
+//! Announcements: the first round of every address sent at once, the remaining rounds from one background sender.
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::net::linux::pdu::arp::{gratuitous_arp_reply, gratuitous_arp_request};
 use crate::net::linux::pdu::ndp::unsolicited_na;
 use crate::net::{AnnouncePlan, KernelError, KernelOp};
 use crate::resource::Mac;
 
-use super::detach::spawn_detached;
-use super::registry::{claim, stop_requested_within};
-use super::socket::{check_ifindex, frame_destination, send_frame, send_raw};
+use super::registry::claim_all;
+use super::rounds::{self, Background, Entry};
+use super::socket::{check_ifindex, send_frame};
 use super::sockets::{Sockets, check_ip, target};
 
 #[cfg(doc)]
@@ -45,6 +44,15 @@ pub fn announce(ifindex: u32, mac: Mac, ip: IpAddr, plan: AnnouncePlan) -> Resul
     Sockets::one_shot().announce(ifindex, mac, ip, plan)
 }
 
+/// One address to announce on one interface ([`Sockets::announce_all`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Announcement {
+    pub ifindex: u32,
+    pub mac: Mac,
+    pub ip: IpAddr,
+    pub plan: AnnouncePlan,
+}
+
 impl Sockets {
     /// [`announce`] over the kept sockets.
     pub fn announce(
@@ -54,94 +62,115 @@ impl Sockets {
         ip: IpAddr,
         plan: AnnouncePlan,
     ) -> Result<(), KernelError> {
+        let one = Announcement {
+            ifindex,
+            mac,
+            ip,
+            plan,
+        };
+        self.announce_all(&[one]).pop().unwrap_or(Ok(()))
+    }
+
+    /// One announcement pass over several addresses (issue 11): every
+    /// earlier sender of any of them stopped, the first round of each sent,
+    /// then one background sender for all their later rounds (a stop for
+    /// one address ends only that address's rounds). One result per
+    /// announcement, in order.
+    pub fn announce_all(&self, all: &[Announcement]) -> Vec<Result<(), KernelError>> {
         let op = KernelOp::Announce;
-        check_ip(op, ifindex, ip)?;
-        let err = |e: &io::Error| KernelError::from_io(op, target(ifindex, ip), e);
-        // Whatever announced this address before (from any adapter, any
+        let mut results: Vec<Result<(), KernelError>> =
+            all.iter().map(|a| check_ip(op, a.ifindex, a.ip)).collect();
+        let valid: Vec<usize> = (0..all.len()).filter(|&i| results[i].is_ok()).collect();
+        // Whatever announced these addresses before (from any adapter, any
         // process of this network namespace) is stopped, and gone, before
         // the first frame of this announcement.
-        let stop_socket = claim(ip).ok().flatten();
-        if plan.count == 0 {
-            return Ok(());
+        let ips: Vec<IpAddr> = valid.iter().map(|&i| all[i].ip).collect();
+        let claimed = claim_all(&ips);
+        if valid.iter().all(|&i| all[i].plan.count == 0) {
+            return results;
         }
-        check_ifindex(ifindex).map_err(|e| err(&e))?;
         let mut cache = self.lock();
-        let send = cache.send_socket().map_err(|e| err(&e))?;
-        let frames = announcement_frames(mac, ip);
-        for frame in &frames {
-            send_frame(send, ifindex, frame).map_err(|e| err(&e))?;
+        let send = match cache.send_socket() {
+            Ok(fd) => fd,
+            Err(e) => {
+                for &i in &valid {
+                    if all[i].plan.count > 0 {
+                        results[i] = Err(KernelError::from_io(
+                            op,
+                            target(all[i].ifindex, all[i].ip),
+                            &e,
+                        ));
+                    }
+                }
+                return results;
+            }
+        };
+        let mut later = Vec::new();
+        let mut owners = Vec::new();
+        for (&i, stop_socket) in valid.iter().zip(claimed) {
+            let a = &all[i];
+            if a.plan.count == 0 {
+                continue;
+            }
+            let err = |e: &io::Error| KernelError::from_io(op, target(a.ifindex, a.ip), e);
+            if let Err(e) = check_ifindex(a.ifindex) {
+                results[i] = Err(err(&e));
+                continue;
+            }
+            let frames = announcement_frames(a.mac, a.ip);
+            if let Err(e) = frames
+                .iter()
+                .try_for_each(|f| send_frame(send, a.ifindex, f))
+            {
+                results[i] = Err(err(&e));
+                continue;
+            }
+            // Without the name (still held by a sender that did not stop
+            // in time), no background rounds: no sender may run
+            // unregistered.
+            if a.plan.count > 1
+                && let Ok(Some(stop_socket)) = stop_socket
+            {
+                later.push(Entry {
+                    stop_socket,
+                    ip: a.ip,
+                    ifindex: a.ifindex,
+                    frames,
+                    count: a.plan.count - 1,
+                    interval: a.plan.interval,
+                });
+                owners.push(i);
+            }
         }
-        // Without the name (still held by a sender that did not stop in
-        // time), no background rounds: no sender may run unregistered.
-        if plan.count > 1
-            && let Some(stop_socket) = stop_socket
-        {
-            // The sender keeps every kept socket open (see `Sockets`).
-            let mut keep = cache.fds();
-            keep.push(stop_socket.as_raw_fd());
-            let rounds = Rounds {
-                send,
-                stop_socket: stop_socket.as_raw_fd(),
-                keep,
-                ifindex,
-                frames: &frames,
-                count: plan.count - 1,
-                interval: plan.interval,
-            };
-            let started = Instant::now();
-            background_rounds(&rounds).map_err(|e| err(&e))?;
-            cache.held_by_sender_until(started + plan.interval * (plan.count - 1));
+        if later.is_empty() {
+            return results;
         }
-        Ok(())
+        let longest = later
+            .iter()
+            .map(|e| e.interval.saturating_mul(e.count))
+            .max()
+            .unwrap_or_default();
+        let started = Instant::now();
+        // A detached sender keeps every kept socket open (see `Sockets`).
+        let keep = cache.fds();
+        match rounds::start(self.background(), send, later, &keep) {
+            Ok(()) => {
+                if self.background() == Background::Detached {
+                    cache.held_by_sender_until(started + longest);
+                }
+            }
+            Err(e) => {
+                for i in owners {
+                    results[i] = Err(KernelError::from_io(
+                        op,
+                        target(all[i].ifindex, all[i].ip),
+                        &e,
+                    ));
+                }
+            }
+        }
+        results
     }
-}
-
-/// What the background sender needs, prepared before the fork.
-struct Rounds<'a> {
-    send: RawFd,
-    /// The claimed announcer name: a stop request arrives here.
-    stop_socket: RawFd,
-    /// Descriptors the sender keeps open (all others are closed).
-    keep: Vec<RawFd>,
-    ifindex: u32,
-    frames: &'a [Vec<u8>],
-    count: u32,
-    interval: Duration,
-}
-
-/// Forks twice; the grandchild waits `interval` on the stop socket,
-/// sends `frames`, `count` times, then `_exit`s; a datagram from root or
-/// our own user on the stop socket ends it at once. It is reparented to
-/// init (no zombie); the intermediate child is reaped here.
-fn background_rounds(rounds: &Rounds<'_>) -> io::Result<()> {
-    // Everything the grandchild touches is prepared before fork: it must not
-    // allocate or lock (the parent may be multi-threaded).
-    let destinations: Vec<libc::sockaddr_ll> = rounds
-        .frames
-        .iter()
-        .map(|frame| frame_destination(rounds.ifindex, frame))
-        .collect::<io::Result<_>>()?;
-    let interval_ns = i64::try_from(rounds.interval.as_nanos()).unwrap_or(i64::MAX);
-    // SAFETY: getuid(2) cannot fail.
-    let uid = unsafe { libc::getuid() };
-    let (send, stop_socket, frames, count) =
-        (rounds.send, rounds.stop_socket, rounds.frames, rounds.count);
-    spawn_detached(&rounds.keep, || {
-        for _ in 0..count {
-            if stop_requested_within(stop_socket, interval_ns, uid) {
-                break;
-            }
-            for (frame, destination) in frames.iter().zip(&destinations) {
-                send_raw(send, frame, destination);
-            }
-        }
-        // Free the name before exiting: at exit the kernel releases the
-        // descriptors last-opened first, and the packet sockets' release
-        // may wait for an RCU grace period (we may hold the last reference)
-        // which whoever is waiting for the name would otherwise wait out.
-        // SAFETY: close(2) is async-signal-safe; nothing is sent after it.
-        unsafe { libc::close(stop_socket) };
-    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@
 //!   keeps them open across calls), and the announcer registry
 //!   ([`stop_announcing`]): at most one background sender per address and
 //!   network namespace, stopped when the address is deleted or announced
-//!   again;
+//!   again; one sender may serve many addresses (`rounds`, issue 11), in a
+//!   detached process or, for the daemon, on a thread;
 //! - the same-segment test of `ipkit doctor` ([`Sockets::same_segment`]):
 //!   the probe frame sent on one adapter, listened for on another;
 //! - [`ClaimWatcher`]: sockets filtered in the kernel (`filter.rs`) to the
@@ -23,15 +24,17 @@ mod detach;
 mod filter;
 mod prober;
 mod registry;
+mod rounds;
 mod segment;
 mod socket;
 mod sockets;
 mod watch;
 
-pub use announce::{announce, announcement_frames};
+pub use announce::{Announcement, announce, announcement_frames};
 pub use claimant::{claimant, claimed_address};
 pub use prober::{PROBES_PER_TIMEOUT, ProbeStep, Prober, probe, probe_frame};
-pub use registry::{CLAIM_PATIENCE, announcer_name, stop_announcing};
+pub use registry::{CLAIM_PATIENCE, announcer_name, stop_announcing, stop_announcing_all};
+pub use rounds::Background;
 pub use segment::{End, is_test_frame};
 pub use sockets::Sockets;
 pub use watch::ClaimWatcher;

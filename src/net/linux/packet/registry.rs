@@ -3,9 +3,11 @@
 //! At most one background sender announces an address in a network
 //! namespace: it holds the address's name ([`announcer_name`]) for as long
 //! as it runs. Whoever announces the address again, or deletes it, first
-//! [`claim`]s the name: it asks the holder to stop (one datagram, checked by
-//! the holder with [`stop_requested_within`]) and binds the name once the
-//! holder has exited.
+//! [`claim_all`]s the name: it asks the holder to stop (one datagram, checked
+//! by the holder with [`stop_sender_allowed`]) and binds the name once the
+//! holder has let it go. One sender may hold the names of many addresses
+//! (issue 11: one pass over all the addresses of a batch); a stop request
+//! for one of them ends that address's rounds only.
 
 use std::io;
 use std::mem;
@@ -13,7 +15,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use super::detach::{Wait, monotonic_ns, wait_readable};
+use super::rounds;
 use super::socket::{new_socket, setsockopt};
 
 /// The abstract `AF_UNIX` name (leading NUL) that the background sender of
@@ -43,51 +45,111 @@ fn unix_datagram_socket() -> io::Result<OwnedFd> {
     new_socket(libc::AF_UNIX, libc::SOCK_DGRAM)
 }
 
-/// Binds `ip`'s announcer name, after asking whoever holds it to stop and
-/// waiting (at most [`CLAIM_PATIENCE`]) until it has exited. `Ok(None)` if
-/// the name is still held then.
-pub(super) fn claim(ip: IpAddr) -> io::Result<Option<OwnedFd>> {
-    let (unix, len) = unix_address(&announcer_name(ip));
-    let address = (&unix as *const libc::sockaddr_un).cast::<libc::sockaddr>();
+/// A socket ready to bind an announcer name: the sender checks who asks
+/// it to stop (SO_PASSCRED makes the kernel attach their credentials).
+fn name_socket() -> io::Result<OwnedFd> {
     let sock = unix_datagram_socket()?;
-    // The sender checks who asks it to stop.
     setsockopt(
         sock.as_raw_fd(),
         libc::SOL_SOCKET,
         libc::SO_PASSCRED,
         &1 as &libc::c_int,
     )?;
+    Ok(sock)
+}
+
+/// Binds the announcer name of each of `ips`, after asking whoever holds
+/// it to stop and waiting (at most [`CLAIM_PATIENCE`] for all of them
+/// together) until it has let it go. One result per address: `Ok(None)` if
+/// the name is still held then.
+pub(super) fn claim_all(ips: &[IpAddr]) -> Vec<io::Result<Option<OwnedFd>>> {
+    let names: Vec<(libc::sockaddr_un, libc::socklen_t)> = ips
+        .iter()
+        .map(|ip| unix_address(&announcer_name(*ip)))
+        .collect();
+    let mut out: Vec<Option<io::Result<Option<OwnedFd>>>> = Vec::with_capacity(ips.len());
+    let mut sockets: Vec<Option<OwnedFd>> = Vec::with_capacity(ips.len());
+    // A name a sender thread of this process holds changes hands at once.
+    for taken in rounds::take_names(ips) {
+        if let Some(sock) = taken {
+            sockets.push(None);
+            out.push(Some(Ok(Some(sock))));
+            continue;
+        }
+        match name_socket() {
+            Ok(sock) => {
+                sockets.push(Some(sock));
+                out.push(None);
+            }
+            Err(e) => {
+                sockets.push(None);
+                out.push(Some(Err(e)));
+            }
+        }
+    }
     let deadline = Instant::now() + CLAIM_PATIENCE;
     let mut asker: Option<OwnedFd> = None;
     for attempt in 0u32.. {
-        // SAFETY: address points to a sockaddr_un valid for len bytes.
-        if unsafe { libc::bind(sock.as_raw_fd(), address, len) } == 0 {
-            return Ok(Some(sock));
+        let mut held = Vec::new();
+        for (i, (unix, len)) in names.iter().enumerate() {
+            let Some(sock) = sockets[i].take() else {
+                continue;
+            };
+            let address = (unix as *const libc::sockaddr_un).cast::<libc::sockaddr>();
+            // SAFETY: address points to a sockaddr_un valid for len bytes.
+            if unsafe { libc::bind(sock.as_raw_fd(), address, *len) } == 0 {
+                out[i] = Some(Ok(Some(sock)));
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EADDRINUSE) {
+                sockets[i] = Some(sock);
+                held.push(i);
+            } else {
+                out[i] = Some(Err(e));
+            }
         }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EADDRINUSE) {
-            return Err(e);
+        if held.is_empty() {
+            break;
         }
         if Instant::now() >= deadline {
-            return Ok(None);
+            for i in held {
+                sockets[i] = None;
+                out[i] = Some(Ok(None));
+            }
+            break;
         }
         let asking = match &asker {
             Some(fd) => fd.as_raw_fd(),
-            None => asker.insert(unix_datagram_socket()?).as_raw_fd(),
+            None => match unix_datagram_socket() {
+                Ok(fd) => asker.insert(fd).as_raw_fd(),
+                Err(e) => {
+                    let text = e.to_string();
+                    for i in held {
+                        sockets[i] = None;
+                        out[i] = Some(Err(io::Error::new(e.kind(), text.clone())));
+                    }
+                    break;
+                }
+            },
         };
-        // SAFETY: a valid message and address. Errors are fine: the holder
-        // may have just gone (ECONNREFUSED), or have a full queue.
-        unsafe {
-            libc::sendto(
-                asking,
-                b"stop".as_ptr().cast(),
-                4,
-                libc::MSG_DONTWAIT,
-                address,
-                len,
-            );
+        for &i in &held {
+            let (unix, len) = &names[i];
+            let address = (unix as *const libc::sockaddr_un).cast::<libc::sockaddr>();
+            // SAFETY: a valid message and address. Errors are fine: the
+            // holder may have just gone (ECONNREFUSED), or have a full queue.
+            unsafe {
+                libc::sendto(
+                    asking,
+                    b"stop".as_ptr().cast(),
+                    4,
+                    libc::MSG_DONTWAIT,
+                    address,
+                    *len,
+                );
+            }
         }
-        // The sender exits within tens of microseconds of the request:
+        // The sender lets go within tens of microseconds of the request:
         // yield to it first (a sleep rounds up to the 50 us timer slack),
         // then poll more gently.
         if attempt < 64 {
@@ -96,46 +158,32 @@ pub(super) fn claim(ip: IpAddr) -> io::Result<Option<OwnedFd>> {
             std::thread::sleep(Duration::from_micros(100));
         }
     }
-    Ok(None)
+    out.into_iter().map(|r| r.unwrap_or(Ok(None))).collect()
 }
 
 /// Stops the background announcement rounds of `ip` in this network
 /// namespace, whichever adapter and process they came from, and returns
-/// once their sender has exited (or after [`CLAIM_PATIENCE`]): no
+/// once their sender has let the name go (or after [`CLAIM_PATIENCE`]): no
 /// announcement of `ip` leaves this node after it returns. Called before
 /// the address is deleted, so that its last owner never announces it once
 /// it is gone (a Pacemaker move would fail the new node's in-use probe; a
 /// local recovery would see the old adapter's MAC re-announced).
 pub fn stop_announcing(ip: IpAddr) {
-    // Claiming the name stops the holder; dropping it frees the name.
-    let _ = claim(ip);
+    stop_announcing_all(&[ip]);
 }
 
-/// For the holder of a name, `stop_socket` being the claimed socket: waits
-/// `ns` nanoseconds on it; true as soon as a datagram from root or `uid`
-/// arrives there (anyone else's is read and ignored).
-/// Async-signal-safe: clock_gettime, ppoll, recvmsg.
-pub(super) fn stop_requested_within(stop_socket: RawFd, ns: i64, uid: libc::uid_t) -> bool {
-    let deadline = monotonic_ns().saturating_add(ns);
-    loop {
-        match wait_readable(stop_socket, deadline) {
-            Wait::TimedOut => return false,
-            // Cannot wait on the stop socket: stop rather than risk
-            // announcing an address that may have moved.
-            Wait::Failed => return true,
-            Wait::Ready(revents) if revents & libc::POLLIN == 0 => return true,
-            Wait::Ready(_) => {
-                if stop_sender_allowed(stop_socket, uid) {
-                    return true;
-                }
-            }
-        }
-    }
+/// [`stop_announcing`] of several addresses at once: the stop requests all
+/// go out before the first wait.
+pub fn stop_announcing_all(ips: &[IpAddr]) {
+    // Claiming the names stops the holders; dropping them frees the names.
+    drop(claim_all(ips));
 }
 
-/// Reads one datagram from `stop_socket`; true if it came from root or
-/// `uid` (its SCM_CREDENTIALS, which SO_PASSCRED makes the kernel attach).
-fn stop_sender_allowed(stop_socket: RawFd, uid: libc::uid_t) -> bool {
+/// For the holder of a name, `stop_socket` being the claimed socket: reads
+/// one datagram from it; true if it came from root or `uid` (its
+/// SCM_CREDENTIALS, which SO_PASSCRED makes the kernel attach); anyone
+/// else's is read and ignored. Async-signal-safe: recvmsg.
+pub(super) fn stop_sender_allowed(stop_socket: RawFd, uid: libc::uid_t) -> bool {
     let mut data = [0u8; 16];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),

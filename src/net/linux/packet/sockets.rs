@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::net::{KernelError, KernelOp};
 
 use super::detach::{monotonic_ns, spawn_detached, wait_readable};
+use super::rounds::Background;
 use super::socket::{Listener, open_packet_socket};
 
 #[cfg(doc)]
@@ -35,6 +36,8 @@ pub struct Sockets {
     cache: Mutex<Cache>,
     /// One-shot use ([`announce()`], [`probe()`]): plain close on drop.
     one_shot: bool,
+    /// Where later announcement rounds are sent from.
+    background: Background,
 }
 
 /// The open sockets, behind [`Sockets`]'s lock.
@@ -116,12 +119,28 @@ impl Sockets {
         Self::default()
     }
 
+    /// For a long-lived process (the daemon): later announcement rounds
+    /// are sent from a thread of this process, not a detached child (no
+    /// fork on the path of a recovery; the process outlives the rounds).
+    pub fn long_lived() -> Self {
+        Self {
+            cache: Mutex::default(),
+            one_shot: false,
+            background: Background::Thread,
+        }
+    }
+
     /// For one call: its sockets are closed plainly when it is dropped.
     pub(super) fn one_shot() -> Self {
         Self {
             cache: Mutex::default(),
             one_shot: true,
+            background: Background::Detached,
         }
+    }
+
+    pub(super) fn background(&self) -> Background {
+        self.background
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, Cache> {

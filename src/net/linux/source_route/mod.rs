@@ -13,7 +13,9 @@
 
 use std::net::IpAddr;
 
-use crate::net::linux::netlink::{AddrRecord, Family, MAIN_TABLE, Netlink, SourceRule, TableRoute};
+use crate::net::linux::netlink::{
+    AddrRecord, Family, MAIN_TABLE, Netlink, RuleRecord, SourceRule, TableRoute,
+};
 use crate::net::{KernelError, PolicyRule, PolicyRules};
 
 pub mod plan;
@@ -39,23 +41,73 @@ fn unsupported(e: &KernelError) -> bool {
     matches!(e.errno, libc::EAFNOSUPPORT | libc::EOPNOTSUPP)
 }
 
-/// The adapter ipkit's table for `ip` sends it through now, if any.
-pub fn current_holder(nl: &Netlink, ip: IpAddr) -> Result<Option<u32>, KernelError> {
-    let family = Family::of(ip);
-    let rules = match nl.rules(family) {
-        Ok(r) => r,
-        Err(e) if unsupported(&e) => return Ok(None),
-        Err(e) => return Err(e),
+/// What the kernel holds of ipkit's routing for one VIP: every rule of
+/// the family, the VIP's own rules among them, and the routes of the table
+/// the first of those looks up (one rules dump and one table dump, shared
+/// by reading and repairing).
+struct Installed {
+    rules: Vec<RuleRecord>,
+    ours: Vec<SourceRule>,
+    table_routes: Vec<TableRoute>,
+}
+
+impl Installed {
+    /// Read it; `None` on a kernel without policy routing.
+    fn read(nl: &Netlink, ip: IpAddr) -> Result<Option<Self>, KernelError> {
+        let family = Family::of(ip);
+        let rules = match nl.rules(family) {
+            Ok(r) => r,
+            Err(e) if unsupported(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let ours = plan::rules_for(&rules, ip);
+        let table_routes = match ours.first() {
+            Some(rule) => nl
+                .table_routes(family, rule.table)?
+                .iter()
+                .filter_map(TableRoute::from_record)
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(Some(Self {
+            rules,
+            ours,
+            table_routes,
+        }))
+    }
+
+    /// The adapter ipkit's table sends the VIP through now, if any.
+    fn holder(&self) -> Option<u32> {
+        self.table_routes
+            .iter()
+            .find(|r| r.gateway.is_none())
+            .map(|r| r.oif)
+    }
+}
+
+/// Bring ipkit's rule and table for `ip` in line with the kernel: follow
+/// the adapter the table already uses while it still holds the address,
+/// else the first of `holders`; none: the rule and table go. `addrs` are
+/// the addresses of the family (one dump the caller has). Returns what
+/// changed, in words.
+pub fn settle(
+    nl: &Netlink,
+    ip: IpAddr,
+    holders: &[u32],
+    priority: u32,
+    addrs: &[AddrRecord],
+) -> Result<Vec<String>, KernelError> {
+    let Some(installed) = Installed::read(nl, ip)? else {
+        return Ok(Vec::new());
     };
-    let Some(rule) = plan::rules_for(&rules, ip).into_iter().next() else {
-        return Ok(None);
+    let target = Target {
+        holder: installed
+            .holder()
+            .filter(|c| holders.contains(c))
+            .or(holders.first().copied()),
+        priority: Some(priority),
     };
-    Ok(nl
-        .table_routes(family, rule.table)?
-        .iter()
-        .filter_map(TableRoute::from_record)
-        .find(|r| r.gateway.is_none())
-        .map(|r| r.oif))
+    apply(nl, ip, target, addrs, installed)
 }
 
 /// Make ipkit's rule and table for `ip` match `target`, given the
@@ -67,13 +119,26 @@ pub fn follow(
     target: Target,
     addrs: &[AddrRecord],
 ) -> Result<Vec<String>, KernelError> {
+    match Installed::read(nl, ip)? {
+        Some(installed) => apply(nl, ip, target, addrs, installed),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// [`follow`] from what was read.
+fn apply(
+    nl: &Netlink,
+    ip: IpAddr,
+    target: Target,
+    addrs: &[AddrRecord],
+    installed: Installed,
+) -> Result<Vec<String>, KernelError> {
     let family = Family::of(ip);
-    let rules = match nl.rules(family) {
-        Ok(r) => r,
-        Err(e) if unsupported(&e) => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let ours = plan::rules_for(&rules, ip);
+    let Installed {
+        rules,
+        ours,
+        table_routes,
+    } = installed;
     let mut changes = Vec::new();
     let priority = match (target.priority, ours.first()) {
         (Some(0), _) => None,
@@ -101,16 +166,19 @@ pub fn follow(
     // Meanwhile the rule looks up a table without the route and traffic
     // falls through to the next rules, as without ipkit.
     let wanted = plan::rule(ip, table, priority);
-    if ours.is_empty() {
+    // A re-point replaces each route in place (same key). The routes of
+    // the table were read with the rules; a free table is read now (it
+    // may hold what a crash left).
+    let current: Vec<TableRoute> = if ours.is_empty() {
         nl.add_rule(&wanted)?;
         changes.push(wanted.to_string());
-    }
-    // A re-point replaces each route in place (same key).
-    let current: Vec<TableRoute> = nl
-        .table_routes(family, table)?
-        .iter()
-        .filter_map(TableRoute::from_record)
-        .collect();
+        nl.table_routes(family, table)?
+            .iter()
+            .filter_map(TableRoute::from_record)
+            .collect()
+    } else {
+        table_routes
+    };
     for route in desired.iter().filter(|d| !current.contains(d)) {
         nl.replace_route(route)?;
         changes.push(format!("route {route}"));
@@ -167,11 +235,7 @@ fn release(
 
 /// The first of `ip`'s candidate tables that no rule looks up and that
 /// holds no route but ipkit's (left by a crash).
-fn free_table(
-    nl: &Netlink,
-    ip: IpAddr,
-    rules: &[crate::net::linux::netlink::RuleRecord],
-) -> Result<u32, KernelError> {
+fn free_table(nl: &Netlink, ip: IpAddr, rules: &[RuleRecord]) -> Result<u32, KernelError> {
     let family = Family::of(ip);
     // One dump per candidate: a bounded search (a node has one ipkit
     // table per VIP; thousands of taken tables in a row mean something
