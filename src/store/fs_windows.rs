@@ -255,6 +255,17 @@ pub(crate) fn replace(path: &Path, bytes: &[u8], _kind: FileKind) -> io::Result<
     Ok(())
 }
 
+/// Replace several files, each atomically and durably, one result per
+/// file. Windows has no `syncfs(2)` to commit a group with: each is a
+/// flushed temporary file and a write-through move of its own
+/// ([`replace`]), so a crash still leaves each file old or new.
+pub(crate) fn replace_all(files: &[(PathBuf, Vec<u8>)], kind: FileKind) -> Vec<io::Result<()>> {
+    files
+        .iter()
+        .map(|(path, bytes)| replace(path, bytes, kind))
+        .collect()
+}
+
 /// Create `path` with `bytes`, atomically, durably, and only if nothing is
 /// there yet: `AlreadyExists` otherwise. The complete file appears under
 /// its name at once (a move without `MOVEFILE_REPLACE_EXISTING`).
