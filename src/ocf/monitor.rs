@@ -123,6 +123,8 @@ fn refresh(ctx: &Ctx<'_>, def: &Definition, state: &RuntimeState, count: u32) {
     }
 }
 
+// The state file's inode and ctime tell a write from none: Unix metadata.
+#[cfg(unix)]
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::MetadataExt;
