@@ -539,7 +539,8 @@ impl Status {
             e.recovery_seconds
                 .write(&mut o, "ipkit_recovery_duration_seconds", &labels);
         }
-        conflicts::write_metrics(&mut o, &g.resources, label);
+        let counters: Vec<_> = g.resources.iter().map(|(t, e)| (t, &e.conflicts)).collect();
+        conflicts::write_metrics(&mut o, &counters, label);
         family(
             &mut o,
             "ipkit_adapter_connected",
