@@ -34,6 +34,7 @@ pub mod async_sink;
 mod check;
 pub mod check_config;
 pub mod conflicts;
+pub mod control;
 pub mod error;
 mod event_loop;
 pub mod executor;
@@ -58,8 +59,8 @@ pub mod view;
 pub mod watchdog;
 mod wire_watch;
 
+pub use control::Control;
 pub use error::{DaemonError, DaemonExit};
-pub use event_loop::Control;
 pub use startup::{Daemon, Parts, SteppedDaemon, spawn, spawn_with};
 
 /// What `ipkit daemon` is started with. Everything else comes from

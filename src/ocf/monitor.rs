@@ -14,7 +14,7 @@ use crate::net::AnnouncePlan;
 use crate::ops::{self, Ctx};
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
 
-use super::actions::{adapter_list, exit_for_kernel_error, failure_reason};
+use super::outcome::{adapter_list, exit_for_kernel_error, failure_reason};
 
 /// `monitor` (SPEC §6). `state` is the resource's state on this node;
 /// nothing is recorded unless it says started here.
