@@ -47,6 +47,7 @@ windows_cargo() {
   shift
   env PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
     RUSTC_BOOTSTRAP=1 CARGO_TERM_COLOR=never CARGO_INCREMENTAL=0 \
+    CARGO_PROFILE_DEV_DEBUG=false CARGO_PROFILE_RELEASE_DEBUG=false \
     /usr/bin/cargo "$sub" --locked --config "$repo/scripts/windows-cargo.toml" \
     -Zbuild-std=std,panic_abort --target-dir "$target_dir" "$@"
 }

@@ -53,7 +53,7 @@ fn run() -> u8 {
             .unwrap_or_default();
         return ipkit::ocf::run_action(&action);
     }
-    ipkit::cli::run(<ipkit::cli::Cli as clap::Parser>::parse()) as u8
+    ipkit::cli::main()
 }
 
 /// What the Rust runtime would have done before `main` that this binary

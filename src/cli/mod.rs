@@ -8,7 +8,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
@@ -236,12 +235,14 @@ impl Global {
     }
 }
 
-pub fn main() -> ExitCode {
+/// The command line from the process's arguments: parse (a refusal is
+/// reported as [`refused`] says), run; the exit status.
+pub fn main() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return ExitCode::from(refused(&e)),
+        Err(e) => return refused(&e),
     };
-    ExitCode::from(run(cli).code())
+    run(cli).code()
 }
 
 /// A command line clap refused, or `--help` / `--version`. With `--json`
