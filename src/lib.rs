@@ -18,6 +18,8 @@
 //! - [`store`]: persisted definitions and state, atomic writes, locks.
 //! - [`ops`]: the five operations (SPEC §4), one file each.
 //! - [`clock`]: wall-clock and monotonic time, swappable for a fake.
+//! - [`sys`]: the operating system's small services, one module per
+//!   platform (the only place that names `windows_sys`).
 //! - [`cli`], [`ocf`], [`daemon`]: the three faces of SPEC §6.
 //! - [`doctor`]: what on this node would break a failover (`ipkit doctor`).
 //!
@@ -37,17 +39,10 @@ pub mod ocf;
 pub mod ops;
 pub mod resource;
 pub mod store;
+pub mod sys;
 
-/// This node's name (the kernel's hostname in the current UTS namespace),
-/// used as `{node}` in events.
+/// This node's name (the kernel's hostname in the current UTS namespace;
+/// on Windows the DNS host name), used as `{node}` in events.
 pub fn node_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is valid for buf.len() bytes; gethostname NUL-terminates
-    // or truncates within that length.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".to_owned();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    sys::node_name()
 }

@@ -26,7 +26,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
+#[cfg(unix)]
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -34,7 +34,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::events::{CATALOG, EXTRA_CATALOG, Event, EventSink, Fanout, Severity, StderrSink};
 use crate::store::FileKind;
-use crate::store::fs as files;
+use crate::store::fs::{self as files, FileId};
+
+pub mod event_log;
 
 /// The journald socket (native protocol).
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
@@ -50,16 +52,32 @@ pub const EVENT_LOG_NAME: &str = "events.jsonl";
 /// The sinks every face of ipkit uses (see the module doc).
 pub fn standard_sinks(state_dir: &Path, to_stderr: bool) -> Fanout {
     let mut fan = Fanout::new();
-    if Path::new(JOURNAL_SOCKET).exists() {
-        fan.push(Box::new(JournalSink::new(JOURNAL_SOCKET)));
-    } else if Path::new(SYSLOG_SOCKET).exists() {
-        fan.push(Box::new(SyslogSink::new(SYSLOG_SOCKET)));
+    if let Some(system) = system_sink() {
+        fan.push(system);
     }
     fan.push(Box::new(JsonLogSink::new(state_dir.join(EVENT_LOG_NAME))));
     if to_stderr {
         fan.push(Box::new(StderrSink));
     }
     fan
+}
+
+/// The system's own log: the journal, else syslog.
+#[cfg(unix)]
+fn system_sink() -> Option<Box<dyn EventSink>> {
+    if Path::new(JOURNAL_SOCKET).exists() {
+        Some(Box::new(JournalSink::new(JOURNAL_SOCKET)))
+    } else if Path::new(SYSLOG_SOCKET).exists() {
+        Some(Box::new(SyslogSink::new(SYSLOG_SOCKET)))
+    } else {
+        None
+    }
+}
+
+/// The system's own log: the Windows Event Log (docs/windows.md).
+#[cfg(windows)]
+fn system_sink() -> Option<Box<dyn EventSink>> {
+    Some(Box::new(event_log::EventLogSink::new()))
 }
 
 /// Reports a sink's failure on stderr the first time only.
@@ -115,12 +133,14 @@ pub fn message_id_table() -> Vec<(u16, Severity, String)> {
 }
 
 /// Sends events to journald over its native protocol.
+#[cfg(unix)]
 pub struct JournalSink {
     path: PathBuf,
     socket: Mutex<Option<UnixDatagram>>,
     fail: FailOnce,
 }
 
+#[cfg(unix)]
 impl JournalSink {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
@@ -193,6 +213,7 @@ pub fn journal_payload(event: &Event) -> Vec<u8> {
     out
 }
 
+#[cfg(unix)]
 impl EventSink for JournalSink {
     fn emit(&self, event: &Event) {
         if let Err(e) = self.send(&journal_payload(event)) {
@@ -205,6 +226,7 @@ impl EventSink for JournalSink {
 // ----------------------------------------------------------------- syslog
 
 /// Sends events to the syslog socket (RFC 3164, facility daemon).
+#[cfg(unix)]
 pub struct SyslogSink {
     path: PathBuf,
     socket: Mutex<Option<UnixDatagram>>,
@@ -214,6 +236,7 @@ pub struct SyslogSink {
 /// syslog facility "daemon".
 const LOG_DAEMON: u8 = 3 << 3;
 
+#[cfg(unix)]
 impl SyslogSink {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
@@ -244,6 +267,7 @@ pub fn syslog_line(event: &Event) -> String {
     )
 }
 
+#[cfg(unix)]
 impl EventSink for SyslogSink {
     fn emit(&self, event: &Event) {
         let line = syslog_line(event);
@@ -305,15 +329,12 @@ impl JsonLogSink {
     fn open_locked(&self) -> io::Result<File> {
         loop {
             let file = files::open_append(&self.path, FileKind::EventLog)?;
-            file.lock()?;
+            files::lock(&file)?;
             // Still the file at the path? (Another writer may have rotated it
             // while we waited for the lock.)
-            let ours = file.metadata()?;
-            match fs::symlink_metadata(&self.path) {
-                Ok(now) if now.ino() == ours.ino() && now.dev() == ours.dev() => {
-                    return Ok(file);
-                }
-                Ok(_) | Err(_) => continue,
+            let ours = files::file_id(&file)?;
+            if files::path_id(&self.path) == Some(ours) {
+                return Ok(file);
             }
         }
     }
@@ -420,13 +441,13 @@ pub fn read_log(path: &Path) -> io::Result<(Vec<Event>, Vec<BadLine>, Follower)>
         Err(e) => return Err(e),
     };
     let live_id = match &live {
-        Some(f) => Some(f.metadata().map(|m| (m.dev(), m.ino()))?),
+        Some(f) => Some(files::file_id(f)?),
         None => None,
     };
     let mut rotated: Vec<PathBuf> = Vec::new();
     let mut n = 1;
-    while let Ok(meta) = fs::symlink_metadata(rotated_path(path, n)) {
-        if Some((meta.dev(), meta.ino())) != live_id {
+    while let Some(id) = files::path_id(&rotated_path(path, n)) {
+        if Some(id) != live_id {
             rotated.push(rotated_path(path, n));
         }
         n += 1;
@@ -468,7 +489,7 @@ pub fn read_log(path: &Path) -> io::Result<(Vec<Event>, Vec<BadLine>, Follower)>
 pub struct Follower {
     path: PathBuf,
     file: Option<File>,
-    ino: Option<(u64, u64)>,
+    ino: Option<FileId>,
     pending: Vec<u8>,
 }
 
@@ -483,10 +504,10 @@ impl Follower {
             pending: Vec::new(),
         };
         if let Ok(mut file) = files::open_read(path)
-            && let Ok(meta) = file.metadata()
+            && let Ok(id) = files::file_id(&file)
             && file.seek(SeekFrom::End(0)).is_ok()
         {
-            f.ino = Some((meta.dev(), meta.ino()));
+            f.ino = Some(id);
             f.file = Some(file);
         }
         f
@@ -509,9 +530,7 @@ impl Follower {
     pub fn poll(&mut self) -> io::Result<Vec<Event>> {
         let mut out = Vec::new();
         self.drain(&mut out)?;
-        let now = fs::symlink_metadata(&self.path)
-            .ok()
-            .map(|m| (m.dev(), m.ino()));
+        let now = files::path_id(&self.path);
         if now.is_some() && now != self.ino {
             // Rotated (or created): the old file was finished above. Files
             // rotated in between (newer than ours, older than the current
@@ -521,10 +540,10 @@ impl Follower {
             let mut n = 1;
             loop {
                 let p = rotated_path(&self.path, n);
-                let Ok(meta) = fs::symlink_metadata(&p) else {
+                let Some(id) = files::path_id(&p) else {
                     break;
                 };
-                if Some((meta.dev(), meta.ino())) == self.ino {
+                if Some(id) == self.ino {
                     break;
                 }
                 newer.push(p);
@@ -542,7 +561,7 @@ impl Follower {
             }
             match files::open_read(&self.path) {
                 Ok(file) => {
-                    self.ino = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+                    self.ino = files::file_id(&file).ok();
                     self.file = Some(file);
                     self.drain(&mut out)?;
                 }
@@ -624,6 +643,7 @@ mod tests {
         assert!(p.windows(needle.len()).any(|w| w == needle));
     }
 
+    #[cfg(unix)]
     #[test]
     fn journal_sink_delivers_to_a_socket() {
         let dir = tempfile::tempdir().unwrap();
@@ -637,6 +657,7 @@ mod tests {
         assert!(text.contains("IPKIT_EVENT=6013\n"), "{text}");
     }
 
+    #[cfg(unix)]
     #[test]
     fn syslog_sink_delivers_to_a_socket() {
         let dir = tempfile::tempdir().unwrap();
@@ -704,6 +725,7 @@ mod tests {
         assert!(sink.fail.reported.load(Ordering::Relaxed));
     }
 
+    #[cfg(unix)]
     #[test]
     fn json_log_is_never_appended_through_a_symlink() {
         let dir = tempfile::tempdir().unwrap();

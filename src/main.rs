@@ -13,9 +13,12 @@
 //! exits with 101, and `process::exit` flushes stdout. Left out: the
 //! message on a stack overflow (it is a plain SIGSEGV) and the main
 //! thread's name in panic messages.
-#![cfg_attr(not(test), no_main)]
+//!
+//! On Windows the Rust runtime's entry point stays: none of that start-up
+//! cost applies there, and neither do SIGPIPE or `/dev/null`.
+#![cfg_attr(all(not(test), unix), no_main)]
 
-#[cfg(not(test))]
+#[cfg(all(not(test), unix))]
 #[unsafe(no_mangle)]
 extern "C" fn main(
     _argc: std::ffi::c_int,
@@ -24,6 +27,11 @@ extern "C" fn main(
     prepare_process();
     let status = std::panic::catch_unwind(run).unwrap_or(101);
     std::process::exit(i32::from(status))
+}
+
+#[cfg(all(not(test), windows))]
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(run())
 }
 
 /// The agent (by the name it was run as) or the command line; the exit
@@ -45,12 +53,12 @@ fn run() -> u8 {
             .unwrap_or_default();
         return ipkit::ocf::run_action(&action);
     }
-    ipkit::cli::run(<ipkit::cli::Cli as clap::Parser>::parse()) as u8
+    ipkit::cli::main()
 }
 
 /// What the Rust runtime would have done before `main` that this binary
 /// needs (see the module doc).
-#[cfg(not(test))]
+#[cfg(all(not(test), unix))]
 fn prepare_process() {
     // SAFETY: setting a signal's disposition to SIG_IGN has no
     // preconditions; no handler runs.

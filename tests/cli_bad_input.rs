@@ -5,6 +5,7 @@
 //! entries. With `--json` the same refusal is also one JSON object on
 //! stdout carrying the exit status. The binary runs inside node A of a
 //! namespace lab.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 mod cli_support;
 

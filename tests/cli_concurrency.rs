@@ -10,6 +10,7 @@
 //!   events fall between another one's Start and End, every one of them
 //!   runs (none is refused as busy), the address is never on two adapters,
 //!   and at the end the state agrees with the kernel.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 mod cli_support;
 

@@ -3,6 +3,7 @@
 //! shows the client's neighbour entry following the address to the backup
 //! adapter, and leaves no namespace and no temporary directory behind —
 //! also when interrupted with SIGINT.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 use std::process::{Command, Stdio};
 

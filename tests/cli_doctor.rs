@@ -6,6 +6,7 @@
 //! that entered it). A new namespace inherits `conf.all` and
 //! `conf.default` from the host, so every test sets each value it relies
 //! on. Corosync's configuration is always a file of the test's own.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 mod cli_support;
 #[path = "cli_doctor/harness.rs"]

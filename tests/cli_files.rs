@@ -4,6 +4,7 @@
 //! never followed, so nothing is read or written through them), a file's
 //! contents never appear in a message, and one broken definition never
 //! blocks work on the others.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 mod cli_support;
 

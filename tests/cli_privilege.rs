@@ -2,6 +2,7 @@
 //! effective, permitted and inheritable), an operation that changes
 //! addresses exits 3 with "needs CAP_NET_ADMIN" and changes nothing; one
 //! that only reads still works.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 mod cli_support;
 

@@ -1,6 +1,7 @@
 //! A full command-line scenario in a namespace lab (issue 4 "Done when"):
 //! create, restore, quickcheck, pull the cable, recover, status --json,
 //! events --json, remove, delete — through the real binary, inside node A.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 mod cli_support;
 

@@ -3,6 +3,7 @@
 //! and the kernel disagree, the next operation corrects the state (7007),
 //! `recover` never brings up an address that is not in service here
 //! (7008), and `delete` of a resource whose address is up needs --force.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 mod cli_support;
 

@@ -7,6 +7,7 @@
 //! Every test builds its own lab (network namespaces torn down on drop,
 //! also on panic) and never touches the host's interfaces. Nothing is
 //! timed: each wait is for a condition, with a generous bound.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

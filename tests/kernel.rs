@@ -6,6 +6,7 @@
 //! order; frames are counted on the switch ports; the client's neighbour
 //! table shows what the LAN believes. The change source's claim watching
 //! (RFC 5227 §2.4) is checked here too, with frames another node sends.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 use std::io;
 use std::net::IpAddr;

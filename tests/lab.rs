@@ -1,4 +1,5 @@
 //! The packet functions and the announcer registry on the real kernel, in a namespace lab (needs root).
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

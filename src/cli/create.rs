@@ -195,9 +195,15 @@ pub fn check_system(
     probe: bool,
 ) -> Result<Definition, CliError> {
     let primary = adapter_info(kernel, "adapter", &def.adapter)?;
+    // An adapter given by another name the platform knows it by (a GUID
+    // on Windows) is recorded by its own name.
+    def.adapter = primary.name.clone();
     def.adapter_identity = Some(AdapterIdentity {
         mac: primary.mac,
         ifindex: primary.ifindex,
+        guid: kernel
+            .adapter_guid(&def.adapter)
+            .map_err(|e| CliError::kernel(&e))?,
     });
     let mut recovery_info = None;
     if let Some(r) = def.recovery_adapter.clone() {
@@ -212,9 +218,13 @@ pub fn check_system(
             )
             .into());
         }
+        def.recovery_adapter = Some(info.name.clone());
         def.recovery_adapter_identity = Some(AdapterIdentity {
             mac: info.mac,
             ifindex: info.ifindex,
+            guid: kernel
+                .adapter_guid(&info.name)
+                .map_err(|e| CliError::kernel(&e))?,
         });
         recovery_info = Some(info);
     }

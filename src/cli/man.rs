@@ -59,7 +59,7 @@ mod tests {
                 p.strip_prefix(dir.path())
                     .unwrap()
                     .to_string_lossy()
-                    .into_owned()
+                    .replace('\\', "/")
             })
             .collect();
         for want in [

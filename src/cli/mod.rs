@@ -8,7 +8,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
@@ -18,10 +17,18 @@ use crate::resource::{Operation, Tag};
 use crate::store::Store;
 
 pub mod agent_page;
+#[cfg(target_os = "linux")]
+pub mod caps;
+#[cfg(windows)]
+#[path = "caps_windows.rs"]
 pub mod caps;
 pub mod create;
 pub mod daemon;
 pub mod delete;
+#[cfg(target_os = "linux")]
+pub mod demo;
+#[cfg(not(target_os = "linux"))]
+#[path = "demo_unsupported.rs"]
 pub mod demo;
 pub mod doctor;
 pub mod events;
@@ -50,7 +57,7 @@ pub struct Cli {
         global = true,
         value_name = "DIR",
         env = "IPKIT_CONFIG_DIR",
-        default_value = "/etc/ipkit"
+        default_value_os_t = crate::sys::default_config_dir()
     )]
     pub config_dir: PathBuf,
     /// Where runtime state, locks and the event log live.
@@ -59,7 +66,7 @@ pub struct Cli {
         global = true,
         value_name = "DIR",
         env = "IPKIT_STATE_DIR",
-        default_value = "/var/lib/ipkit"
+        default_value_os_t = crate::sys::default_state_dir()
     )]
     pub state_dir: PathBuf,
     /// Print machine-readable JSON on stdout.
@@ -228,12 +235,14 @@ impl Global {
     }
 }
 
-pub fn main() -> ExitCode {
+/// The command line from the process's arguments: parse (a refusal is
+/// reported as [`refused`] says), run; the exit status.
+pub fn main() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return ExitCode::from(refused(&e)),
+        Err(e) => return refused(&e),
     };
-    ExitCode::from(run(cli).code())
+    run(cli).code()
 }
 
 /// A command line clap refused, or `--help` / `--version`. With `--json`
@@ -318,7 +327,8 @@ pub fn require_caps(what: &str, wanted: &[u32]) -> Result<(), CliError> {
     if missing.is_empty() {
         return Ok(());
     }
-    let names: Vec<&str> = missing.iter().map(|c| caps::name(*c)).collect();
+    let mut names: Vec<&str> = missing.iter().map(|c| caps::name(*c)).collect();
+    names.dedup();
     Err(CliError::new(
         Exit::Privilege,
         format!(

@@ -555,6 +555,7 @@ mod tests {
         d2.adapter_identity = Some(crate::resource::AdapterIdentity {
             mac: crate::resource::Mac([2, 0, 0, 0, 0, 1]),
             ifindex: 2,
+            guid: None,
         });
         let r = row(&d2, &st, Some(&view));
         assert_eq!(

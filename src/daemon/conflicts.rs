@@ -3,13 +3,11 @@
 //! address, the defences sent, and the last conflict; as JSON fields of a
 //! resource and as Prometheus counters.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::status::ResEntry;
 use crate::resource::{ConflictRecord, Tag, rfc3339};
 
 /// One resource's conflict counters.
@@ -64,11 +62,11 @@ impl<'a> ConflictsJson<'a> {
     }
 }
 
-/// The conflict counter families of `/metrics`; `label` escapes a label
-/// value.
+/// The conflict counter families of `/metrics`, one sample per resource
+/// and its counters; `label` escapes a label value.
 pub(super) fn write_metrics(
     o: &mut String,
-    resources: &BTreeMap<Tag, ResEntry>,
+    resources: &[(&Tag, &Conflicts)],
     label: impl Fn(&str) -> String,
 ) {
     let _ = writeln!(
@@ -76,9 +74,8 @@ pub(super) fn write_metrics(
         "# HELP ipkit_address_conflicts_total Another holder of the address while in service here: claims heard on the wire, peers reporting it in service."
     );
     let _ = writeln!(o, "# TYPE ipkit_address_conflicts_total counter");
-    for (tag, e) in resources {
+    for (tag, c) in resources {
         let t = label(tag.as_str());
-        let c = &e.conflicts;
         let _ = writeln!(
             o,
             "ipkit_address_conflicts_total{{tag=\"{t}\",source=\"wire\"}} {}",
@@ -95,12 +92,12 @@ pub(super) fn write_metrics(
         "# HELP ipkit_address_defences_total Announcements sent to defend the address against a claim (at most one per 10 s)."
     );
     let _ = writeln!(o, "# TYPE ipkit_address_defences_total counter");
-    for (tag, e) in resources {
+    for (tag, c) in resources {
         let _ = writeln!(
             o,
             "ipkit_address_defences_total{{tag=\"{}\"}} {}",
             label(tag.as_str()),
-            e.conflicts.defences
+            c.defences
         );
     }
 }

@@ -6,15 +6,16 @@
 //! Linux: one `poll(2)`), so a carrier loss is acted on the moment the
 //! kernel reports it, and an idle daemon does not wake up between
 //! deadlines. Worker completions, reload and stop end the wait through the
-//! source's [`Waker`].
+//! source's [`Waker`](crate::net::Waker).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, SyncSender};
+use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::api::Api;
+use super::control::Message;
 use super::executor::Executor;
 use super::policy::{Input, Job, JobRequest, Ms, Policy, Report, Trigger};
 use super::queue::{Queue, Work};
@@ -22,59 +23,9 @@ use super::status::AdapterEntry;
 use super::wire_watch::ClaimWatch;
 use crate::config::OnStop;
 use crate::events::Kind;
-use crate::net::{Backend, Change, ChangeSource, Kernel, LinkStatus, Waker};
+use crate::net::{Backend, Change, ChangeSource, Kernel, LinkStatus};
 use crate::resource::{AdapterName, ConflictRecord, Definition, Tag};
 use crate::store::{Store, StoreError};
-
-/// What reaches the loop from other threads.
-pub(super) enum Message {
-    Done {
-        tag: Tag,
-        report: Report,
-    },
-    Reload,
-    Stop,
-    /// The watchdog's question: answered when the loop next reads its
-    /// messages, i.e. after a whole turn.
-    Ping(SyncSender<()>),
-}
-
-/// Asks a running daemon to reload or stop (cheap to clone, e.g. into a
-/// signal thread).
-#[derive(Clone)]
-pub struct Control {
-    tx: Sender<Message>,
-    waker: Waker,
-}
-
-impl Control {
-    pub(super) fn new(tx: Sender<Message>, waker: Waker) -> Self {
-        Self { tx, waker }
-    }
-
-    /// SIGHUP: reload the definitions (addresses stay where they are).
-    pub fn reload(&self) {
-        self.send(Message::Reload);
-    }
-
-    /// SIGTERM: stop cleanly.
-    pub fn stop(&self) {
-        self.send(Message::Stop);
-    }
-
-    /// Whether the loop reads its messages within `within`: the health
-    /// check behind the systemd watchdog (docs/daemon.md "systemd").
-    pub fn answers_within(&self, within: Duration) -> bool {
-        let (answer, answered) = std::sync::mpsc::sync_channel(1);
-        self.send(Message::Ping(answer));
-        answered.recv_timeout(within).is_ok()
-    }
-
-    pub(super) fn send(&self, message: Message) {
-        let _ = self.tx.send(message);
-        self.waker.wake();
-    }
-}
 
 /// Where jobs run.
 pub(super) enum Jobs {

@@ -9,12 +9,12 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::sys::poll::{self, WakeStream};
 
 use super::http::{HeadError, MAX_HEAD, Method, RequestHead, Response, head_end, parse_head};
 
@@ -59,7 +59,7 @@ pub type Handler = dyn Fn(&RequestHead<'_>, SocketAddr) -> Response + Send + Syn
 pub struct Server {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    wake: UnixStream,
+    wake: WakeStream,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -71,7 +71,7 @@ impl Server {
     ) -> io::Result<Server> {
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
-        let (wake, woken) = UnixStream::pair()?;
+        let (wake, woken) = poll::wake_pair()?;
         woken.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -142,8 +142,8 @@ struct Connection {
 impl Connection {
     fn interest(&self) -> i16 {
         match self.phase {
-            Phase::Writing { .. } => libc::POLLOUT,
-            _ => libc::POLLIN,
+            Phase::Writing { .. } => poll::WRITABLE,
+            _ => poll::READABLE,
         }
     }
 }
@@ -156,7 +156,7 @@ enum Next {
 
 struct Serving {
     listener: TcpListener,
-    woken: UnixStream,
+    woken: WakeStream,
     stop: Arc<AtomicBool>,
     limits: Limits,
     handler: Box<Handler>,
@@ -175,20 +175,20 @@ impl Serving {
             }
             let accepting = self.accept_paused_until.is_none() && self.can_take_one();
             let mut fds = Vec::with_capacity(self.connections.len() + 2);
-            fds.push(pollfd(self.woken.as_raw_fd(), libc::POLLIN));
-            fds.push(pollfd(
-                self.listener.as_raw_fd(),
-                if accepting { libc::POLLIN } else { 0 },
+            fds.push(poll::entry(&self.woken, poll::READABLE));
+            fds.push(poll::entry(
+                &self.listener,
+                if accepting { poll::READABLE } else { 0 },
             ));
             fds.extend(
                 self.connections
                     .iter()
-                    .map(|c| pollfd(c.stream.as_raw_fd(), c.interest())),
+                    .map(|c| poll::entry(&c.stream, c.interest())),
             );
             let timeout = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(now));
-            if let Err(e) = wait(&mut fds, timeout) {
+            if let Err(e) = poll::wait(&mut fds, timeout) {
                 eprintln!("ipkit daemon: status API: poll: {e}");
                 std::thread::sleep(ACCEPT_PAUSE);
                 continue;
@@ -437,34 +437,6 @@ fn retry(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
     )
-}
-
-fn pollfd(fd: RawFd, events: i16) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    }
-}
-
-/// `poll(2)`: wait until one of `fds` is ready or `timeout` passed (None:
-/// no timeout).
-fn wait(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<()> {
-    let ms = match timeout {
-        // Round up, so a deadline is not polled for in a busy loop.
-        Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
-        None => -1,
-    };
-    let n = fds.len() as libc::nfds_t;
-    // SAFETY: `fds` is a valid, exclusively borrowed array of `n` pollfds.
-    let r = unsafe { libc::poll(fds.as_mut_ptr(), n, ms) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -21,18 +21,20 @@
 //! - [`check_config`]: `--check-config`, the start's validation alone;
 //! - [`hook`]: the operator's `on_failure` command;
 //! - [`watchdog`]: the systemd watchdog, fed while the event loop answers;
+//! - `lifecycle_unix` / `lifecycle_windows`: how the platform tells the
+//!   daemon to reload or stop (signals and systemd; the service control
+//!   manager or the console), chosen below;
 //! - [`view`]: one shared snapshot of links and addresses for periodic checks;
 //! - `wire_watch`: which addresses the change source listens for claims of.
 
 use std::path::PathBuf;
-
-use sd_notify::NotifyState;
 
 pub mod api;
 pub mod async_sink;
 mod check;
 pub mod check_config;
 pub mod conflicts;
+pub mod control;
 pub mod error;
 mod event_loop;
 pub mod executor;
@@ -42,6 +44,12 @@ pub mod hook;
 #[doc(hidden)]
 pub mod http;
 pub mod http_server;
+#[cfg(target_os = "linux")]
+#[path = "lifecycle_unix.rs"]
+mod lifecycle;
+#[cfg(windows)]
+#[path = "lifecycle_windows.rs"]
+mod lifecycle;
 pub mod pidfile;
 pub mod policy;
 mod queue;
@@ -51,8 +59,8 @@ pub mod view;
 pub mod watchdog;
 mod wire_watch;
 
+pub use control::Control;
 pub use error::{DaemonError, DaemonExit};
-pub use event_loop::Control;
 pub use startup::{Daemon, Parts, SteppedDaemon, spawn, spawn_with};
 
 /// What `ipkit daemon` is started with. Everything else comes from
@@ -64,15 +72,23 @@ pub struct DaemonOptions {
 }
 
 /// Run the daemon until SIGTERM (or SIGINT); SIGHUP reloads the
-/// definitions. The error says why it could not start; its exit status is
+/// definitions. On Windows: as a service when the service control manager
+/// started it (stop and "paramchange" reload), else in the console until
+/// Ctrl-C. The error says why it could not start; its exit status is
 /// [`DaemonError::exit`].
 pub fn main(opts: &DaemonOptions) -> Result<(), DaemonError> {
+    lifecycle::run(opts, serve)
+}
+
+fn serve(opts: &DaemonOptions, lifecycle: lifecycle::Lifecycle) -> Result<(), DaemonError> {
     let config = crate::config::Config::load(&opts.config_dir)?;
     for warning in check_config::warnings(&config) {
         eprintln!("ipkit daemon: warning: {warning}");
     }
     // Descriptors for recovery however busy the status API gets (issue 10):
     // the soft limit up to the hard one; the API takes an eighth at most.
+    // (Windows has no per-process descriptor limit to raise.)
+    #[cfg(unix)]
     match fd_limit::raise_to_hard() {
         Ok(soft) if soft < 1024 => eprintln!(
             "ipkit daemon: warning: only {soft} file descriptors (RLIMIT_NOFILE); set LimitNOFILE"
@@ -80,13 +96,9 @@ pub fn main(opts: &DaemonOptions) -> Result<(), DaemonError> {
         Ok(_) => {}
         Err(e) => eprintln!("ipkit daemon: cannot raise RLIMIT_NOFILE: {e}"),
     }
-    // Register the signals before anything can race them.
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGHUP,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])
-    .map_err(DaemonError::Signals)?;
+    // Register the signals (the stop and reload requests) before anything
+    // can race them.
+    let lifecycle = lifecycle.register()?;
     // Under systemd stderr goes to the journal already.
     let to_stderr = std::env::var_os("JOURNAL_STREAM").is_none()
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -105,44 +117,16 @@ pub fn main(opts: &DaemonOptions) -> Result<(), DaemonError> {
     if let Some(a) = daemon.api_addr() {
         eprintln!("ipkit daemon: status API on http://{a}/");
     }
-    if let Err(e) = sd_notify::notify(&[NotifyState::Ready]) {
-        eprintln!("ipkit daemon: sd_notify: {e}");
-    }
-    let control = daemon.control();
-    // WatchdogSec= in the unit: fed only while the loop answers.
-    let watchdog = match sd_notify::watchdog_enabled().map(|period| {
-        watchdog::Watchdog::start(control.clone(), period, || {
-            let _ = sd_notify::notify(&[NotifyState::Watchdog]);
-        })
-    }) {
-        Some(Err(e)) => {
+    let watching = match lifecycle.ready(daemon.control()) {
+        Ok(w) => w,
+        Err(e) => {
             daemon.stop();
             pidfile::remove(&opts.state_dir);
-            return Err(DaemonError::thread("watchdog")(e));
+            return Err(e);
         }
-        Some(Ok(w)) => Some(w),
-        None => None,
     };
-    let handle = signals.handle();
-    let signal_thread = std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if sig == signal_hook::consts::SIGHUP {
-                let _ = sd_notify::notify(&[NotifyState::Reloading]);
-                control.reload();
-                let _ = sd_notify::notify(&[NotifyState::Ready]);
-            } else {
-                let _ = sd_notify::notify(&[NotifyState::Stopping]);
-                control.stop();
-                break;
-            }
-        }
-    });
     daemon.wait();
-    if let Some(w) = watchdog {
-        w.stop();
-    }
-    handle.close();
-    let _ = signal_thread.join();
+    watching.finish();
     pidfile::remove(&opts.state_dir);
     Ok(())
 }

@@ -94,6 +94,13 @@ pub fn signal_reload(state_dir: &Path) -> Reload {
     let Some(pid) = running_daemon(state_dir) else {
         return Reload::NoDaemon;
     };
+    send_reload(pid)
+}
+
+/// SIGHUP to `pid`. (On Windows no process is ever found here: there is no
+/// `/proc`, and the service reloads on `sc.exe control ipkit paramchange`.)
+#[cfg(unix)]
+fn send_reload(pid: i32) -> Reload {
     // SAFETY: kill(2) with a checked pid > 1 and a valid signal number.
     let rc = unsafe { libc::kill(pid, libc::SIGHUP) };
     if rc == 0 {
@@ -102,6 +109,11 @@ pub fn signal_reload(state_dir: &Path) -> Reload {
         let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
         Reload::Failed(pid, errno)
     }
+}
+
+#[cfg(not(unix))]
+fn send_reload(pid: i32) -> Reload {
+    Reload::Failed(pid, libc::ENOSYS)
 }
 
 #[cfg(test)]
@@ -143,6 +155,7 @@ mod tests {
         assert!(!is_ipkit(None, None, None));
     }
 
+    #[cfg(unix)] // /proc and sleep(1)
     #[test]
     fn write_remove_and_find() {
         let dir = tempfile::tempdir().unwrap();

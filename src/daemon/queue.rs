@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use super::event_loop::{Control, Message};
+use super::control::{Control, Message};
 use super::executor::Executor;
 use super::policy::{Job, Report};
 use crate::net::Kernel;

@@ -50,7 +50,7 @@ impl From<&LinkStatus> for AdapterEntry {
 
 /// The daemon's view of one resource, with its counters.
 #[derive(Debug, Clone)]
-pub struct ResEntry {
+pub struct ResourceEntry {
     pub def: Definition,
     pub in_service: bool,
     pub failed: bool,
@@ -73,7 +73,7 @@ pub struct ResEntry {
     pub conflicts: Conflicts,
 }
 
-impl ResEntry {
+impl ResourceEntry {
     fn new(def: Definition) -> Self {
         Self {
             active: def.adapter.clone(),
@@ -108,7 +108,7 @@ impl ResEntry {
 
 #[derive(Default)]
 struct Inner {
-    resources: BTreeMap<Tag, ResEntry>,
+    resources: BTreeMap<Tag, ResourceEntry>,
     adapters: BTreeMap<String, AdapterEntry>,
     events: BTreeMap<(u16, Severity), u64>,
 }
@@ -186,7 +186,7 @@ impl Inner {
             .unwrap_or(LinkState::Missing)
     }
 
-    fn resource_json<'a>(&'a self, node: &'a str, e: &'a ResEntry) -> ResourceJson<'a> {
+    fn resource_json<'a>(&'a self, node: &'a str, e: &'a ResourceEntry) -> ResourceJson<'a> {
         let d = &e.def;
         let mut adapters = BTreeMap::new();
         adapters.insert(d.adapter.as_str(), self.link_of(&d.adapter));
@@ -282,7 +282,7 @@ impl Status {
                     e.def = d.clone();
                     e
                 }
-                None => ResEntry::new(d.clone()),
+                None => ResourceEntry::new(d.clone()),
             };
             next.insert(d.tag.clone(), e);
         }
@@ -290,13 +290,13 @@ impl Status {
     }
 
     /// Change one resource's entry (no-op for an unknown tag).
-    pub fn update(&self, tag: &Tag, f: impl FnOnce(&mut ResEntry)) {
+    pub fn update(&self, tag: &Tag, f: impl FnOnce(&mut ResourceEntry)) {
         if let Some(e) = lock(&self.inner).resources.get_mut(tag) {
             f(e);
         }
     }
 
-    pub fn resource(&self, tag: &Tag) -> Option<ResEntry> {
+    pub fn resource(&self, tag: &Tag) -> Option<ResourceEntry> {
         lock(&self.inner).resources.get(tag).cloned()
     }
 
@@ -438,7 +438,7 @@ impl Status {
         );
         let _ = writeln!(o, "ipkit_resources {}", g.resources.len());
 
-        let per = |o: &mut String, name: &str, f: &dyn Fn(&ResEntry) -> String| {
+        let per = |o: &mut String, name: &str, f: &dyn Fn(&ResourceEntry) -> String| {
             for (tag, e) in &g.resources {
                 let _ = writeln!(o, "{name}{{tag=\"{}\"}} {}", label(tag.as_str()), f(e));
             }
@@ -539,7 +539,8 @@ impl Status {
             e.recovery_seconds
                 .write(&mut o, "ipkit_recovery_duration_seconds", &labels);
         }
-        conflicts::write_metrics(&mut o, &g.resources, label);
+        let counters: Vec<_> = g.resources.iter().map(|(t, e)| (t, &e.conflicts)).collect();
+        conflicts::write_metrics(&mut o, &counters, label);
         family(
             &mut o,
             "ipkit_adapter_connected",

@@ -7,7 +7,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::event_loop::Control;
+use super::control::Control;
 
 /// The feeding thread; stopped (and joined) by [`Watchdog::stop`].
 pub struct Watchdog {
@@ -73,7 +73,7 @@ mod tests {
     use std::sync::mpsc::Receiver;
 
     use super::*;
-    use crate::daemon::event_loop::Message;
+    use crate::daemon::control::Message;
     use crate::net::Waker;
     use crate::net::changes::Wake;
 

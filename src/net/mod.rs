@@ -19,12 +19,14 @@ pub mod backend;
 pub mod batch;
 pub mod changes;
 pub mod link;
+#[cfg(target_os = "linux")]
 pub mod linux;
 pub mod memo;
 pub mod policy_rules;
 pub mod polling;
 pub mod sim;
 pub mod snapshot;
+pub mod windows;
 
 pub use backend::Backend;
 pub use batch::{AddRequest, AnnounceRequest, DeleteRequest};
@@ -89,17 +91,11 @@ pub struct KernelError {
 
 impl KernelError {
     pub fn new(op: KernelOp, target: Option<String>, errno: i32) -> Self {
-        let message = std::io::Error::from_raw_os_error(errno).to_string();
-        // Drop the " (os error N)" tail: the errno is printed once, by us.
-        let message = match message.rfind(" (os error") {
-            Some(i) => message[..i].to_owned(),
-            None => message,
-        };
         Self {
             op,
             target,
             errno,
-            message,
+            message: crate::sys::errno_message(errno),
         }
     }
 
@@ -117,6 +113,7 @@ impl KernelError {
         }
     }
 
+    #[cfg(unix)]
     pub fn from_io(op: KernelOp, target: Option<String>, e: &std::io::Error) -> Self {
         match e.raw_os_error() {
             Some(errno) => Self::new(op, target, errno),
@@ -200,6 +197,12 @@ pub trait Kernel: Send + Sync {
             libc::EOPNOTSUPP,
             "this kernel seam cannot list the whole node",
         ))
+    }
+
+    /// The adapter's GUID, where the platform has one (Windows); None
+    /// elsewhere. Recorded in the definition as part of its identity.
+    fn adapter_guid(&self, _adapter: &AdapterName) -> Result<Option<String>, KernelError> {
+        Ok(None)
     }
 
     fn add_address(
@@ -335,6 +338,9 @@ impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
     }
     fn snapshot(&self) -> Result<NodeSnapshot, KernelError> {
         (**self).snapshot()
+    }
+    fn adapter_guid(&self, adapter: &AdapterName) -> Result<Option<String>, KernelError> {
+        (**self).adapter_guid(adapter)
     }
     fn add_address(
         &self,

@@ -85,6 +85,11 @@ impl PollingChanges {
         })
     }
 
+    /// Read the node every `every` from now on.
+    pub fn set_interval(&mut self, every: Duration) {
+        self.every = every;
+    }
+
     /// Sleep until `until` or a wake-up; true when woken.
     fn pause(&self, until: Instant) -> bool {
         let mut woken = self.wake.woken.lock().unwrap_or_else(|e| e.into_inner());

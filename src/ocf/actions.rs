@@ -9,14 +9,15 @@ use std::path::Path;
 use super::doctor;
 use super::env::OcfEnv;
 use super::monitor::monitor;
+use super::outcome::{exit_for_kernel_error, reply_for};
 use super::params::Params;
 use super::publish::{publish_definition, republish, tell_daemon, withdraw_definition};
 use super::upgrade::{self, TakeOver};
 use super::{Deps, OcfExit, Reply};
-use crate::events::{Event, EventSink, Recorder, Severity};
+use crate::events::{Event, EventSink, Recorder};
 use crate::net::memo::ReadMemo;
 use crate::net::{Kernel, KernelError, LinkInfo, LinkState};
-use crate::ops::{self, Ctx, Outcome};
+use crate::ops::{self, Ctx};
 use crate::resource::{AdapterName, Definition, InvalidInput, Mac, Operation, RuntimeState};
 use crate::store::{ResourceLock, Store, StoreError};
 
@@ -332,52 +333,6 @@ fn forget_foreign_active_adapter(def: &Definition, state: &mut RuntimeState) {
     }
 }
 
-/// The reply for an operation's outcome: success, a missing privilege, or
-/// a generic failure.
-fn reply_for(out: Outcome, rec: &Recorder, fallback: &str) -> Reply {
-    if out.success {
-        return Reply::success();
-    }
-    let exit = if out.needs_privilege() {
-        OcfExit::ErrPerm
-    } else {
-        OcfExit::ErrGeneric
-    };
-    Reply::failure(exit, failure_reason(rec, &out, fallback))
-}
-
-/// The exit reason: the first error event that decided the failure (the
-/// cause, e.g. 6019 or 7001), else the last error event, else `fallback`.
-pub(super) fn failure_reason(rec: &Recorder, out: &Outcome, fallback: &str) -> String {
-    let events = rec.snapshot();
-    let errors: Vec<&Event> = events
-        .iter()
-        .filter(|e| e.severity == Severity::Error)
-        .collect();
-    let cause = errors
-        .iter()
-        .find(|e| !matches!(e.id, 6002 | 6102 | 6604 | 7004))
-        .or_else(|| errors.last());
-    let mut text = match cause {
-        Some(e) => format!("{} {}", e.id, e.message),
-        None => fallback.to_owned(),
-    };
-    if let Some(err) = &out.error
-        && !text.contains(&err.message)
-    {
-        text.push_str(&format!(" ({err})"));
-    }
-    text
-}
-
-pub(super) fn exit_for_kernel_error(e: &KernelError) -> OcfExit {
-    if e.is_permission() {
-        OcfExit::ErrPerm
-    } else {
-        OcfExit::ErrGeneric
-    }
-}
-
 /// The kernel could not be opened or read (no privilege, no backend).
 fn kernel_unavailable(action: ResourceAction, e: &KernelError) -> Reply {
     let reason = format!("cannot reach the kernel: {e}");
@@ -388,13 +343,6 @@ fn kernel_unavailable(action: ResourceAction, e: &KernelError) -> Reply {
         _ => exit_for_kernel_error(e),
     };
     Reply::failure(exit, reason)
-}
-
-pub(super) fn adapter_list(list: &[AdapterName]) -> String {
-    list.iter()
-        .map(AdapterName::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Sends every event both to the caller's sink and to a recorder, from

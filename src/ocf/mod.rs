@@ -29,6 +29,7 @@ mod doctor;
 mod env;
 mod meta_data;
 mod monitor;
+mod outcome;
 mod params;
 mod publish;
 mod upgrade;

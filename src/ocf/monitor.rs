@@ -14,7 +14,7 @@ use crate::net::AnnouncePlan;
 use crate::ops::{self, Ctx};
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
 
-use super::actions::{adapter_list, exit_for_kernel_error, failure_reason};
+use super::outcome::{adapter_list, exit_for_kernel_error, failure_reason};
 
 /// `monitor` (SPEC §6). `state` is the resource's state on this node;
 /// nothing is recorded unless it says started here.
@@ -123,6 +123,8 @@ fn refresh(ctx: &Ctx<'_>, def: &Definition, state: &RuntimeState, count: u32) {
     }
 }
 
+// The state file's inode and ctime tell a write from none: Unix metadata.
+#[cfg(unix)]
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::MetadataExt;

@@ -116,33 +116,66 @@ impl AdapterName {
         if s.is_empty() {
             return Err(InvalidInput::new(field, "must not be empty"));
         }
-        if s.len() > 15 {
-            return Err(InvalidInput::new(
-                field,
-                format!("{s:?} is {} bytes; Linux allows at most 15", s.len()),
-            ));
-        }
-        if s == "." || s == ".." {
-            return Err(InvalidInput::new(
-                field,
-                format!("{s:?} is not a valid interface name"),
-            ));
-        }
-        if let Some(c) = s
-            .chars()
-            .find(|c| *c == '/' || *c == ':' || *c == '\0' || c.is_whitespace())
-        {
-            return Err(InvalidInput::new(
-                field,
-                format!("{s:?} contains {c:?}, which interface names may not"),
-            ));
-        }
+        adapter_name_rule(field, s)?;
         Ok(Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Linux interface names: at most 15 bytes, no `/`, `:` or white space.
+#[cfg(not(windows))]
+fn adapter_name_rule(field: &'static str, s: &str) -> Result<(), InvalidInput> {
+    if s.len() > 15 {
+        return Err(InvalidInput::new(
+            field,
+            format!("{s:?} is {} bytes; Linux allows at most 15", s.len()),
+        ));
+    }
+    if s == "." || s == ".." {
+        return Err(InvalidInput::new(
+            field,
+            format!("{s:?} is not a valid interface name"),
+        ));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| *c == '/' || *c == ':' || *c == '\0' || c.is_whitespace())
+    {
+        return Err(InvalidInput::new(
+            field,
+            format!("{s:?} contains {c:?}, which interface names may not"),
+        ));
+    }
+    Ok(())
+}
+
+/// Windows adapters are named by their friendly name (interface alias,
+/// at most 256 characters, spaces allowed: "Ethernet 2") or their GUID
+/// (docs/windows.md); no control characters, no white space at either end.
+#[cfg(windows)]
+fn adapter_name_rule(field: &'static str, s: &str) -> Result<(), InvalidInput> {
+    if s.chars().count() > 256 {
+        return Err(InvalidInput::new(
+            field,
+            format!("{s:?} is longer than an interface alias may be (256 characters)"),
+        ));
+    }
+    if s.trim() != s {
+        return Err(InvalidInput::new(
+            field,
+            format!("{s:?} begins or ends with white space"),
+        ));
+    }
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(InvalidInput::new(
+            field,
+            format!("{s:?} contains {c:?}, which adapter names may not"),
+        ));
+    }
+    Ok(())
 }
 
 impl fmt::Display for AdapterName {
@@ -222,6 +255,10 @@ impl<'de> Deserialize<'de> for Mac {
 pub struct AdapterIdentity {
     pub mac: Mac,
     pub ifindex: u32,
+    /// The adapter's GUID where the platform names adapters by one
+    /// (Windows: the identity the seed's `ips_ipchange` uses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guid: Option<String>,
 }
 
 impl AdapterIdentity {
@@ -551,12 +588,36 @@ mod tests {
         assert!(Tag::new(Tag::default_for("2001:db8::1".parse().unwrap()).as_str()).is_ok());
     }
 
+    #[cfg(not(windows))]
     #[test]
     fn adapter_rules() {
         assert!(AdapterName::new("eth0").is_ok());
         assert!(AdapterName::new(&"e".repeat(15)).is_ok());
         assert!(AdapterName::new(&"e".repeat(16)).is_err());
         for bad in ["", ".", "..", "a/b", "a b", "a\tb", "a:b"] {
+            assert!(AdapterName::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn adapter_rules() {
+        for good in [
+            "eth0",
+            "Ethernet 2",
+            "{4D36E972-E325-11CE-BFC1-08002BE10318}",
+        ] {
+            assert!(AdapterName::new(good).is_ok(), "{good:?}");
+        }
+        assert!(AdapterName::new(&"e".repeat(256)).is_ok());
+        for bad in [
+            "",
+            " Ethernet",
+            "Ethernet ",
+            "a\tb",
+            "a\nb",
+            &"e".repeat(257),
+        ] {
             assert!(AdapterName::new(bad).is_err(), "{bad:?}");
         }
     }

@@ -20,7 +20,7 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -191,6 +191,28 @@ pub(crate) fn open_append(path: &Path, kind: FileKind) -> io::Result<File> {
 /// Open (creating it if needed) a lock file.
 pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
     open_or_create(path, FileKind::Lock, |o| o.read(true).write(true))
+}
+
+/// Which file an open file or a path is: (device, inode). Two equal ids
+/// are the same file (the event log's rotation is noticed by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileId(u64, u64);
+
+pub(crate) fn file_id(file: &File) -> io::Result<FileId> {
+    let meta = file.metadata()?;
+    Ok(FileId(meta.dev(), meta.ino()))
+}
+
+/// The id of whatever is at `path` (a link itself, not its target); None
+/// when nothing is there.
+pub(crate) fn path_id(path: &Path) -> Option<FileId> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    Some(FileId(meta.dev(), meta.ino()))
+}
+
+/// Take an exclusive lock on `file`, waiting for it (`flock`).
+pub(crate) fn lock(file: &File) -> io::Result<()> {
+    file.lock()
 }
 
 /// Try to take an exclusive lock on `file` without waiting: `Ok(false)`

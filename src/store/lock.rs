@@ -96,6 +96,7 @@ mod tests {
         fs::remove_dir_all(dir).unwrap();
     }
 
+    #[cfg(unix)] // makes a symbolic link
     #[test]
     fn a_symlinked_lock_file_is_refused_and_its_target_not_created() {
         let (dir, store) = tmp();

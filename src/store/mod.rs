@@ -15,8 +15,9 @@
 //! how); a refused file is named, and its contents are never quoted.
 //!
 //! Files: [`definitions`] (the TOML definitions), [`state`] (runtime
-//! state), [`lock`] (per-resource locks), `fs_unix` (the operating
-//! system's file primitives); this file holds the layout and the errors.
+//! state), [`lock`] (per-resource locks), `fs_unix` / `fs_windows` (the
+//! operating system's file primitives, one file per platform with the
+//! same functions); this file holds the layout and the errors.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,9 @@ use std::path::{Path, PathBuf};
 mod definitions;
 #[cfg(unix)]
 #[path = "fs_unix.rs"]
+pub(crate) mod fs;
+#[cfg(windows)]
+#[path = "fs_windows.rs"]
 pub(crate) mod fs;
 mod lock;
 mod state;

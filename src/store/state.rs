@@ -130,6 +130,7 @@ mod tests {
         fs::remove_dir_all(dir).unwrap();
     }
 
+    #[cfg(unix)] // makes a symbolic link
     #[test]
     fn a_symlinked_state_file_is_refused() {
         let (dir, store) = tmp();

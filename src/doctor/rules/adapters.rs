@@ -197,6 +197,7 @@ mod tests {
         def.adapter_identity = Some(AdapterIdentity {
             mac: Mac([2, 0, 0, 0, 0, 0x77]),
             ifindex: 2,
+            guid: None,
         });
         let f = run_rule(&n.facts(vec![def]), check);
         let w = the(&f, FindingId::AdapterExists, "web/eth0");

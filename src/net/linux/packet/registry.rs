@@ -4,7 +4,7 @@
 //! namespace: it holds the address's name ([`announcer_name`]) for as long
 //! as it runs. Whoever announces the address again, or deletes it, first
 //! [`claim_all`]s the name: it asks the holder to stop (one datagram, checked
-//! by the holder with [`stop_sender_allowed`]) and binds the name once the
+//! by the holder with [`stop_sender_allowed`](super::rounds::stop_sender_allowed)) and binds the name once the
 //! holder has let it go. One sender may hold the names of many addresses
 //! (issue 11: one pass over all the addresses of a batch); a stop request
 //! for one of them ends that address's rounds only.
@@ -12,7 +12,7 @@
 use std::io;
 use std::mem;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use super::rounds;
@@ -177,45 +177,6 @@ pub fn stop_announcing(ip: IpAddr) {
 pub fn stop_announcing_all(ips: &[IpAddr]) {
     // Claiming the names stops the holders; dropping them frees the names.
     drop(claim_all(ips));
-}
-
-/// For the holder of a name, `stop_socket` being the claimed socket: reads
-/// one datagram from it; true if it came from root or `uid` (its
-/// SCM_CREDENTIALS, which SO_PASSCRED makes the kernel attach); anyone
-/// else's is read and ignored. Async-signal-safe: recvmsg.
-pub(super) fn stop_sender_allowed(stop_socket: RawFd, uid: libc::uid_t) -> bool {
-    let mut data = [0u8; 16];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    // Room for one ucred control message, aligned for cmsghdr.
-    let mut control = [0u64; 8];
-    // SAFETY: msghdr is plain old data; all-zero is valid.
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = mem::size_of_val(&control) as _;
-    // SAFETY: msg points to valid buffers; recvmsg is async-signal-safe.
-    let n = unsafe { libc::recvmsg(stop_socket, &mut msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return false;
-    }
-    // SAFETY: walking the control messages the kernel wrote into `control`.
-    unsafe {
-        let mut header = libc::CMSG_FIRSTHDR(&msg);
-        while !header.is_null() {
-            if (*header).cmsg_level == libc::SOL_SOCKET
-                && (*header).cmsg_type == libc::SCM_CREDENTIALS
-            {
-                let cred: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(header).cast());
-                return cred.uid == 0 || cred.uid == uid;
-            }
-            header = libc::CMSG_NXTHDR(&msg, header);
-        }
-    }
-    false
 }
 
 #[cfg(test)]

@@ -25,7 +25,6 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use super::detach::{monotonic_ns, spawn_detached};
-use super::registry::stop_sender_allowed;
 use super::socket::{frame_destination, send_raw};
 
 /// Where the later rounds are sent from.
@@ -356,4 +355,43 @@ fn wait(polls: &mut [libc::pollfd], deadline_ns: i64) -> bool {
             return false;
         }
     }
+}
+
+/// For the holder of a name, `stop_socket` being the claimed socket: reads
+/// one datagram from it; true if it came from root or `uid` (its
+/// SCM_CREDENTIALS, which SO_PASSCRED makes the kernel attach); anyone
+/// else's is read and ignored. Async-signal-safe: recvmsg.
+pub(super) fn stop_sender_allowed(stop_socket: RawFd, uid: libc::uid_t) -> bool {
+    let mut data = [0u8; 16];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // Room for one ucred control message, aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    // SAFETY: msghdr is plain old data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: msg points to valid buffers; recvmsg is async-signal-safe.
+    let n = unsafe { libc::recvmsg(stop_socket, &mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return false;
+    }
+    // SAFETY: walking the control messages the kernel wrote into `control`.
+    unsafe {
+        let mut header = libc::CMSG_FIRSTHDR(&msg);
+        while !header.is_null() {
+            if (*header).cmsg_level == libc::SOL_SOCKET
+                && (*header).cmsg_type == libc::SCM_CREDENTIALS
+            {
+                let cred: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(header).cast());
+                return cred.uid == 0 || cred.uid == uid;
+            }
+            header = libc::CMSG_NXTHDR(&msg, header);
+        }
+    }
+    false
 }

@@ -12,9 +12,6 @@ use super::detach::{monotonic_ns, spawn_detached, wait_readable};
 use super::rounds::Background;
 use super::socket::{Listener, open_packet_socket};
 
-#[cfg(doc)]
-use super::{announce, probe};
-
 /// Packet sockets kept open across [`Sockets::announce`] and
 /// [`Sockets::probe`] calls, for the network namespace they were opened in
 /// (a [`LinuxKernel`](crate::net::linux::LinuxKernel) owns one).
@@ -34,7 +31,7 @@ use super::{announce, probe};
 #[derive(Debug, Default)]
 pub struct Sockets {
     cache: Mutex<Cache>,
-    /// One-shot use ([`announce()`], [`probe()`]): plain close on drop.
+    /// One-shot use ([`announce()`](super::announce()), [`probe()`](super::probe())): plain close on drop.
     one_shot: bool,
     /// Where later announcement rounds are sent from.
     background: Background,
