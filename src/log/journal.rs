@@ -1,13 +1,19 @@
 //! The systemd journal sink: its native protocol over `/run/systemd/journal/socket`, with a stable MESSAGE_ID per catalog entry.
 
+#[cfg(unix)]
 use std::io;
 #[cfg(unix)]
 use std::os::unix::net::UnixDatagram;
+#[cfg(unix)]
 use std::path::PathBuf;
+#[cfg(unix)]
 use std::sync::Mutex;
 
+#[cfg(unix)]
 use super::FailOnce;
-use crate::events::{CATALOG, EXTRA_CATALOG, Event, EventSink, Severity};
+#[cfg(unix)]
+use crate::events::EventSink;
+use crate::events::{CATALOG, EXTRA_CATALOG, Event, Severity};
 
 /// The journald socket (native protocol).
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";

@@ -1,13 +1,19 @@
 //! The syslog sink: RFC 3164 lines, facility daemon, over `/dev/log`.
 
-use std::io::{self};
+#[cfg(unix)]
+use std::io;
 #[cfg(unix)]
 use std::os::unix::net::UnixDatagram;
+#[cfg(unix)]
 use std::path::PathBuf;
+#[cfg(unix)]
 use std::sync::Mutex;
 
+#[cfg(unix)]
 use super::FailOnce;
-use crate::events::{Event, EventSink};
+use crate::events::Event;
+#[cfg(unix)]
+use crate::events::EventSink;
 
 /// The syslog socket.
 pub const SYSLOG_SOCKET: &str = "/dev/log";
