@@ -81,13 +81,12 @@ impl EventSink for SyslogSink {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use crate::events::Kind;
     use crate::log::testing::ev;
 
-    #[cfg(unix)]
     #[test]
     fn syslog_sink_delivers_to_a_socket() {
         let dir = tempfile::tempdir().unwrap();
