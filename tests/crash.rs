@@ -34,6 +34,7 @@
 //! machine's timing puts them, so a replay is close, not exact).
 //! `IPKIT_CRASH_ROUNDS=N` changes the number of rounds (default 200).
 //! Needs root, like every lab test.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 mod cli_support;
 

@@ -15,6 +15,7 @@
 //! Nothing is timed: each wait is for a condition, with a generous bound.
 //! The recovery latency under the flood is printed (`--nocapture`) for
 //! BENCHMARKS.md, not asserted.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};

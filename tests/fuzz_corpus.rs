@@ -5,6 +5,7 @@
 //! holds each input that once made a target panic, next to the fix. Every
 //! file goes through the same function `cargo fuzz run <target>` calls
 //! (`fuzz/src/lib.rs`): no panic, and the target's own checks hold.
+#![cfg(target_os = "linux")] // the frame and netlink targets are the Linux backend's parsers
 
 #[path = "../fuzz/src/lib.rs"]
 mod targets;

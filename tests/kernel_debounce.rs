@@ -6,6 +6,7 @@
 //!
 //! Runs in a throwaway lab of network namespaces (needs root); nothing is
 //! timed: the clock counts how long the check slept.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};

@@ -11,6 +11,7 @@
 //! - IPv4: the address is deprecated too, but the kernel's IPv4 selection
 //!   ignores that: the connected route's preferred source still names it.
 //!   This test records that, so a kernel that changes it is noticed.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 

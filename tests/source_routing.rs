@@ -9,6 +9,7 @@
 //! Every test builds its own namespaces (torn down on drop, also on panic).
 //! Nothing is timed: waits are for conditions, with generous bounds; the
 //! stall is printed, and measured in BENCHMARKS.md, not asserted here.
+#![cfg(target_os = "linux")] // network namespaces or Unix files: not on Windows (docs/windows.md)
 
 use std::net::IpAddr;
 use std::sync::Arc;
