@@ -17,6 +17,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# The Windows cross toolchain and Wine (issue 13: Debian's rustc-web,
+# cargo-web, rust-web-src, gcc-mingw-w64-x86-64, wine64), for
+# tests/e2e/windows.sh below.
+./scripts/windows.sh install
 
 # 2. Build and run every Rust test of the workspace (ipkit: unit,
 #    scenarios, kernel, CLI, daemon; ipkit-lab: the lab's own).
