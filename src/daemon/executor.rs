@@ -258,11 +258,12 @@ impl Executor {
                 return;
             }
             let before = state.last_conflict.clone();
+            // The routing beside the address was settled when the state
+            // was prepared for the deepCheck (`ops::prepare_many` settles
+            // every member for any operation but quickCheck), so a crash
+            // between an address change and its routing is repaired here
+            // at the latest (docs/linux-backend.md, "Source routing").
             let out = ops::deep_check(ctx, def, state);
-            // The routing beside the address follows it; a crash between
-            // an address change and that state is repaired here at the
-            // latest (docs/linux-backend.md, "Source routing").
-            ops::reconcile_routing(ctx, def, Operation::DeepCheck, state.active_adapter(def));
             let now = self.clock.now();
             let peer_conflict = state
                 .last_conflict

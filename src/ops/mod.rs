@@ -23,9 +23,7 @@ mod restore;
 
 pub use deep_check::deep_check;
 pub use quick_check::{quick_check, quick_check_many, quick_check_since};
-pub use reconcile::{
-    Correction, corrections, disagreements, reconcile, reconcile_many, reconcile_routing,
-};
+pub use reconcile::{Correction, corrections, disagreements, reconcile, reconcile_many};
 pub use recover::{recover, recover_many};
 pub use remove::remove;
 pub use restore::restore;

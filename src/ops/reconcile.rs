@@ -249,7 +249,7 @@ fn routing_nic(def: &Definition, state: &RuntimeState, holders: &[AdapterName]) 
 /// Bring the platform's routing beside the address in line with the
 /// kernel (`Kernel::settle_routing`): one 7007 naming `nic` per change,
 /// 7004 when it cannot. Returns how many changes were made.
-pub fn reconcile_routing(
+pub(crate) fn reconcile_routing(
     ctx: &Ctx<'_>,
     def: &Definition,
     op: Operation,
