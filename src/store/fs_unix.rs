@@ -24,7 +24,9 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{FileKind, Refusal, Refused};
+use super::fs_common::refused;
+pub(crate) use super::fs_common::{check_own_dir, is_present};
+use super::{FileKind, Refusal};
 
 /// The mode of every directory ipkit creates.
 const DIR_MODE: u32 = 0o755;
@@ -39,16 +41,6 @@ impl FileKind {
             FileKind::Lock => 0o600,
         }
     }
-}
-
-fn refused(path: &Path, what: Refusal) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        Refused {
-            path: path.to_owned(),
-            what,
-        },
-    )
 }
 
 /// `O_NOFOLLOW` answers a link with `ELOOP`: say what it means.
@@ -96,23 +88,6 @@ pub(crate) fn own_dir(dir: &Path) -> io::Result<()> {
         }
         checked => checked,
     }
-}
-
-/// Like [`own_dir`] for a reader: a missing directory is `NotFound`.
-pub(crate) fn check_own_dir(dir: &Path) -> io::Result<()> {
-    let meta = fs::symlink_metadata(dir)?;
-    if meta.file_type().is_symlink() {
-        Err(refused(dir, Refusal::Symlink))
-    } else if !meta.is_dir() {
-        Err(refused(dir, Refusal::NotADirectory))
-    } else {
-        Ok(())
-    }
-}
-
-/// Whether anything (a file, a link, even a dangling one) is at `path`.
-pub(crate) fn is_present(path: &Path) -> bool {
-    fs::symlink_metadata(path).is_ok()
 }
 
 /// Open a regular file for reading without following a link.

@@ -25,18 +25,10 @@ use std::os::windows::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{FileKind, Refusal, Refused};
+use super::fs_common::refused;
+pub(crate) use super::fs_common::{check_own_dir, is_present};
+use super::{FileKind, Refusal};
 use crate::sys::windows::files as win;
-
-fn refused(path: &Path, what: Refusal) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        Refused {
-            path: path.to_owned(),
-            what,
-        },
-    )
-}
 
 /// A reparse point is refused; anything but a regular file too.
 fn must_be_regular(path: &Path, file: &File) -> io::Result<()> {
@@ -71,23 +63,6 @@ pub(crate) fn create_dir_all(dir: &Path) -> io::Result<()> {
 pub(crate) fn own_dir(dir: &Path) -> io::Result<()> {
     create_dir_all(dir)?;
     check_own_dir(dir)
-}
-
-/// Like [`own_dir`] for a reader: a missing directory is `NotFound`.
-pub(crate) fn check_own_dir(dir: &Path) -> io::Result<()> {
-    let meta = fs::symlink_metadata(dir)?;
-    if meta.file_type().is_symlink() {
-        Err(refused(dir, Refusal::Symlink))
-    } else if !meta.is_dir() {
-        Err(refused(dir, Refusal::NotADirectory))
-    } else {
-        Ok(())
-    }
-}
-
-/// Whether anything (a file, a link, even a dangling one) is at `path`.
-pub(crate) fn is_present(path: &Path) -> bool {
-    fs::symlink_metadata(path).is_ok()
 }
 
 /// Open a regular file for reading without following a reparse point.

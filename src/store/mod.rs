@@ -29,6 +29,7 @@ pub(crate) mod fs;
 #[cfg(windows)]
 #[path = "fs_windows.rs"]
 pub(crate) mod fs;
+mod fs_common;
 mod lock;
 mod state;
 
