@@ -37,13 +37,7 @@ use ipkit::store::Store;
 use ipkit_lab::{FrameKind, Lab, LabConfig, Port, kind_of};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    use common::arg;
     let pulls: usize = arg("--pulls").and_then(|v| v.parse().ok()).unwrap_or(60);
     let idle: u64 = arg("--idle-secs")
         .and_then(|v| v.parse().ok())

@@ -39,13 +39,7 @@ use ipkit::store::Store;
 use ipkit_lab::{Lab, LabConfig, Port};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    use common::arg;
     let pulls: usize = arg("--pulls").and_then(|v| v.parse().ok()).unwrap_or(30);
     let sizes: Vec<usize> = arg("--vips")
         .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect())

@@ -1,4 +1,4 @@
-//! What the daemon benches share: their addresses, waiting, percentiles, and the daemon started in node A.
+//! What the daemon benches share: their command-line arguments, addresses, waiting, percentiles, and the daemon started in node A.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,6 +8,15 @@ use ipkit::daemon::{Daemon, DaemonOptions};
 use ipkit::events::Recorder;
 use ipkit::resource::Address;
 use ipkit_lab::Lab;
+
+/// The value after `name` on the bench's command line (`--pulls 30`).
+pub fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
 
 /// The i-th benchmark address: 198.51.100.0/24 (around the lab client's
 /// .100), 203.0.113.0/24, then IPv6.
