@@ -253,6 +253,15 @@ pub(crate) fn create_new(path: &Path, bytes: &[u8], _kind: FileKind) -> io::Resu
     moved
 }
 
+/// [`create_new`] of several files, one result per file (no group
+/// commit on Windows, as for [`replace_all`]).
+pub(crate) fn create_all(files: &[(PathBuf, Vec<u8>)], kind: FileKind) -> Vec<io::Result<()>> {
+    files
+        .iter()
+        .map(|(path, bytes)| create_new(path, bytes, kind))
+        .collect()
+}
+
 /// Remove `path` (a link itself, never its target).
 pub(crate) fn remove(path: &Path) -> io::Result<()> {
     fs::remove_file(path)
