@@ -26,6 +26,47 @@ pub const NETNS_RUN_DIR: &str = "/run/netns";
 /// Serialises the one-time shared-mount set-up of [`NETNS_RUN_DIR`].
 static RUN_DIR_SETUP: Mutex<()> = Mutex::new(());
 
+/// The mounts of this process's live named namespaces, for
+/// [`remove_all_mounts`]; `None` once that ran (no new one is made then).
+static LIVE_MOUNTS: Mutex<Option<Vec<PathBuf>>> = Mutex::new(Some(Vec::new()));
+
+/// Unmount and remove every `/run/netns` entry this process's named
+/// namespaces still hold, and refuse new ones from now on: for a process
+/// about to exit without unwinding (a bench or a test harness interrupted
+/// by SIGINT/SIGTERM, whose labs' `Drop` never runs). The namespaces
+/// themselves go when the process's descriptors close at its exit.
+pub fn remove_all_mounts() {
+    let live = LIVE_MOUNTS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .unwrap_or_default();
+    for path in live {
+        let _ = umount(&path);
+        let _ = fs::remove_file(&path);
+    }
+}
+
+/// Note a mount made at `path`; false (nothing noted) after
+/// [`remove_all_mounts`].
+fn note_mount(path: &Path) -> bool {
+    let mut live = LIVE_MOUNTS.lock().unwrap_or_else(|p| p.into_inner());
+    match live.as_mut() {
+        Some(paths) => {
+            paths.push(path.to_path_buf());
+            true
+        }
+        None => false,
+    }
+}
+
+fn forget_mount(path: &Path) {
+    let mut live = LIVE_MOUNTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(paths) = live.as_mut() {
+        paths.retain(|p| p != path);
+    }
+}
+
 /// An owned network namespace.
 #[derive(Debug)]
 pub struct NetNs {
@@ -61,6 +102,13 @@ impl NetNs {
         prepare_run_dir()?;
         let path = Path::new(NETNS_RUN_DIR).join(name);
         // The mount point: created exclusively, so two labs never share it.
+        // Noted first, so an interruption from here on removes it too.
+        if !note_mount(&path) {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                format!("netns name {name:?}: the lab's mounts were removed (interrupted)"),
+            ));
+        }
         match fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -68,17 +116,22 @@ impl NetNs {
         {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                forget_mount(&path);
                 return Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
                     format!("netns name {name:?}: {} already exists", path.display()),
                 ));
             }
-            Err(e) => return Err(annotate(e, &format!("create {}", path.display()))),
+            Err(e) => {
+                forget_mount(&path);
+                return Err(annotate(e, &format!("create {}", path.display())));
+            }
         }
         let mut ns = match NetNs::new() {
             Ok(ns) => ns,
             Err(e) => {
                 let _ = fs::remove_file(&path);
+                forget_mount(&path);
                 return Err(e);
             }
         };
@@ -139,6 +192,7 @@ impl Drop for NetNs {
             // Best effort: lazily detach, then remove the mount point.
             let _ = umount(path);
             let _ = fs::remove_file(path);
+            forget_mount(path);
         }
     }
 }
