@@ -27,6 +27,11 @@ use crate::net::{Backend, Change, ChangeSource, Kernel, LinkStatus};
 use crate::resource::{AdapterName, ConflictRecord, Definition, Tag};
 use crate::store::{Store, StoreError};
 
+/// At most this many deepChecks in one piece of work: their locks are held
+/// together, one descriptor each, and a worker is not kept from the rest
+/// for long.
+const DEEP_BATCH: usize = 256;
+
 /// Where jobs run.
 pub(super) enum Jobs {
     /// On worker threads, through the queue.
@@ -106,6 +111,8 @@ impl EventLoop {
     fn dispatch(&mut self, requests: Vec<JobRequest>) {
         // The checks of one batch, gathered into one piece of work.
         let mut batches: Vec<(u64, Vec<(Definition, bool)>)> = Vec::new();
+        // The deepChecks due now, prepared together (issue 11).
+        let mut deep: Vec<Definition> = Vec::new();
         for request in requests {
             let Some(def) = self.defs.get(&request.tag) else {
                 continue;
@@ -130,6 +137,10 @@ impl EventLoop {
                 }
                 continue;
             }
+            if matches!(request.job, Job::DeepCheck) {
+                deep.push(def.clone());
+                continue;
+            }
             let urgent = matches!(
                 request.job,
                 Job::Check {
@@ -146,6 +157,21 @@ impl EventLoop {
         }
         for (_, members) in batches {
             self.start(Work::Batch(members), true);
+        }
+        if let [_] = deep.as_slice() {
+            let def = Box::new(deep.remove(0));
+            self.start(
+                Work::One {
+                    def,
+                    job: Job::DeepCheck,
+                },
+                false,
+            );
+        }
+        while !deep.is_empty() {
+            let rest = deep.split_off(deep.len().min(DEEP_BATCH));
+            let members = std::mem::replace(&mut deep, rest);
+            self.start(Work::DeepChecks(members), false);
         }
     }
 

@@ -1,8 +1,9 @@
 //! The job queue between the event loop and the worker threads, and the
 //! workers themselves: each takes the next job, runs it with its own kernel
 //! handle, and reports back to the loop. Event-triggered work jumps the
-//! queue. A batch (the checks of one adapter's cable loss, issue 11) is one
-//! piece of work, run by one worker, with one report per member.
+//! queue. A batch (the checks of one adapter's cable loss, or the
+//! deepChecks due at once, issue 11) is one piece of work, run by one
+//! worker, with one report per member.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -20,6 +21,8 @@ pub enum Work {
     One { def: Box<Definition>, job: Job },
     /// The checks of a batch, each member with whether it may recover.
     Batch(Vec<(Definition, bool)>),
+    /// The deepChecks due at once (issue 11).
+    DeepChecks(Vec<Definition>),
 }
 
 impl Work {
@@ -28,6 +31,7 @@ impl Work {
         match self {
             Work::One { .. } => 1,
             Work::Batch(members) => members.len(),
+            Work::DeepChecks(defs) => defs.len(),
         }
     }
 
@@ -49,6 +53,11 @@ impl Work {
                     .map(|(def, _)| def.tag)
                     .zip(reports)
                     .collect()
+            }
+            Work::DeepChecks(defs) => {
+                let batch: Vec<&Definition> = defs.iter().collect();
+                let reports = executor.deep_check_batch(kernel, &batch);
+                defs.into_iter().map(|def| def.tag).zip(reports).collect()
             }
         }
     }

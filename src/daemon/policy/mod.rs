@@ -44,6 +44,18 @@ pub type Ms = u64;
 /// Periodic checks are batched on this grid (debounce deadlines are not).
 pub const TIMER_GRID: Ms = 50;
 
+/// deepChecks fall due on this coarser grid (still staggered over their
+/// interval, a second apart): the ones due in one tick are prepared
+/// together with one reading of the kernel (issue 11: with 10,000
+/// resources, one reading per deepCheck kept the workers busy for good,
+/// and one per 50 ms tick would still cost 20 readings a second).
+pub const DEEP_GRID: Ms = 1000;
+
+/// `t` rounded up to the deepChecks' grid.
+pub(crate) fn on_deep_grid(t: Ms) -> Ms {
+    t.div_ceil(DEEP_GRID).saturating_mul(DEEP_GRID)
+}
+
 /// RFC 5227 §2.4 DEFEND_INTERVAL: after a defence, claims of the same
 /// address are not answered (nor reported as events) for this long, so
 /// that two hosts defending one address cannot flood the link.
@@ -302,7 +314,7 @@ impl Policy {
                     }
                 }
             }
-            Report::DeepChecked => r.next_deep = now + r.deep_every(),
+            Report::DeepChecked => r.next_deep = on_deep_grid(now + r.deep_every()),
             Report::Restored { ok, active } => {
                 r.recoveries.push_back(now);
                 if ok {

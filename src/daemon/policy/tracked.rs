@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::{FailReason, Ms, TIMER_GRID, ms};
+use super::{FailReason, Ms, TIMER_GRID, ms, on_deep_grid};
 use crate::resource::{AdapterName, Definition, Mac};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,7 @@ impl Tracked {
             // A first check right away (it also reads the persisted state),
             // then staggered intervals.
             next_quick: now,
-            next_deep: now + deep.saturating_mul(slot) / slots + deep / 2,
+            next_deep: on_deep_grid(now + deep.saturating_mul(slot) / slots + deep / 2),
             next_refresh: if refresh == 0 {
                 Ms::MAX
             } else {
