@@ -9,11 +9,16 @@
 //!    cable; kernel receive timestamps (SO_TIMESTAMPNS, CLOCK_REALTIME)
 //!    of the captured frame, converted to the same clock.
 //! 2. Footprint: the `ipkit daemon` binary with 1, 100 and 1,000 (or any
-//!    `--sizes`, 10,000 for issue 11) in-service resources: RSS after
-//!    warm-up and CPU over an idle period.
+//!    `--sizes`, 10,000 for issue 11) in-service resources: the start-up
+//!    (every resource checked once, then twice, from the status API's
+//!    `/metrics`), then RSS and CPU over an idle period. SIGINT/SIGTERM
+//!    tear the lab down too (`common::tear_down_on_signal`).
 //!
 //! Arguments: `--pulls N` (default 60), `--idle-secs S` (default 30),
-//! `--sizes 1,100,1000`, `--only latency|footprint`.
+//! `--settle-secs S` (default 0: the wait between the start-up, every
+//! resource checked twice, and the idle window), `--sizes 1,100,1000`,
+//! `--only latency|footprint`. The footprint prints each phase of its
+//! set-up and of the daemon's start-up with its time and load average.
 
 mod common;
 
@@ -38,10 +43,16 @@ use ipkit_lab::{FrameKind, Lab, LabConfig, Port, kind_of};
 
 fn main() {
     use common::arg;
+    common::tear_down_on_signal();
     let pulls: usize = arg("--pulls").and_then(|v| v.parse().ok()).unwrap_or(60);
     let idle: u64 = arg("--idle-secs")
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
+    // Beyond the start-up, before the idle window: past the first
+    // deepChecks (due from half their 60 s interval on).
+    let settle: u64 = arg("--settle-secs")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let only = arg("--only");
     if only.as_deref() != Some("footprint") {
         latency(pulls);
@@ -51,7 +62,7 @@ fn main() {
         .unwrap_or_else(|| vec![1, 100, 1000]);
     if only.as_deref() != Some("latency") {
         for n in sizes {
-            footprint(n, idle);
+            footprint(n, settle, idle);
         }
     }
 }
@@ -341,15 +352,72 @@ fn cpu_ticks(pid: u32) -> u64 {
     f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
-fn footprint(n: usize, idle_secs: u64) {
+/// The daemon's checks so far, from its `/metrics` (asked in node A's
+/// namespace): how many resources have had a first quickCheck, the fewest
+/// quickChecks any resource has had, and all quick and deep checks.
+struct Checks {
+    checked: usize,
+    fewest_quick: u64,
+    quick: u64,
+    deep: u64,
+}
+
+fn checks(lab: &Lab) -> Option<Checks> {
+    let text = lab
+        .node_a()
+        .run(|| -> std::io::Result<String> {
+            use std::io::Read;
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", API_PORT))?;
+            s.set_read_timeout(Some(Duration::from_secs(30)))?;
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        })
+        .ok()?
+        .ok()?;
+    let mut c = Checks {
+        checked: 0,
+        fewest_quick: u64::MAX,
+        quick: 0,
+        deep: 0,
+    };
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("ipkit_checks_total{"))
+    {
+        let v: u64 = line.rsplit(' ').next()?.parse().ok()?;
+        if line.contains("kind=\"quick\"") {
+            c.quick += v;
+            c.checked += usize::from(v > 0);
+            c.fewest_quick = c.fewest_quick.min(v);
+        } else {
+            c.deep += v;
+        }
+    }
+    Some(c)
+}
+
+const API_PORT: u16 = 7480;
+
+fn footprint(n: usize, settle_secs: u64, idle_secs: u64) {
+    let t = Instant::now();
+    let say = |what: &str| {
+        eprintln!(
+            "[{:>8.1} s] footprint {n}: {what} (load {})",
+            t.elapsed().as_secs_f64(),
+            load_average()
+        );
+    };
     let lab = Lab::build(LabConfig::unique()).unwrap();
+    say("lab built");
     let dir = tempfile::tempdir().unwrap();
     let config_dir = dir.path().join("etc");
     let state_dir = dir.path().join("var");
     std::fs::create_dir_all(&config_dir).unwrap();
     std::fs::write(
         config_dir.join("ipkit.toml"),
-        "[daemon]\nlisten = \"127.0.0.1:7480\"\n",
+        format!("[daemon]\nlisten = \"127.0.0.1:{API_PORT}\"\n"),
     )
     .unwrap();
     let store = Store::new(&config_dir, &state_dir);
@@ -360,26 +428,36 @@ fn footprint(n: usize, idle_secs: u64) {
         in_service: true,
         ..RuntimeState::default()
     };
-    let mut tags = Vec::with_capacity(n);
-    for i in 0..n {
-        let addr = bench_address(i);
-        let def = Definition::new(
-            Tag::new(&format!("r{i}")).unwrap(),
-            addr,
-            nic("eth0"),
-            Some(nic("eth1")),
-        )
-        .unwrap();
-        store.create_definition(&def).unwrap();
-        // In service on eth0, as a restore would leave it.
-        nl.add_address(eth0, addr.ip(), addr.prefix()).unwrap();
-        tags.push(def.tag);
-    }
-    // The states in group commits of 500 (10,000 fsyncs take minutes).
-    for chunk in tags.chunks(500) {
-        let states: Vec<_> = chunk.iter().map(|t| (t, &in_service)).collect();
+    let defs: Vec<Definition> = (0..n)
+        .map(|i| {
+            Definition::new(
+                Tag::new(&format!("r{i}")).unwrap(),
+                bench_address(i),
+                nic("eth0"),
+                Some(nic("eth1")),
+            )
+            .unwrap()
+        })
+        .collect();
+    // One group commit for the definitions (one fsync each took minutes).
+    let created = store.create_definitions(&defs).unwrap();
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    say("definitions written");
+    // In service on eth0, as a restore would leave them: pipelined adds.
+    let addrs: Vec<(IpAddr, u8)> = defs
+        .iter()
+        .map(|d| (d.address.ip(), d.address.prefix()))
+        .collect();
+    nl.add_addresses(eth0, &addrs).unwrap();
+    say("addresses added");
+    let tags: Vec<&Tag> = defs.iter().map(|d| &d.tag).collect();
+    for chunk in tags.chunks(1000) {
+        let states: Vec<_> = chunk.iter().map(|t| (*t, &in_service)).collect();
         assert!(store.save_states(&states).iter().all(Result::is_ok));
     }
+    say("states written");
+    let log_path = dir.path().join("daemon.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let fd = lab.node_a().fd().as_raw_fd();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ipkit"));
     cmd.arg("--config-dir")
@@ -388,23 +466,66 @@ fn footprint(n: usize, idle_secs: u64) {
         .arg(&state_dir)
         .arg("daemon")
         .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    // SAFETY: only setns(2) in the child.
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    // SAFETY: only setns(2) and prctl(2) in the child.
     unsafe {
         cmd.pre_exec(move || {
+            // Goes with the bench, however the bench ends.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
     }
+    let started = Instant::now();
     let mut child = cmd.spawn().unwrap();
     let pid = child.id();
-    // Warm-up: every resource's first check, then one full interval (the
-    // first checks of 10,000 take a few seconds more).
-    let warm = Duration::from_secs(8 + n as u64 / 500);
-    std::thread::sleep(warm);
+    say("daemon spawned");
+    // Start-up: until every resource had its first quickCheck, then a
+    // second one (a full interval behind it). Polled every second; the
+    // idle window below starts only after that.
+    let mut first_all = None;
+    let mut last_report = Instant::now();
+    let full = loop {
+        std::thread::sleep(Duration::from_secs(1));
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the daemon exited during start-up ({status}); see {}",
+                log_path.display()
+            );
+        }
+        let Some(c) = checks(&lab) else { continue };
+        if first_all.is_none() && c.checked == n {
+            first_all = Some(started.elapsed());
+            say("every resource checked once");
+        }
+        if c.checked == n && c.fewest_quick >= 2 {
+            break started.elapsed();
+        }
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            last_report = Instant::now();
+            say(&format!(
+                "{} of {n} checked, {} quickChecks, {} deepChecks, RSS {} kB",
+                c.checked,
+                c.quick,
+                c.deep,
+                proc_field(pid, "VmRSS:").unwrap_or(0)
+            ));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3600),
+            "no full interval within an hour"
+        );
+    };
+    say("every resource checked twice");
+    std::thread::sleep(Duration::from_secs(settle_secs));
+    say("idle window begins");
     let hz = 100.0; // USER_HZ
+    let before = checks(&lab);
     let t0 = Instant::now();
     let c0 = cpu_ticks(pid);
     std::thread::sleep(Duration::from_secs(idle_secs));
@@ -413,17 +534,64 @@ fn footprint(n: usize, idle_secs: u64) {
     let rss = proc_field(pid, "VmRSS:").unwrap_or(0);
     let hwm = proc_field(pid, "VmHWM:").unwrap_or(0);
     let threads = proc_field(pid, "Threads:").unwrap_or(0);
+    let after = checks(&lab);
+    let load = load_average();
     // SAFETY: kill(2) of our child.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let st = child.wait().unwrap();
     let cpu = (c1 - c0) as f64 / hz / secs * 100.0;
+    let window = match (before, after) {
+        (Some(b), Some(a)) => format!(
+            "{} quickChecks and {} deepChecks in the window",
+            a.quick - b.quick,
+            a.deep - b.deep
+        ),
+        _ => "checks in the window unknown".into(),
+    };
     println!(
-        "footprint with {n:>5} in-service resources: RSS {:.1} MiB (peak {:.1} MiB), {threads} threads, CPU {:.2} % of one core over {:.0} s idle (exit {:?})",
+        "footprint with {n:>5} in-service resources: RSS {:.1} MiB (peak {:.1} MiB), {threads} threads, CPU {:.2} % of one core over {:.0} s idle ({window}); start-up: every resource checked after {:.1} s, twice after {:.1} s; load {load} (exit {:?})",
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0,
         cpu,
         secs,
+        first_all.unwrap_or(full).as_secs_f64(),
+        full.as_secs_f64(),
         st.code()
     );
+    summarise_log(&log_path);
     let _ = std::io::stdout().flush();
+}
+
+/// `/proc/loadavg`'s three figures.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// What the daemon said on stderr, once per distinct message (the
+/// conflict watcher's attach failures, issue 11, among them).
+fn summarise_log(path: &std::path::Path) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for line in text.lines() {
+        // Without the digits (times, tags, addresses), to group alike lines.
+        let shape: String = line
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .take(160)
+            .collect();
+        match seen.iter_mut().find(|(s, _)| *s == shape) {
+            Some((_, k)) => *k += 1,
+            None => seen.push((shape, 1)),
+        }
+    }
+    println!(
+        "  daemon stderr: {} lines, {} kinds",
+        text.lines().count(),
+        seen.len()
+    );
+    for (shape, k) in seen.iter().take(12) {
+        println!("    {k} x {shape}");
+    }
 }

@@ -40,6 +40,7 @@ use ipkit_lab::{Lab, LabConfig, Port};
 
 fn main() {
     use common::arg;
+    common::tear_down_on_signal();
     let pulls: usize = arg("--pulls").and_then(|v| v.parse().ok()).unwrap_or(30);
     let sizes: Vec<usize> = arg("--vips")
         .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect())

@@ -1,4 +1,4 @@
-//! What the daemon benches share: their command-line arguments, addresses, waiting, percentiles, and the daemon started in node A.
+//! What the daemon benches share: their command-line arguments, addresses, waiting, percentiles, the daemon started in node A, and the lab torn down on SIGINT/SIGTERM.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,4 +68,26 @@ pub fn spawn_in_node_a(lab: &Lab, opts: &DaemonOptions, rec: &Arc<Recorder>) -> 
         .run(move || ipkit::daemon::spawn(&opts, cfg, sink))
         .unwrap()
         .unwrap()
+}
+
+/// Remove the labs' namespaces on SIGINT/SIGTERM too: their `Drop` runs
+/// only when a bench ends or panics, and a bench of 10,000 resources is
+/// often interrupted. A thread waits for either signal, removes every
+/// `/run/netns` mount of this process (`ipkit_lab::netns::remove_all_mounts`)
+/// and exits with 128 + the signal; the namespaces go with the process's
+/// descriptors (and an `ipkit daemon` child with its parent death signal).
+pub fn tear_down_on_signal() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).expect("signal handlers");
+    std::thread::Builder::new()
+        .name("teardown".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                eprintln!("\ninterrupted (signal {sig}): removing the lab's namespaces");
+                ipkit_lab::netns::remove_all_mounts();
+                std::process::exit(128 + sig);
+            }
+        })
+        .expect("teardown thread");
 }
