@@ -280,6 +280,30 @@ mod tests {
     }
 
     #[test]
+    fn several_definitions_are_created_with_one_group_commit() {
+        let (dir, store) = tmp();
+        store.create_definition(&def("vip2")).unwrap();
+        let defs = [def("vip1"), def("vip2"), def("vip3"), def("vip1")];
+        let results = store.create_definitions(&defs).unwrap();
+        assert!(results[0].is_ok(), "{results:?}");
+        assert!(matches!(results[1], Err(StoreError::Exists(_))), "{results:?}");
+        assert!(results[2].is_ok(), "{results:?}");
+        // The same tag twice in one batch: the second is refused.
+        assert!(matches!(results[3], Err(StoreError::Exists(_))), "{results:?}");
+        for d in &defs[..3] {
+            assert_eq!(store.load_definition(&d.tag).unwrap(), *d);
+        }
+        // Nothing but the definitions (and the lock) is left behind.
+        let mut names: Vec<String> = fs::read_dir(store.resources_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".lock", "vip1.toml", "vip2.toml", "vip3.toml"]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn of_concurrent_creates_of_one_address_exactly_one_wins() {
         let (dir, store) = tmp();
         let wins: usize = std::thread::scope(|scope| {
