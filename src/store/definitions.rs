@@ -286,10 +286,16 @@ mod tests {
         let defs = [def("vip1"), def("vip2"), def("vip3"), def("vip1")];
         let results = store.create_definitions(&defs).unwrap();
         assert!(results[0].is_ok(), "{results:?}");
-        assert!(matches!(results[1], Err(StoreError::Exists(_))), "{results:?}");
+        assert!(
+            matches!(results[1], Err(StoreError::Exists(_))),
+            "{results:?}"
+        );
         assert!(results[2].is_ok(), "{results:?}");
         // The same tag twice in one batch: the second is refused.
-        assert!(matches!(results[3], Err(StoreError::Exists(_))), "{results:?}");
+        assert!(
+            matches!(results[3], Err(StoreError::Exists(_))),
+            "{results:?}"
+        );
         for d in &defs[..3] {
             assert_eq!(store.load_definition(&d.tag).unwrap(), *d);
         }
