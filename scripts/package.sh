@@ -108,6 +108,9 @@ deb=$(cargo deb --no-build --strip --quiet)
 # cargo-deb writes no md5sums; add them (dpkg --verify, debsums).
 repack=$assets/repack
 dpkg-deb -R "$deb" "$repack"
+# The static binary needs no shared library, so cargo-deb's "$auto" comes
+# out empty and it writes an empty "Depends:" (lintian: empty-field).
+sed -i '/^Depends: *$/d' "$repack/DEBIAN/control"
 (cd "$repack" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' \
   | LC_ALL=C sort -z | xargs -0r md5sum) >"$repack/DEBIAN/md5sums"
 chmod 0644 "$repack/DEBIAN/md5sums"
