@@ -21,7 +21,8 @@ cd "$(dirname "$0")/.."
 cargo rustc --release --locked --bin ipkit "$@" -- -C target-feature=+crt-static
 # What ships must be what this says: a static binary has no program
 # interpreter (PT_INTERP, the dynamic loader).
-if LC_ALL=C readelf -lW target/release/ipkit | grep -q 'INTERP'; then
+headers=$(LC_ALL=C readelf -lW target/release/ipkit) # fails the script if readelf does
+if grep -q 'INTERP' <<<"$headers"; then
   echo "build-release.sh: target/release/ipkit is dynamically linked" >&2
   exit 1
 fi
