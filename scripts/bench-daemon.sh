@@ -4,7 +4,7 @@
 # every VIP of a pulled adapter (issue 11: carrier loss -> address on the
 # other adapter, for 1, 20, 100 ... VIPs). Root; runs entirely in throwaway
 # network namespaces.
-#   scripts/bench-daemon.sh [--pulls 60] [--idle-secs 30] [--only latency|footprint] [--sizes 1,100,1000]
+#   scripts/bench-daemon.sh [--pulls 60] [--idle-secs 30] [--settle-secs 0] [--only latency|footprint] [--sizes 1,100,1000]
 #   scripts/bench-daemon.sh --batch [--vips 1,5,20,100] [--pulls 30]
 set -euo pipefail
 cd "$(dirname "$0")/.."
