@@ -796,6 +796,7 @@ fn one_pass_one_sender(thread: bool) {
     let gone = DeleteRequest {
         adapter: adapter(Port::APrimary),
         address: Address::new(ips[1], 24).expect("address"),
+        routing: ipkit::net::Routing::Follow,
     };
     let deleted = lab
         .node_a()
