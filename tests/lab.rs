@@ -502,6 +502,49 @@ fn announce_on_another_adapter_stops_the_old_rounds() {
     }));
 }
 
+/// In a long-lived process (the daemon: rounds from a thread), a recovery
+/// announces an address, deletes it, and announces it again elsewhere at
+/// once. The delete takes the name from the sender thread; the second
+/// announcement must get the name back and send all its rounds. (The
+/// sender thread, asleep in ppoll, held the taken socket's name until its
+/// next round was due: the second claim waited out its patience and got
+/// no name, so only the first round went out.)
+#[test]
+fn a_thread_sender_lets_a_taken_name_go_at_once() {
+    let lab = lab();
+    let ip = add(&lab, Port::APrimary, "198.51.100.10", 24);
+    let addr = Address::new(ip, 24).expect("address");
+    let backup = mac_of(&lab, Port::ABackup);
+    let backup_cap = lab.capture(Port::ABackup).expect("capture");
+    let k = lab
+        .node_a()
+        .run(LinuxKernel::open_long_lived)
+        .expect("run")
+        .expect("open");
+    let slow = AnnouncePlan {
+        count: 3,
+        interval: Duration::from_secs(3),
+    };
+    lab.node_a()
+        .run(|| {
+            k.announce(&adapter(Port::APrimary), ip, slow)?;
+            // The sender thread is asleep until its next round.
+            std::thread::sleep(Duration::from_millis(100));
+            k.delete_address(&adapter(Port::APrimary), &addr)?;
+            k.add_address(&adapter(Port::ABackup), &addr, Default::default())?;
+            k.announce(&adapter(Port::ABackup), ip, LONG)
+        })
+        .expect("run")
+        .expect("announce, delete, add, announce");
+    // eth1's ten rounds (request + reply each) all went out.
+    let all = 2 * LONG.count as usize;
+    assert!(
+        backup_cap.wait_until(WAIT, |f| announcements_in(f, ip, backup) >= all),
+        "{} of {all} announcement frames on eth1",
+        announcements_in(&backup_cap.all(), ip, backup)
+    );
+}
+
 /// The rounds outlive the process that started them, and another process
 /// (here: this one, after the child exited) stops them by deleting the
 /// address, as a Pacemaker stop does after the start's process is gone.
