@@ -36,17 +36,18 @@
 # limits part 2 to some of ipkit-2s, ipaddr2-2s, ipkit-100ms,
 # ipkit-2s-daemon.
 # Needs root, resource-agents, iputils-arping, pacemaker, corosync
-# (scripts/apt-packages.txt); builds target/release/ipkit when it is missing
-# (or IPKIT_BIN=...). Addresses only from 198.51.100.0/24, only inside its
+# (scripts/apt-packages.txt); times target/release/ipkit as it ships,
+# statically linked by scripts/build-release.sh (run first, a relink at
+# most), or IPKIT_BIN=... . Addresses only from 198.51.100.0/24, only inside its
 # own namespaces, which it deletes on exit and on interrupt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-50}
 ROUNDS=${2:-3}
 repo=$(pwd)
-# The release build (what gets installed); IPKIT_BIN=... to time another.
+# The release build as installed (static); IPKIT_BIN=... to time another.
+if [ -z "${IPKIT_BIN:-}" ]; then scripts/build-release.sh --quiet; fi
 bin=${IPKIT_BIN:-$repo/target/release/ipkit}
-[ -x "$bin" ] || cargo build --release --quiet
 ipaddr2=/usr/lib/ocf/resource.d/heartbeat/IPaddr2
 
 ns=ipkbench$$

@@ -592,3 +592,61 @@ fn sigkilled_operations_leave_routing_that_the_next_one_repairs() {
         assert!(killed > 0, "{address}: no kill landed");
     }
 }
+
+/// The race behind the flaky IPv6 cable pull (docs/linux-backend.md,
+/// "A table that gains a route"): a VIP's rule in place over an empty
+/// table (the moment between a new rule and its routes, or what a crash
+/// there leaves) sends the VIP's traffic on to `main`, and a socket caches
+/// `main`'s route. IPv6 invalidates a cached route only when its own
+/// table changes (or a rule, an address delete, ...): routes added to
+/// ipkit's table afterwards leave the socket on `main`'s route, through
+/// the dead eth0, until TCP gives up on it (after three retransmission
+/// timeouts, some 3 s). Here made deterministic: the routes of the VIP's
+/// table deleted by hand, the address moved to eth1 by hand while the
+/// stream goes through `main`, the cable pulled, then one operation
+/// repairs the table; the stream must go on through eth1 at once.
+#[test]
+fn a_table_filled_under_a_live_stream_moves_it_ipv6() {
+    let def = vip("2001:db8:1::10/64");
+    let Setup { lab, ip, node, nl } = restored(&def);
+    let stream = Stream::start(lab.node_a(), lab.client(), ip, 5003, Pace::default()).unwrap();
+    assert!(stream.wait_beyond(50_000, BOUND), "the stream flows");
+    // The table emptied, the rule left: the stream goes through `main`.
+    let (rules, routes) = routing_of(&nl, ip);
+    assert_eq!(rules.len(), 1);
+    for r in &routes {
+        nl.delete_route(r).unwrap();
+    }
+    // The address moved to eth1 by hand (the delete makes the socket look
+    // its route up again: `main`'s first connected route, eth0).
+    let prefix = def.address.prefix();
+    lab.add_address(Port::ABackup, ip, prefix).unwrap();
+    let eth0 = lab.ifindex_of(Port::APrimary).unwrap();
+    lab.nl_of(Port::APrimary)
+        .delete_address(eth0, ip, prefix)
+        .unwrap();
+    let flowing = stream.received();
+    assert!(stream.wait_beyond(flowing + 50_000, BOUND), "through main");
+    lab.pull_cable(Port::APrimary).unwrap();
+    // The repair: the reconcile before any operation fills the table
+    // (the quickCheck itself fails: the definition's eth0 has no cable).
+    let at_repair = stream.elapsed();
+    let (_, events) = run(&lab, &node, Operation::QuickCheck);
+    assert!(
+        source_routing_events(&events) >= 1,
+        "{:#?}",
+        events.snapshot()
+    );
+    assert_follows(&lab, &nl, ip, Port::ABackup);
+    let repaired = stream.received();
+    // Well within TCP's own fallback (about 3 s): at once, give or take a
+    // busy machine.
+    let moved = stream.wait_beyond(repaired + 100_000, Duration::from_millis(1500));
+    let report = stream.finish();
+    eprintln!(
+        "stall after the repair {:?}; {report:?}",
+        report.stall_after(at_repair, Duration::from_millis(100))
+    );
+    assert!(moved, "the stream stayed on main's route: {report:?}");
+    assert!(report.survived(), "{report:?}");
+}

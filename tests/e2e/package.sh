@@ -211,11 +211,16 @@ else
 fi
 
 # ---- lintian
-if lintian --fail-on error,warning -EIL +pedantic --show-overrides "$deb" >"$tmp/lintian.out" 2>&1; then
+# The verdict honours the overrides, each with its reason
+# (contrib/debian/lintian-overrides); the listing shows them too. Not both in
+# one run: lintian 2.116 with --show-overrides fails on an overridden
+# warning (the static binary's shared-library-lacks-prerequisites).
+if lintian --fail-on error,warning -EIL +pedantic "$deb" >/dev/null 2>&1; then
   ok "lintian: no error or warning"
 else
   bad "lintian:"
 fi
+lintian -EIL +pedantic --show-overrides "$deb" >"$tmp/lintian.out" 2>&1 || true
 grep -v '^running with root privileges' "$tmp/lintian.out" | sed 's/^/  lintian: /' || true
 
 # ---- purge

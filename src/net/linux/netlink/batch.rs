@@ -25,6 +25,12 @@ fn family_of(ips: &[IpAddr]) -> Option<Family> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoutingChange {
     AddRule(SourceRule),
+    /// Add the rule even when an identical one is there: a second copy
+    /// (no `NLM_F_EXCL`). With [`RoutingChange::DeleteRule`] of the same
+    /// rule right after, it changes nothing but what every rule change
+    /// does: the kernel drops its cached routes (IPv6: `rt_genid_bump_ipv6`;
+    /// see `source_route::settle`).
+    CopyRule(SourceRule),
     DeleteRule(SourceRule),
     /// Add the route, replacing the one with the same key in its table.
     ReplaceRoute(TableRoute),
@@ -35,6 +41,7 @@ impl std::fmt::Display for RoutingChange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RoutingChange::AddRule(rule) => write!(f, "{rule}"),
+            RoutingChange::CopyRule(rule) => write!(f, "copied {rule}"),
             RoutingChange::DeleteRule(rule) => write!(f, "deleted {rule}"),
             RoutingChange::ReplaceRoute(route) => write!(f, "route {route}"),
             RoutingChange::DeleteRoute(route) => write!(f, "deleted route {route}"),
@@ -49,6 +56,9 @@ impl RoutingChange {
                 RouteNetlinkMessage::NewRule(rule.message()),
                 NLM_F_CREATE | NLM_F_EXCL,
             ),
+            RoutingChange::CopyRule(rule) => {
+                (RouteNetlinkMessage::NewRule(rule.message()), NLM_F_CREATE)
+            }
             RoutingChange::DeleteRule(rule) => (RouteNetlinkMessage::DelRule(rule.message()), 0),
             RoutingChange::ReplaceRoute(route) => (
                 RouteNetlinkMessage::NewRoute(route.message()),
@@ -65,6 +75,7 @@ impl RoutingChange {
     fn done_already(&self, errno: i32) -> bool {
         match self {
             RoutingChange::AddRule(_) => errno == libc::EEXIST,
+            RoutingChange::CopyRule(_) => false,
             RoutingChange::DeleteRule(_) => errno == libc::ENOENT,
             RoutingChange::ReplaceRoute(_) => false,
             RoutingChange::DeleteRoute(_) => matches!(errno, libc::ESRCH | libc::ENOENT),
@@ -138,7 +149,9 @@ impl Netlink {
                 Err(ExchangeError::Errno(errno)) if change.done_already(errno) => Ok(()),
                 Err(e) => {
                     let op = match change {
-                        RoutingChange::AddRule(_) | RoutingChange::DeleteRule(_) => KernelOp::Rule,
+                        RoutingChange::AddRule(_)
+                        | RoutingChange::CopyRule(_)
+                        | RoutingChange::DeleteRule(_) => KernelOp::Rule,
                         _ => KernelOp::Route,
                     };
                     Err(e.into_kernel(op, Some(change.to_string())))

@@ -1,4 +1,4 @@
-//! ipkit's source routing of many VIPs at once: one rules dump and one dump of every table per family, then the changes pipelined in three rounds (rules added, routes, rules deleted), the order that keeps a crash harmless.
+//! ipkit's source routing of many VIPs at once: one rules dump and one dump of every table per family, then the changes pipelined in three rounds (rules added, routes, rules deleted; the order that keeps a crash harmless), with an IPv6 refresh of cached routes before the third.
 //!
 //! What a batch of N VIPs costs: per family, one rules dump and one route
 //! dump (every table: `main` and all of ipkit's), then at most three
@@ -96,8 +96,14 @@ impl Reading {
 /// the VIP pointing at it, by which the next settle finds it. Meanwhile a
 /// rule may look up a table without the route and traffic falls through
 /// to the next rules, as without ipkit.
+///
+/// `refresh`: an IPv6 VIP's rule whose table gains a route it lacked (see
+/// [`refresh_cached_routes`]).
 #[derive(Debug, Default)]
-struct Rounds([Vec<RoutingChange>; 3]);
+struct Rounds {
+    rounds: [Vec<RoutingChange>; 3],
+    refresh: Option<SourceRule>,
+}
 
 const RULES_ADDED: usize = 0;
 const ROUTES: usize = 1;
@@ -154,7 +160,7 @@ fn plan_one(
     // A new rule (or the same at a new priority) first; a free table may
     // hold what a crash left, replaced or deleted with the rest.
     if !ours.contains(&wanted) {
-        rounds.0[RULES_ADDED].push(RoutingChange::AddRule(wanted));
+        rounds.rounds[RULES_ADDED].push(RoutingChange::AddRule(wanted));
     }
     let current = if ours.is_empty() {
         reading.table_routes(table)
@@ -163,16 +169,27 @@ fn plan_one(
     };
     // A re-point replaces each route in place (same key).
     for route in desired.iter().filter(|d| !current.contains(d)) {
-        rounds.0[ROUTES].push(RoutingChange::ReplaceRoute(*route));
+        rounds.rounds[ROUTES].push(RoutingChange::ReplaceRoute(*route));
+    }
+    // A key the table lacks (a new rule's empty table, or what a crash
+    // left): sockets may hold a route of a later table meanwhile.
+    let gains = desired
+        .iter()
+        .any(|d| !current.iter().any(|c| c.key() == d.key()));
+    if gains && Family::of(ip) == Family::V6 {
+        rounds.refresh = Some(wanted);
     }
     for route in current
         .iter()
         .filter(|c| !desired.iter().any(|d| d.key() == c.key()))
     {
-        rounds.0[ROUTES].push(RoutingChange::DeleteRoute(*route));
+        rounds.rounds[ROUTES].push(RoutingChange::DeleteRoute(*route));
     }
-    for old in ours.iter().filter(|r| **r != wanted) {
-        rounds.0[RULES_DELETED].push(RoutingChange::DeleteRule(*old));
+    // Every other rule goes, and a second copy of the wanted one (what a
+    // crash inside `refresh_cached_routes` leaves).
+    let kept = ours.iter().position(|r| *r == wanted);
+    for (_, old) in ours.iter().enumerate().filter(|(n, _)| Some(*n) != kept) {
+        rounds.rounds[RULES_DELETED].push(RoutingChange::DeleteRule(*old));
     }
     Ok(rounds)
 }
@@ -188,11 +205,11 @@ fn release(reading: &Reading, ours: &[SourceRule], rounds: &mut Rounds) {
             .into_iter()
             .filter(|r| r.protocol == plan::PROTOCOL)
         {
-            rounds.0[ROUTES].push(RoutingChange::DeleteRoute(route));
+            rounds.rounds[ROUTES].push(RoutingChange::DeleteRoute(route));
         }
     }
     for rule in ours {
-        rounds.0[RULES_DELETED].push(RoutingChange::DeleteRule(*rule));
+        rounds.rounds[RULES_DELETED].push(RoutingChange::DeleteRule(*rule));
     }
 }
 
@@ -240,11 +257,14 @@ pub fn settle_all(
         }
     }
     for round in [RULES_ADDED, ROUTES, RULES_DELETED] {
+        if round == RULES_DELETED {
+            refresh_cached_routes(nl, &plans, &mut results);
+        }
         let mut owners = Vec::new();
         let mut changes = Vec::new();
         for (i, rounds) in &mut plans {
             if results[*i].is_ok() {
-                for change in std::mem::take(&mut rounds.0[round]) {
+                for change in std::mem::take(&mut rounds.rounds[round]) {
                     owners.push(*i);
                     changes.push(change);
                 }
@@ -272,6 +292,43 @@ pub fn settle_all(
         }
     }
     results
+}
+
+/// IPv6 only: after the routes round, when a table gained a route it
+/// lacked, the kernel's cached routes are dropped once for the batch, by a
+/// second copy of one such VIP's rule, deleted right after (every rule
+/// change bumps every FIB6 node's serial number).
+///
+/// A route added to one IPv6 table invalidates only the cached routes of
+/// that table (the nodes on its path); while the VIP's rule looked up the
+/// table without the route, the VIP's traffic fell through to `main`, and
+/// a socket that sent meanwhile keeps `main`'s route, through the adapter
+/// that lost its cable, until TCP gives up on it (three retransmission
+/// timeouts, some 3 s: docs/linux-backend.md, "A table that gains a
+/// route"). IPv4 needs none of this: every FIB insert flushes its cache.
+/// A failure is the VIP's error; a copy left behind (a crash between the
+/// two) is deleted by the next settle.
+fn refresh_cached_routes(
+    nl: &Netlink,
+    plans: &[(usize, Rounds)],
+    results: &mut [Result<Vec<String>, KernelError>],
+) {
+    let Some((i, rule)) = plans
+        .iter()
+        .filter(|(i, _)| results[*i].is_ok())
+        .find_map(|(i, rounds)| rounds.refresh.map(|rule| (*i, rule)))
+    else {
+        return;
+    };
+    let changes = [
+        RoutingChange::CopyRule(rule),
+        RoutingChange::DeleteRule(rule),
+    ];
+    for result in nl.change_routing(&changes) {
+        if let (Ok(_), Err(e)) = (&results[i], result) {
+            results[i] = Err(e);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -385,10 +442,57 @@ mod tests {
                 rules.iter().map(|r| r.table).collect::<Vec<_>>()
             );
 
+            // A second copy of a rule (a crash inside the IPv6 refresh)
+            // goes at the next settle; the first stays.
+            let first = *moved.iter().find(|r| r.source == ips[0]).expect("rule");
+            nl.change_routing(&[RoutingChange::CopyRule(first)])
+                .into_iter()
+                .for_each(|r| r.expect("copy"));
+            assert_eq!(installed(&nl).0.len(), 7);
+            let results = settle(&|_| follow(Some(b), Some(31000)));
+            assert_eq!(results[0], vec![format!("deleted {first}")]);
+            assert!(results[1..ips.len()].iter().all(Vec::is_empty));
+            let sorted = |mut rules: Vec<SourceRule>| {
+                rules.sort_by_key(|r| (r.source, r.table));
+                rules
+            };
+            assert_eq!(sorted(installed(&nl).0), sorted(moved.clone()));
+
             // Released: the routes and the rules go.
             let results = settle(&|_| follow(None, None));
             assert!(results.iter().all(|r| r.len() == 2), "{results:?}");
             assert_eq!(installed(&nl), (vec![], vec![]));
+        });
+    }
+
+    /// IPv6: a new rule's table gains its routes, so the settle refreshes
+    /// the cached routes with a copy of the rule, deleted at once: one
+    /// rule stays, and the copy is not reported as a change.
+    #[test]
+    fn an_ipv6_install_leaves_one_rule_after_its_refresh() {
+        in_netns(|| {
+            let nl = Netlink::open().expect("open");
+            let _admin = veth_up();
+            let a = nl.link_by_name("a").expect("lookup").expect("a").index;
+            let b = nl.link_by_name("b").expect("lookup").expect("b").index;
+            let opts = AddOptions::default();
+            for (index, address) in [
+                (a, "2001:db8:1::1/64"),
+                (b, "2001:db8:1::2/64"),
+                (a, "2001:db8:1::10/64"),
+            ] {
+                nl.add_address(index, &addr(address), opts).expect(address);
+            }
+            let ip: IpAddr = "2001:db8:1::10".parse().expect("ip");
+            let addrs = nl.addresses(None).expect("addresses");
+            let ours = || plan::rules_for(&nl.rules(Family::V6).expect("rules"), ip);
+            for (holder, changes) in [(a, 2), (b, 1)] {
+                let results = settle_all(&nl, &[(ip, follow(Some(holder), Some(32000)))], &addrs);
+                let done = results[0].clone().expect("settled");
+                assert_eq!(done.len(), changes, "{done:?}");
+                assert!(done.iter().all(|d| !d.starts_with("copied")), "{done:?}");
+                assert_eq!(ours().len(), 1, "{:?}", ours());
+            }
         });
     }
 }
