@@ -17,6 +17,10 @@
 //! after step 4's quickCheck passed, or before step 8 (docs/daemon.md,
 //! "Batch recovery"). On a pulled cable, the address reaches the recovery
 //! adapter without three readings and rewritings of the routing first.
+//! For the same reason step 4 announces the address once its quickCheck
+//! has passed, not before: on a pulled cable nothing is sent into the dead
+//! adapter (docs/spec-notes.md, "recover step 4 announces after its
+//! quickCheck").
 
 use super::in_use::{Wire, probe_wire};
 use super::{
@@ -115,12 +119,12 @@ pub fn recover_many(ctx: &Ctx<'_>, members: &mut [Member<'_>]) -> Vec<Outcome> {
     let open = after;
     delete(ctx, members, &mut outs, &mut lagging, deletes);
 
-    // 4. Add it to the primary adapter and announce it.
+    // 4. Add it to the primary adapter (and announce it, below).
     let primaries: Vec<_> = open
         .iter()
         .map(|&i| (i, members[i].def.adapter.clone()))
         .collect();
-    let (added, add_failed) = add_and_announce(
+    let (added, add_failed) = add(
         ctx,
         members,
         (&mut outs, &mut lagging),
@@ -128,14 +132,25 @@ pub fn recover_many(ctx: &Ctx<'_>, members: &mut [Member<'_>]) -> Vec<Outcome> {
         Routing::Later,
     );
     // (4-2) active_adapter = primary; quickCheck, then deepCheck. Both
-    // pass: go to 7. The routing follows the address once quickCheck has
-    // passed (a routing failure is a failed check: go to 5).
+    // pass: go to 7. Once quickCheck has passed, the routing follows the
+    // address (a routing failure is a failed check: go to 5) and the
+    // address is announced.
     for &i in &added {
         members[i].state.active_adapter = Some(members[i].def.adapter.clone());
     }
     let mut open = Vec::with_capacity(open.len());
-    let settle = (&mut outs[..], &mut lagging[..]);
-    for (i, passed) in checks_pass(ctx, members, &added, Some(settle)) {
+    let usable = |members: &[Member<'_>], passed: &[usize]| {
+        let lag: Vec<usize> = passed.iter().copied().filter(|&i| lagging[i]).collect();
+        let failed = settle_routing(ctx, members, (&mut outs, &mut lagging), &lag);
+        let on_primary: Vec<_> = passed
+            .iter()
+            .filter(|i| !failed.contains(i))
+            .map(|&i| (i, members[i].def.adapter.clone()))
+            .collect();
+        announce(ctx, members, &on_primary);
+        failed
+    };
+    for (i, passed) in checks_pass(ctx, members, &added, usable) {
         if passed {
             succeed(ctx, &mut members[i], &mut outs[i]);
         } else {
@@ -195,13 +210,19 @@ pub fn recover_many(ctx: &Ctx<'_>, members: &mut [Member<'_>]) -> Vec<Outcome> {
         .iter()
         .map(|&i| (i, members[i].def.local_recovery_target().clone()))
         .collect();
-    let (added, add_failed) = add_and_announce(
+    let (added, add_failed) = add(
         ctx,
         members,
         (&mut outs, &mut lagging),
         &targets,
         Routing::Follow,
     );
+    let on_target: Vec<_> = targets
+        .iter()
+        .filter(|(i, _)| added.contains(i))
+        .cloned()
+        .collect();
+    announce(ctx, members, &on_target);
     // (6-1) The add failed: 6608, go to 8.
     let mut failing = Vec::new();
     for &i in &add_failed {
@@ -214,7 +235,7 @@ pub fn recover_many(ctx: &Ctx<'_>, members: &mut [Member<'_>]) -> Vec<Outcome> {
         let target = members[i].def.local_recovery_target().clone();
         members[i].state.active_adapter = Some(target);
     }
-    for (i, passed) in checks_pass(ctx, members, &added, None) {
+    for (i, passed) in checks_pass(ctx, members, &added, |_, _| Vec::new()) {
         if passed {
             succeed(ctx, &mut members[i], &mut outs[i]);
         } else {
@@ -310,10 +331,9 @@ fn delete(
 }
 
 /// Add each member's address to its adapter of `targets`, its routing as
-/// `routing` says, then announce every address that was added, in one call
-/// each (6016 on an announce failure, which does not fail the add). Returns
-/// the members whose add succeeded and those whose add failed.
-fn add_and_announce(
+/// `routing` says, in one call. Returns the members whose add succeeded
+/// and those whose add failed (reported, 7004).
+fn add(
     ctx: &Ctx<'_>,
     members: &[Member<'_>],
     (outs, lagging): (&mut [Outcome], &mut [bool]),
@@ -339,18 +359,12 @@ fn add_and_announce(
     );
     let mut added = Vec::with_capacity(targets.len());
     let mut failed = Vec::new();
-    let mut announces = Vec::with_capacity(targets.len());
-    for ((i, adapter), result) in targets.iter().zip(results) {
+    for ((i, _), result) in targets.iter().zip(results) {
         match result {
             Ok(()) => {
                 // A followed add settled the routing; a later one let it lag.
                 lagging[*i] = routing == Routing::Later;
                 added.push(*i);
-                announces.push(AnnounceRequest {
-                    adapter: adapter.clone(),
-                    ip: members[*i].def.address.ip(),
-                    plan: announce_plan(members[*i].def),
-                });
             }
             Err(e) => {
                 ctx.kernel_error(members[*i].def, OP, &mut outs[*i], e);
@@ -358,33 +372,47 @@ fn add_and_announce(
             }
         }
     }
-    if !announces.is_empty() {
-        let results = answers(
-            ctx.kernel.announce_addresses(&announces),
-            announces.len(),
-            KernelOp::Announce,
-        );
-        for ((&i, request), result) in added.iter().zip(&announces).zip(results) {
-            if let Err(e) = result {
-                let kind = Kind::AnnounceFailed {
-                    err: e.to_string(),
-                    guid: request.adapter.clone(),
-                };
-                ctx.emit(members[i].def, OP, kind);
-            }
-        }
-    }
     (added, failed)
 }
 
+/// Announce each member's address on its adapter of `targets`, in one call
+/// (6016 on a failure, which fails nothing).
+fn announce(ctx: &Ctx<'_>, members: &[Member<'_>], targets: &[(usize, AdapterName)]) {
+    if targets.is_empty() {
+        return;
+    }
+    let announces: Vec<AnnounceRequest> = targets
+        .iter()
+        .map(|(i, adapter)| AnnounceRequest {
+            adapter: adapter.clone(),
+            ip: members[*i].def.address.ip(),
+            plan: announce_plan(members[*i].def),
+        })
+        .collect();
+    let results = answers(
+        ctx.kernel.announce_addresses(&announces),
+        announces.len(),
+        KernelOp::Announce,
+    );
+    for (((i, adapter), _), result) in targets.iter().zip(&announces).zip(results) {
+        if let Err(e) = result {
+            let kind = Kind::AnnounceFailed {
+                err: e.to_string(),
+                guid: adapter.clone(),
+            };
+            ctx.emit(members[*i].def, OP, kind);
+        }
+    }
+}
+
 /// quickCheck, then deepCheck, of each of `which`: both must succeed.
-/// `settle`: between the two, the routing of those whose quickCheck passed
-/// and whose routing lags is settled, and a failed settle fails them.
+/// `between` runs once on those whose quickCheck passed, before their
+/// deepCheck, and returns those it failed.
 fn checks_pass(
     ctx: &Ctx<'_>,
     members: &mut [Member<'_>],
     which: &[usize],
-    settle: Option<(&mut [Outcome], &mut [bool])>,
+    between: impl FnOnce(&[Member<'_>], &[usize]) -> Vec<usize>,
 ) -> Vec<(usize, bool)> {
     let quick = quick_check_many(ctx, &mut subset(members, which), &[]);
     let mut passed: Vec<(usize, bool)> = which
@@ -392,18 +420,10 @@ fn checks_pass(
         .zip(quick)
         .map(|(&i, q)| (i, q.success))
         .collect();
-    if let Some((outs, lagging)) = settle {
-        let lag: Vec<usize> = passed
-            .iter()
-            .filter(|&&(i, ok)| ok && lagging[i])
-            .map(|&(i, _)| i)
-            .collect();
-        let failed = settle_routing(ctx, members, (outs, lagging), &lag);
-        for (i, ok) in passed.iter_mut() {
-            *ok &= !failed.contains(i);
-        }
-    }
+    let quick_passed: Vec<usize> = passed.iter().filter(|p| p.1).map(|p| p.0).collect();
+    let failed = between(members, &quick_passed);
     for (i, ok) in passed.iter_mut() {
+        *ok = *ok && !failed.contains(i);
         *ok = *ok && deep_check(ctx, members[*i].def, members[*i].state).success;
     }
     passed
