@@ -197,7 +197,10 @@ fn run_shared(shared: &Mutex<Sender>) {
         }
         let waited = wait(&mut polls, deadline);
         if let Some(fd) = wake {
-            drain(fd);
+            let mut count = [0u8; 8];
+            // SAFETY: an 8-byte read of our nonblocking eventfd resets it
+            // (EAGAIN when nobody woke us).
+            unsafe { libc::read(fd, count.as_mut_ptr().cast(), count.len()) };
         }
         polls.truncate(entries);
         let mut s = locked(shared);
@@ -265,7 +268,7 @@ fn netns() -> Option<(u64, u64)> {
     Some((meta.dev(), meta.ino()))
 }
 
-/// Reads away whatever datagrams (or eventfd count) wait on `fd`.
+/// Reads away whatever datagrams wait on `fd`.
 fn drain(fd: RawFd) {
     let mut buf = [0u8; 16];
     // SAFETY: recv(2) into our buffer, without waiting.
