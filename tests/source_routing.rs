@@ -229,6 +229,38 @@ fn restore_installs_recover_repoints_and_remove_removes() {
     }
 }
 
+/// recover's intermediate moves leave the routing alone (issue 11), so
+/// where the address comes to rest the routing must follow: a recover
+/// from eth1 that ends on the primary at step 4 re-points it to eth0, and
+/// one that fails with the address nowhere takes ipkit's rule and table
+/// away. IPv4 and IPv6.
+#[test]
+fn recover_settles_the_routing_where_the_address_comes_to_rest() {
+    for address in ["198.51.100.12/24", "2001:db8:1::12/64"] {
+        let Setup { lab, ip, node, nl } = restored(&vip(address));
+        lab.pull_cable(Port::APrimary).unwrap();
+        assert!(run(&lab, &node, Operation::Recover).0.success);
+        assert_follows(&lab, &nl, ip, Port::ABackup);
+
+        // Back to the primary at step 4.
+        lab.plug_cable(Port::APrimary).unwrap();
+        let (back, events) = run(&lab, &node, Operation::Recover);
+        assert!(back.success, "{:#?}", events.snapshot());
+        assert_eq!(holders_on_a(&lab, ip), ["eth0"], "{address}");
+        assert_follows(&lab, &nl, ip, Port::APrimary);
+
+        // Failed at step 6: the recovery adapter is gone, the primary has
+        // no cable; step 5 took the address off eth0.
+        lab.delete_adapter(Port::ABackup).unwrap();
+        lab.pull_cable(Port::APrimary).unwrap();
+        let (failed, events) = run(&lab, &node, Operation::Recover);
+        assert!(!failed.success, "{:#?}", events.snapshot());
+        assert!(events.snapshot().iter().any(|e| e.id == 6608));
+        assert!(holders_on_a(&lab, ip).is_empty(), "{address}");
+        assert_eq!(routing_of(&nl, ip), (vec![], vec![]), "{address}");
+    }
+}
+
 /// Every VIP of a pulled adapter moved by the daemon as one batch (issue
 /// 11: the routing of all of them settled with one read and the changes
 /// pipelined) has its own rule and table, through eth1, IPv4 and IPv6.

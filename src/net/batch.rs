@@ -10,12 +10,28 @@ use std::net::IpAddr;
 use super::{AddOptions, AnnouncePlan, KernelError};
 use crate::resource::{AdapterName, Address};
 
+/// What an add or a delete does to the routing the platform keeps beside
+/// the address (Linux: ipkit's source rule and table, docs/linux-backend.md
+/// "Source routing").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Routing {
+    /// Steer it after the address change, as the single calls always do.
+    #[default]
+    Follow,
+    /// Leave it as it is: the caller moves the address again at once and
+    /// settles the routing itself where the address comes to rest (recover's
+    /// intermediate moves, issue 11). A crash in between leaves routing
+    /// that the next reconcile settles.
+    Later,
+}
+
 /// One address to add to one adapter ([`super::Kernel::add_addresses`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddRequest {
     pub adapter: AdapterName,
     pub address: Address,
     pub opts: AddOptions,
+    pub routing: Routing,
 }
 
 /// One address to delete from one adapter, with whatever prefix length it
@@ -24,6 +40,7 @@ pub struct AddRequest {
 pub struct DeleteRequest {
     pub adapter: AdapterName,
     pub address: Address,
+    pub routing: Routing,
 }
 
 /// One address to announce on one adapter

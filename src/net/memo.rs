@@ -26,7 +26,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use super::{
-    AddOptions, AnnouncePlan, Kernel, KernelError, LinkInfo, NodeSnapshot, PolicyRules, ProbeResult,
+    AddOptions, AddRequest, AnnouncePlan, DeleteRequest, Kernel, KernelError, LinkInfo,
+    NodeSnapshot, PolicyRules, ProbeResult,
 };
 use crate::clock::Clock;
 use crate::resource::{AdapterName, Address};
@@ -118,6 +119,17 @@ impl Kernel for ReadMemo<'_> {
 
     fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError> {
         self.changing(|k| k.delete_address(adapter, addr))
+    }
+
+    /// Forwarded whole, so the backend's batch (and each request's
+    /// [`crate::net::Routing`]) is kept.
+    fn add_addresses(&self, requests: &[AddRequest]) -> Vec<Result<(), KernelError>> {
+        self.changing(|k| k.add_addresses(requests))
+    }
+
+    /// Forwarded whole, as [`Kernel::add_addresses`].
+    fn delete_addresses(&self, requests: &[DeleteRequest]) -> Vec<Result<(), KernelError>> {
+        self.changing(|k| k.delete_addresses(requests))
     }
 
     /// Changes only routing rules and tables, which nothing here remembers.

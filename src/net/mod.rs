@@ -29,7 +29,7 @@ pub mod snapshot;
 pub mod windows;
 
 pub use backend::Backend;
-pub use batch::{AddRequest, AnnounceRequest, DeleteRequest};
+pub use batch::{AddRequest, AnnounceRequest, DeleteRequest, Routing};
 pub use changes::{Change, ChangeSource, Waker, WatchedAddress, WireWatch};
 pub use link::{LinkInfo, LinkState, LinkStatus};
 pub use policy_rules::{PolicyRule, PolicyRules};

@@ -9,13 +9,25 @@
 //! refuses a resource that is not in service on this node (7008), and it
 //! runs the in-use check on the wire before it adds an address no local
 //! adapter holds (7009).
+//!
+//! The routing the platform keeps beside the address (Linux: ipkit's source
+//! rule and table) is not moved at every step: the deletes of steps 3 and
+//! 5 and the add of step 4 leave it as it is ([`Routing::Later`]), and it
+//! is settled once where the address comes to rest: by the add of step 6,
+//! after step 4's quickCheck passed, or before step 8 (docs/daemon.md,
+//! "Batch recovery"). On a pulled cable, the address reaches the recovery
+//! adapter without three readings and rewritings of the routing first.
+//! For the same reason step 4 announces the address once its quickCheck
+//! has passed, not before: on a pulled cable nothing is sent into the dead
+//! adapter (docs/spec-notes.md, "recover step 4 announces after its
+//! quickCheck").
 
 use super::in_use::{Wire, probe_wire};
 use super::{
     Ctx, Member, Outcome, add_options, announce_plan, answers, deep_check, quick_check_many, subset,
 };
 use crate::events::Kind;
-use crate::net::{AddRequest, AnnounceRequest, DeleteRequest, KernelOp};
+use crate::net::{AddRequest, AnnounceRequest, DeleteRequest, KernelOp, Routing};
 use crate::resource::{AdapterName, Definition, Operation, RuntimeState};
 
 const OP: Operation = Operation::Recover;
@@ -28,6 +40,9 @@ pub fn recover(ctx: &Ctx<'_>, def: &Definition, state: &mut RuntimeState) -> Out
 /// recover of every member together; outcomes in the order of `members`.
 pub fn recover_many(ctx: &Ctx<'_>, members: &mut [Member<'_>]) -> Vec<Outcome> {
     let mut outs = vec![Outcome::new(); members.len()];
+    // Whether each member's routing may lag behind its address (it had an
+    // address change with `Routing::Later` since its routing was settled).
+    let mut lagging = vec![false; members.len()];
     // The members still on their way, in the order of `members`.
     let mut open = Vec::with_capacity(members.len());
 
@@ -89,26 +104,53 @@ pub fn recover_many(ctx: &Ctx<'_>, members: &mut [Member<'_>]) -> Vec<Outcome> {
         }
         for adapter in holders.unwrap_or_default() {
             let address = m.def.address;
-            deletes.push((i, DeleteRequest { adapter, address }));
+            let routing = Routing::Later;
+            deletes.push((
+                i,
+                DeleteRequest {
+                    adapter,
+                    address,
+                    routing,
+                },
+            ));
         }
         after.push(i);
     }
     let open = after;
-    delete(ctx, members, &mut outs, deletes);
+    delete(ctx, members, &mut outs, &mut lagging, deletes);
 
-    // 4. Add it to the primary adapter and announce it.
+    // 4. Add it to the primary adapter (and announce it, below).
     let primaries: Vec<_> = open
         .iter()
         .map(|&i| (i, members[i].def.adapter.clone()))
         .collect();
-    let (added, add_failed) = add_and_announce(ctx, members, &mut outs, &primaries);
+    let (added, add_failed) = add(
+        ctx,
+        members,
+        (&mut outs, &mut lagging),
+        &primaries,
+        Routing::Later,
+    );
     // (4-2) active_adapter = primary; quickCheck, then deepCheck. Both
-    // pass: go to 7.
+    // pass: go to 7. Once quickCheck has passed, the routing follows the
+    // address (a routing failure is a failed check: go to 5) and the
+    // address is announced.
     for &i in &added {
         members[i].state.active_adapter = Some(members[i].def.adapter.clone());
     }
     let mut open = Vec::with_capacity(open.len());
-    for (i, passed) in checks_pass(ctx, members, &added) {
+    let usable = |members: &[Member<'_>], passed: &[usize]| {
+        let lag: Vec<usize> = passed.iter().copied().filter(|&i| lagging[i]).collect();
+        let failed = settle_routing(ctx, members, (&mut outs, &mut lagging), &lag);
+        let on_primary: Vec<_> = passed
+            .iter()
+            .filter(|i| !failed.contains(i))
+            .map(|&i| (i, members[i].def.adapter.clone()))
+            .collect();
+        announce(ctx, members, &on_primary);
+        failed
+    };
+    for (i, passed) in checks_pass(ctx, members, &added, usable) {
         if passed {
             succeed(ctx, &mut members[i], &mut outs[i]);
         } else {
@@ -146,13 +188,21 @@ pub fn recover_many(ctx: &Ctx<'_>, members: &mut [Member<'_>]) -> Vec<Outcome> {
                 let target = m.def.local_recovery_target();
                 for adapter in holders.into_iter().filter(|a| a != target) {
                     let address = m.def.address;
-                    deletes.push((i, DeleteRequest { adapter, address }));
+                    let routing = Routing::Later;
+                    deletes.push((
+                        i,
+                        DeleteRequest {
+                            adapter,
+                            address,
+                            routing,
+                        },
+                    ));
                 }
             }
             Err(e) => ctx.kernel_error(m.def, OP, &mut outs[i], e),
         }
     }
-    delete(ctx, members, &mut outs, deletes);
+    delete(ctx, members, &mut outs, &mut lagging, deletes);
 
     // 6. Add it to the local recovery adapter (the primary again when none
     //    is defined) and announce it.
@@ -160,26 +210,82 @@ pub fn recover_many(ctx: &Ctx<'_>, members: &mut [Member<'_>]) -> Vec<Outcome> {
         .iter()
         .map(|&i| (i, members[i].def.local_recovery_target().clone()))
         .collect();
-    let (added, add_failed) = add_and_announce(ctx, members, &mut outs, &targets);
+    let (added, add_failed) = add(
+        ctx,
+        members,
+        (&mut outs, &mut lagging),
+        &targets,
+        Routing::Follow,
+    );
+    let on_target: Vec<_> = targets
+        .iter()
+        .filter(|(i, _)| added.contains(i))
+        .cloned()
+        .collect();
+    announce(ctx, members, &on_target);
     // (6-1) The add failed: 6608, go to 8.
+    let mut failing = Vec::new();
     for &i in &add_failed {
         let guid = members[i].def.local_recovery_target().clone();
         ctx.emit(members[i].def, OP, Kind::AddRecoveryFailed { guid });
-        fail(ctx, &mut members[i], &mut outs[i]);
+        failing.push(i);
     }
     // (6-2) active_adapter = it; quickCheck, then deepCheck: 7 or 8.
     for &i in &added {
         let target = members[i].def.local_recovery_target().clone();
         members[i].state.active_adapter = Some(target);
     }
-    for (i, passed) in checks_pass(ctx, members, &added) {
+    for (i, passed) in checks_pass(ctx, members, &added, |_, _| Vec::new()) {
         if passed {
             succeed(ctx, &mut members[i], &mut outs[i]);
         } else {
-            fail(ctx, &mut members[i], &mut outs[i]);
+            failing.push(i);
         }
     }
+    // 8. The routing of a member that ends here follows wherever its
+    //    address is now (nowhere: ipkit's rule and table go), then 6604.
+    failing.sort_unstable();
+    let lag: Vec<usize> = failing.iter().copied().filter(|&i| lagging[i]).collect();
+    settle_routing(ctx, members, (&mut outs, &mut lagging), &lag);
+    for i in failing {
+        fail(ctx, &mut members[i], &mut outs[i]);
+    }
     outs
+}
+
+/// The routing of each of `which` settled where its address is, in one
+/// call (`Kernel::settle_routing_many`); returns those whose settle failed
+/// (reported, 7004). The changes are the routing catching up with recover's
+/// own moves, not corrections: no 7007.
+fn settle_routing(
+    ctx: &Ctx<'_>,
+    members: &[Member<'_>],
+    (outs, lagging): (&mut [Outcome], &mut [bool]),
+    which: &[usize],
+) -> Vec<usize> {
+    if which.is_empty() {
+        return Vec::new();
+    }
+    let requests: Vec<_> = which
+        .iter()
+        .map(|&i| (members[i].def.address, add_options(members[i].def)))
+        .collect();
+    let settled = answers(
+        ctx.kernel.settle_routing_many(&requests),
+        requests.len(),
+        KernelOp::Route,
+    );
+    let mut failed = Vec::new();
+    for (&i, result) in which.iter().zip(settled) {
+        match result {
+            Ok(_) => lagging[i] = false,
+            Err(e) => {
+                ctx.kernel_error(members[i].def, OP, &mut outs[i], e);
+                failed.push(i);
+            }
+        }
+    }
+    failed
 }
 
 /// Which adapters hold the address of each of `which`, in one call.
@@ -202,12 +308,16 @@ fn delete(
     ctx: &Ctx<'_>,
     members: &[Member<'_>],
     outs: &mut [Outcome],
+    lagging: &mut [bool],
     deletes: Vec<(usize, DeleteRequest)>,
 ) {
     if deletes.is_empty() {
         return;
     }
     let (owners, requests): (Vec<usize>, Vec<DeleteRequest>) = deletes.into_iter().unzip();
+    for (&i, r) in owners.iter().zip(&requests) {
+        lagging[i] |= r.routing == Routing::Later;
+    }
     let results = answers(
         ctx.kernel.delete_addresses(&requests),
         requests.len(),
@@ -220,15 +330,15 @@ fn delete(
     }
 }
 
-/// Add each member's address to its adapter of `targets`, then announce
-/// every address that was added, in one call each (6016 on an announce
-/// failure, which does not fail the add). Returns the members whose add
-/// succeeded and those whose add failed.
-fn add_and_announce(
+/// Add each member's address to its adapter of `targets`, its routing as
+/// `routing` says, in one call. Returns the members whose add succeeded
+/// and those whose add failed (reported, 7004).
+fn add(
     ctx: &Ctx<'_>,
     members: &[Member<'_>],
-    outs: &mut [Outcome],
+    (outs, lagging): (&mut [Outcome], &mut [bool]),
     targets: &[(usize, AdapterName)],
+    routing: Routing,
 ) -> (Vec<usize>, Vec<usize>) {
     if targets.is_empty() {
         return (Vec::new(), Vec::new());
@@ -239,6 +349,7 @@ fn add_and_announce(
             adapter: adapter.clone(),
             address: members[*i].def.address,
             opts: add_options(members[*i].def),
+            routing,
         })
         .collect();
     let results = answers(
@@ -248,16 +359,12 @@ fn add_and_announce(
     );
     let mut added = Vec::with_capacity(targets.len());
     let mut failed = Vec::new();
-    let mut announces = Vec::with_capacity(targets.len());
-    for ((i, adapter), result) in targets.iter().zip(results) {
+    for ((i, _), result) in targets.iter().zip(results) {
         match result {
             Ok(()) => {
+                // A followed add settled the routing; a later one let it lag.
+                lagging[*i] = routing == Routing::Later;
                 added.push(*i);
-                announces.push(AnnounceRequest {
-                    adapter: adapter.clone(),
-                    ip: members[*i].def.address.ip(),
-                    plan: announce_plan(members[*i].def),
-                });
             }
             Err(e) => {
                 ctx.kernel_error(members[*i].def, OP, &mut outs[*i], e);
@@ -265,34 +372,61 @@ fn add_and_announce(
             }
         }
     }
-    if !announces.is_empty() {
-        let results = answers(
-            ctx.kernel.announce_addresses(&announces),
-            announces.len(),
-            KernelOp::Announce,
-        );
-        for ((&i, request), result) in added.iter().zip(&announces).zip(results) {
-            if let Err(e) = result {
-                let kind = Kind::AnnounceFailed {
-                    err: e.to_string(),
-                    guid: request.adapter.clone(),
-                };
-                ctx.emit(members[i].def, OP, kind);
-            }
-        }
-    }
     (added, failed)
 }
 
-/// quickCheck, then deepCheck, of each of `which`: both must succeed.
-fn checks_pass(ctx: &Ctx<'_>, members: &mut [Member<'_>], which: &[usize]) -> Vec<(usize, bool)> {
-    let mut checked = subset(members, which);
-    let quick = quick_check_many(ctx, &mut checked, &[]);
-    which
+/// Announce each member's address on its adapter of `targets`, in one call
+/// (6016 on a failure, which fails nothing).
+fn announce(ctx: &Ctx<'_>, members: &[Member<'_>], targets: &[(usize, AdapterName)]) {
+    if targets.is_empty() {
+        return;
+    }
+    let announces: Vec<AnnounceRequest> = targets
         .iter()
-        .zip(checked.iter_mut().zip(quick))
-        .map(|(&i, (m, q))| (i, q.success && deep_check(ctx, m.def, m.state).success))
-        .collect()
+        .map(|(i, adapter)| AnnounceRequest {
+            adapter: adapter.clone(),
+            ip: members[*i].def.address.ip(),
+            plan: announce_plan(members[*i].def),
+        })
+        .collect();
+    let results = answers(
+        ctx.kernel.announce_addresses(&announces),
+        announces.len(),
+        KernelOp::Announce,
+    );
+    for (((i, adapter), _), result) in targets.iter().zip(&announces).zip(results) {
+        if let Err(e) = result {
+            let kind = Kind::AnnounceFailed {
+                err: e.to_string(),
+                guid: adapter.clone(),
+            };
+            ctx.emit(members[*i].def, OP, kind);
+        }
+    }
+}
+
+/// quickCheck, then deepCheck, of each of `which`: both must succeed.
+/// `between` runs once on those whose quickCheck passed, before their
+/// deepCheck, and returns those it failed.
+fn checks_pass(
+    ctx: &Ctx<'_>,
+    members: &mut [Member<'_>],
+    which: &[usize],
+    between: impl FnOnce(&[Member<'_>], &[usize]) -> Vec<usize>,
+) -> Vec<(usize, bool)> {
+    let quick = quick_check_many(ctx, &mut subset(members, which), &[]);
+    let mut passed: Vec<(usize, bool)> = which
+        .iter()
+        .zip(quick)
+        .map(|(&i, q)| (i, q.success))
+        .collect();
+    let quick_passed: Vec<usize> = passed.iter().filter(|p| p.1).map(|p| p.0).collect();
+    let failed = between(members, &quick_passed);
+    for (i, ok) in passed.iter_mut() {
+        *ok = *ok && !failed.contains(i);
+        *ok = *ok && deep_check(ctx, members[*i].def, members[*i].state).success;
+    }
+    passed
 }
 
 /// 7. 6603, succeed.

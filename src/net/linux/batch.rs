@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use super::netlink::{self, AddrRecord, Family, LinkRecord};
 use super::{LinuxKernel, address_entry, deliverable, packet, source_route};
 use crate::net::snapshot::holders_in;
-use crate::net::{AddRequest, AnnounceRequest, DeleteRequest, KernelError, KernelOp, LinkState};
+use crate::net::{
+    AddRequest, AnnounceRequest, DeleteRequest, KernelError, KernelOp, LinkState, Routing,
+};
 use crate::resource::AdapterName;
 
 /// The one family of `ips`, or None (all) when they mix both.
@@ -95,7 +97,8 @@ impl LinuxKernel {
     /// on a connected adapter waited for until it is deliverable (one
     /// monitor, subscribed before the adds), and traffic from each address
     /// steered through its adapter (docs/linux-backend.md, "Source
-    /// routing"), with one address dump for all.
+    /// routing"), with one address dump for all; not the routing of a
+    /// request that says [`Routing::Later`].
     pub(super) fn add_all(&self, requests: &[AddRequest]) -> Vec<Result<(), KernelError>> {
         let links = self.links_of(KernelOp::AddAddress, requests.iter().map(|r| &r.adapter));
         let mut results: Vec<Result<(), KernelError>> = Vec::with_capacity(requests.len());
@@ -142,7 +145,7 @@ impl LinuxKernel {
         }
         let targets: Vec<(usize, source_route::Target)> = added
             .iter()
-            .filter(|&&i| results[i].is_ok())
+            .filter(|&&i| results[i].is_ok() && requests[i].routing == Routing::Follow)
             .filter_map(|&i| {
                 let l = links[&requests[i].adapter].as_ref().ok()?;
                 let target = source_route::Target {
@@ -287,7 +290,8 @@ impl LinuxKernel {
         }
         // Traffic from each address follows another adapter that still
         // holds it, or ipkit's rule and table go (docs/linux-backend.md,
-        // "Source routing"). The priority stays whatever the rule has.
+        // "Source routing"), unless the request says `Routing::Later`. The
+        // priority stays whatever the rule has.
         let ips: Vec<IpAddr> = requests.iter().map(|r| r.address.ip()).collect();
         let left = |ip: IpAddr| {
             present
@@ -296,7 +300,7 @@ impl LinuxKernel {
                 .map(|a| a.ifindex)
         };
         let targets: Vec<(usize, source_route::Target)> = (0..requests.len())
-            .filter(|&i| results[i].is_ok())
+            .filter(|&i| results[i].is_ok() && requests[i].routing == Routing::Follow)
             .map(|i| {
                 let target = source_route::Target {
                     holder: left(ips[i]),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::net::{
     AddOptions, AddRequest, AddressEntry, AnnouncePlan, AnnounceRequest, DeleteRequest, Kernel,
-    KernelError, KernelOp, LinkInfo, LinkState, LinkStatus, NodeSnapshot, ProbeResult,
+    KernelError, KernelOp, LinkInfo, LinkState, LinkStatus, NodeSnapshot, ProbeResult, Routing,
 };
 use crate::resource::{AdapterName, Address};
 
@@ -127,6 +127,7 @@ impl Kernel for LinuxKernel {
             adapter: adapter.clone(),
             address: *addr,
             opts,
+            routing: Routing::Follow,
         }]))
     }
 
@@ -136,6 +137,7 @@ impl Kernel for LinuxKernel {
         single(self.delete_all(&[DeleteRequest {
             adapter: adapter.clone(),
             address: *addr,
+            routing: Routing::Follow,
         }]))
     }
 

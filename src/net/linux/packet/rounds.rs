@@ -16,11 +16,15 @@
 //! socket changes hands, bound, and the rounds of that address end, without
 //! waiting for the sender thread to be scheduled. A recovery stops the
 //! rounds it has just started on the primary adapter; on a busy machine
-//! that wait was most of its time.
+//! that wait was most of its time. The taker also wakes the thread: asleep
+//! in ppoll, it holds a reference to every socket it waits on, so a taken
+//! socket that is then closed (a delete) would keep its name bound until
+//! the thread's next round, and the next claim of the name (the recovery's
+//! announcement on the other adapter) would find it taken.
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -72,6 +76,9 @@ struct Sender {
     /// Room for one pollfd per entry, and which entry each is.
     polls: Vec<libc::pollfd>,
     polled: Vec<usize>,
+    /// A thread sender's eventfd: [`take_names`] writes to it so that the
+    /// thread's ppoll returns and lets go of the sockets it waited on.
+    wake: Option<OwnedFd>,
 }
 
 /// The thread senders of this process, for [`take_names`].
@@ -127,6 +134,7 @@ pub(super) fn start(
         interval_ns,
         polls: Vec::with_capacity(n),
         polled: Vec::with_capacity(n),
+        wake: None,
     };
     match how {
         Background::Detached => {
@@ -145,6 +153,13 @@ pub(super) fn start(
             }
             sender.send = own;
             sender.own_send = true;
+            // SAFETY: eventfd(2) with flags; the descriptor is ours.
+            let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+            if wake < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: a fresh descriptor we own.
+            sender.wake = Some(unsafe { OwnedFd::from_raw_fd(wake) });
             let shared = Arc::new(Mutex::new(sender));
             let mut threads = locked(&THREADS);
             threads.retain(|t| t.strong_count() > 0);
@@ -158,9 +173,11 @@ pub(super) fn start(
     }
 }
 
-/// The loop of a thread sender: its state is locked except while it waits.
+/// The loop of a thread sender: its state is locked except while it waits,
+/// and a [`take_names`] wakes it through its eventfd.
 fn run_shared(shared: &Mutex<Sender>) {
     let mut polls = Vec::new();
+    let wake = locked(shared).wake.as_ref().map(|w| w.as_raw_fd());
     loop {
         let deadline = {
             let mut s = locked(shared);
@@ -170,7 +187,22 @@ fn run_shared(shared: &Mutex<Sender>) {
             polls.clone_from(&s.polls);
             deadline
         };
+        let entries = polls.len();
+        if let Some(fd) = wake {
+            polls.push(libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
         let waited = wait(&mut polls, deadline);
+        if let Some(fd) = wake {
+            let mut count = [0u8; 8];
+            // SAFETY: an 8-byte read of our nonblocking eventfd resets it
+            // (EAGAIN when nobody woke us).
+            unsafe { libc::read(fd, count.as_mut_ptr().cast(), count.len()) };
+        }
+        polls.truncate(entries);
         let mut s = locked(shared);
         if !waited {
             s.finish_all();
@@ -198,6 +230,7 @@ pub(super) fn take_names(ips: &[IpAddr]) -> Vec<Option<OwnedFd>> {
     // Only a sender of the caller's namespace holds the caller's names.
     let here = netns();
     for shared in threads {
+        let mut taken = false;
         let mut s = locked(&shared);
         if here.is_none() || s.netns != here {
             continue;
@@ -215,6 +248,13 @@ pub(super) fn take_names(ips: &[IpAddr]) -> Vec<Option<OwnedFd>> {
             let socket = unsafe { OwnedFd::from_raw_fd(fd) };
             drain(fd);
             out[k] = Some(socket);
+            taken = true;
+        }
+        if taken && let Some(wake) = &s.wake {
+            let one: u64 = 1;
+            // SAFETY: an 8-byte write to our eventfd; a full counter
+            // (EAGAIN) still wakes the thread.
+            unsafe { libc::write(wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
         }
     }
     out
