@@ -602,7 +602,10 @@ fn a_woken_thread_sender_sleeps_again() {
         .expect("run");
     std::thread::sleep(Duration::from_secs(1));
     let spent = sender_threads_cpu_ms() - before;
-    assert!(spent < 300, "the sender threads spent {spent} ms of CPU in 1 s");
+    assert!(
+        spent < 300,
+        "the sender threads spent {spent} ms of CPU in 1 s"
+    );
 }
 
 /// The rounds outlive the process that started them, and another process
