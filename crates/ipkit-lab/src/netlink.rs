@@ -78,6 +78,31 @@ struct Exchange {
     buffer: Vec<u8>,
 }
 
+impl Exchange {
+    /// The next request's sequence number (never 0).
+    fn next_sequence(&mut self) -> u32 {
+        self.sequence = self.sequence.wrapping_add(1).max(1);
+        self.sequence
+    }
+}
+
+/// The netlink messages of one received datagram, in order.
+fn messages_in(datagram: &[u8]) -> io::Result<Vec<NetlinkMessage<RouteNetlinkMessage>>> {
+    let mut messages = Vec::new();
+    let mut offset = 0;
+    while offset < datagram.len() {
+        let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&datagram[offset..])
+            .map_err(malformed)?;
+        let length = message.header.length as usize;
+        if length == 0 {
+            return Err(malformed("a message of length 0"));
+        }
+        offset += (length + 3) & !3;
+        messages.push(message);
+    }
+    Ok(messages)
+}
+
 /// A synchronous `NETLINK_ROUTE` socket (see the module docs).
 pub struct RouteSocket {
     socket: Socket,
@@ -253,8 +278,7 @@ impl RouteSocket {
         header.flags = NLM_F_REQUEST | flags | if dump { 0 } else { NLM_F_ACK };
         let mut request = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(message));
         for _ in 0..DUMP_ATTEMPTS {
-            exchange.sequence = exchange.sequence.wrapping_add(1).max(1);
-            request.header.sequence_number = exchange.sequence;
+            request.header.sequence_number = exchange.next_sequence();
             request.finalize();
             let mut bytes = vec![0; request.buffer_len()];
             request.serialize(&mut bytes);
@@ -281,16 +305,7 @@ impl RouteSocket {
         loop {
             buffer.clear();
             let size = self.socket.recv(buffer, 0)?;
-            let mut offset = 0;
-            while offset < size {
-                let message =
-                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buffer[offset..size])
-                        .map_err(malformed)?;
-                let length = message.header.length as usize;
-                if length == 0 {
-                    return Err(malformed("a message of length 0"));
-                }
-                offset += (length + 3) & !3;
+            for message in messages_in(&buffer[..size])? {
                 if message.header.sequence_number != sequence {
                     continue; // left over from an earlier exchange
                 }
@@ -418,10 +433,9 @@ impl RouteSocket {
             let first = exchange.sequence.wrapping_add(1).max(1);
             let mut bytes = Vec::new();
             for &(ip, prefix) in round {
-                exchange.sequence = exchange.sequence.wrapping_add(1).max(1);
                 let mut header = NetlinkHeader::default();
                 header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-                header.sequence_number = exchange.sequence;
+                header.sequence_number = exchange.next_sequence();
                 let mut request = NetlinkMessage::new(
                     header,
                     NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(new_address(
@@ -442,16 +456,7 @@ impl RouteSocket {
             while acked < round.len() {
                 buffer.clear();
                 let size = self.socket.recv(buffer, 0)?;
-                let mut offset = 0;
-                while offset < size {
-                    let message =
-                        NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buffer[offset..size])
-                            .map_err(malformed)?;
-                    let length = message.header.length as usize;
-                    if length == 0 {
-                        return Err(malformed("a message of length 0"));
-                    }
-                    offset += (length + 3) & !3;
+                for message in messages_in(&buffer[..size])? {
                     if !in_round(message.header.sequence_number) {
                         continue;
                     }
