@@ -372,40 +372,53 @@ pub(crate) fn replace_all(files: &[(PathBuf, Vec<u8>)], kind: FileKind) -> Vec<i
     if let [(path, bytes)] = files {
         return vec![replace(path, bytes, kind)];
     }
+    group_commit(files, kind, |tmp, path| {
+        let renamed = fs::rename(tmp, path);
+        if renamed.is_err() {
+            let _ = fs::remove_file(tmp);
+        }
+        renamed
+    })
+}
+
+/// The group commit behind [`replace_all`] and [`create_all`]: every
+/// temporary file written, one `syncfs(2)` of each file system involved
+/// (in practice one directory), `put` each temporary file under its name
+/// (`put(temporary, name)`, which also disposes of the temporary file),
+/// one fsync of each directory. One result per file, in order.
+fn group_commit(
+    files: &[(PathBuf, Vec<u8>)],
+    kind: FileKind,
+    put: impl Fn(&Path, &Path) -> io::Result<()>,
+) -> Vec<io::Result<()>> {
     let paths: Vec<&Path> = files.iter().map(|(path, _)| path.as_path()).collect();
     let dirs = prepare_group(&paths);
-    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     let written: Vec<io::Result<PathBuf>> = files
         .iter()
         .map(|(path, bytes)| write_temporary_with(path, bytes, kind, false))
         .collect();
-    // One sync of each file system involved (in practice one directory).
     let synced: Vec<(&Path, io::Result<()>)> = dirs
         .iter()
-        .map(|dir| (*dir, sync_file_system(dir)))
+        .map(|dir| (dir.as_path(), sync_file_system(dir)))
         .collect();
-    let sync_of = |path: &Path| -> io::Result<()> {
-        match synced.iter().find(|(dir, _)| *dir == parent(path)) {
-            Some((_, Err(e))) => Err(io::Error::new(e.kind(), e.to_string())),
-            _ => Ok(()),
-        }
-    };
     let mut results: Vec<io::Result<()>> = files
         .iter()
         .zip(written)
         .map(|((path, _), tmp)| {
             let tmp = tmp?;
-            let renamed = sync_of(path).and_then(|()| fs::rename(&tmp, path));
-            if renamed.is_err() {
-                let _ = fs::remove_file(&tmp);
+            match synced.iter().find(|(dir, _)| *dir == parent(path)) {
+                Some((_, Err(e))) => {
+                    let _ = fs::remove_file(&tmp);
+                    Err(io::Error::new(e.kind(), e.to_string()))
+                }
+                _ => put(&tmp, path),
             }
-            renamed
         })
         .collect();
-    for dir in dirs {
+    for dir in &dirs {
         if let Err(e) = sync_dir(dir) {
             for ((path, _), result) in files.iter().zip(results.iter_mut()) {
-                if parent(path) == dir && result.is_ok() {
+                if parent(path) == dir.as_path() && result.is_ok() {
                     *result = Err(io::Error::new(e.kind(), e.to_string()));
                 }
             }
@@ -448,39 +461,11 @@ pub(crate) fn create_all(files: &[(PathBuf, Vec<u8>)], kind: FileKind) -> Vec<io
     if let [(path, bytes)] = files {
         return vec![create_new(path, bytes, kind)];
     }
-    let paths: Vec<&Path> = files.iter().map(|(path, _)| path.as_path()).collect();
-    let dirs = prepare_group(&paths);
-    let written: Vec<io::Result<PathBuf>> = files
-        .iter()
-        .map(|(path, bytes)| write_temporary_with(path, bytes, kind, false))
-        .collect();
-    let synced: Vec<(&Path, io::Result<()>)> = dirs
-        .iter()
-        .map(|dir| (dir.as_path(), sync_file_system(dir)))
-        .collect();
-    let mut results: Vec<io::Result<()>> = files
-        .iter()
-        .zip(written)
-        .map(|((path, _), tmp)| {
-            let tmp = tmp?;
-            let linked = match synced.iter().find(|(dir, _)| *dir == parent(path)) {
-                Some((_, Err(e))) => Err(io::Error::new(e.kind(), e.to_string())),
-                _ => fs::hard_link(&tmp, path),
-            };
-            let _ = fs::remove_file(&tmp);
-            linked
-        })
-        .collect();
-    for dir in &dirs {
-        if let Err(e) = sync_dir(dir) {
-            for ((path, _), result) in files.iter().zip(results.iter_mut()) {
-                if parent(path) == dir && result.is_ok() {
-                    *result = Err(io::Error::new(e.kind(), e.to_string()));
-                }
-            }
-        }
-    }
-    results
+    group_commit(files, kind, |tmp, path| {
+        let linked = fs::hard_link(tmp, path);
+        let _ = fs::remove_file(tmp);
+        linked
+    })
 }
 
 /// Remove `path` (a link itself, never its target) and make that durable.
