@@ -103,16 +103,7 @@ pub fn recover_many(ctx: &Ctx<'_>, members: &mut [Member<'_>]) -> Vec<Outcome> {
             continue;
         }
         for adapter in holders.unwrap_or_default() {
-            let address = m.def.address;
-            let routing = Routing::Later;
-            deletes.push((
-                i,
-                DeleteRequest {
-                    adapter,
-                    address,
-                    routing,
-                },
-            ));
+            deletes.push((i, delete_later(m.def, adapter)));
         }
         after.push(i);
     }
@@ -187,16 +178,7 @@ pub fn recover_many(ctx: &Ctx<'_>, members: &mut [Member<'_>]) -> Vec<Outcome> {
             Ok(holders) => {
                 let target = m.def.local_recovery_target();
                 for adapter in holders.into_iter().filter(|a| a != target) {
-                    let address = m.def.address;
-                    let routing = Routing::Later;
-                    deletes.push((
-                        i,
-                        DeleteRequest {
-                            adapter,
-                            address,
-                            routing,
-                        },
-                    ));
+                    deletes.push((i, delete_later(m.def, adapter)));
                 }
             }
             Err(e) => ctx.kernel_error(m.def, OP, &mut outs[i], e),
@@ -300,6 +282,16 @@ fn holders(
         ips.len(),
         KernelOp::DumpAddresses,
     )
+}
+
+/// The delete of `def`'s address from `adapter` in steps 3 and 5: the
+/// routing is left for where the address comes to rest (module doc).
+fn delete_later(def: &Definition, adapter: AdapterName) -> DeleteRequest {
+    DeleteRequest {
+        adapter,
+        address: def.address,
+        routing: Routing::Later,
+    }
 }
 
 /// Delete each member's address from the adapters given, in one call; a

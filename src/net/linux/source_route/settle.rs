@@ -362,13 +362,18 @@ mod tests {
         Aim::Follow(Target { holder, priority })
     }
 
+    /// The interface indices of the veth pair "a" and "b".
+    fn veth_indices(nl: &Netlink) -> (u32, u32) {
+        let index = |name: &str| nl.link_by_name(name).expect("lookup").expect(name).index;
+        (index("a"), index("b"))
+    }
+
     #[test]
     fn a_batch_installs_repoints_and_releases_every_vip() {
         in_netns(|| {
             let nl = Netlink::open().expect("open");
             let _admin = veth_up();
-            let a = nl.link_by_name("a").expect("lookup").expect("a").index;
-            let b = nl.link_by_name("b").expect("lookup").expect("b").index;
+            let (a, b) = veth_indices(&nl);
             let opts = AddOptions::default();
             nl.add_address(a, &addr("198.51.100.1/24"), opts)
                 .expect("a");
@@ -473,8 +478,7 @@ mod tests {
         in_netns(|| {
             let nl = Netlink::open().expect("open");
             let _admin = veth_up();
-            let a = nl.link_by_name("a").expect("lookup").expect("a").index;
-            let b = nl.link_by_name("b").expect("lookup").expect("b").index;
+            let (a, b) = veth_indices(&nl);
             let opts = AddOptions::default();
             for (index, address) in [
                 (a, "2001:db8:1::1/64"),
