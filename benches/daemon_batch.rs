@@ -283,7 +283,9 @@ fn batch(n: usize, pulls: usize) {
         def.tunables.probe_timeout = Duration::ZERO;
         def.tunables.restart_threshold = 1_000_000;
         store.create_definition(&def).unwrap();
-        // In service on eth0, as a restore would leave it.
+        // In service on eth0, as a restore would leave it: the address,
+        // and the lock file its restore created (the state is below).
+        drop(store.lock(&def.tag, Duration::from_secs(1)).unwrap());
         nl.add_address(eth0, addr.ip(), addr.prefix()).unwrap();
         ips.push(addr.ip());
         tags.push(def.tag);
