@@ -175,12 +175,11 @@ impl Executor {
         let mut results: Vec<Option<Result<T, StoreError>>> = defs.iter().map(|_| None).collect();
         let mut locks = Vec::with_capacity(defs.len());
         let mut held: Vec<(usize, RuntimeState)> = Vec::with_capacity(defs.len());
-        for i in order {
+        let tags: Vec<&Tag> = order.iter().map(|&i| &defs[i].tag).collect();
+        let taken = self.store.lock_each(&tags, wait);
+        for (i, lock) in order.into_iter().zip(taken) {
             let tag = &defs[i].tag;
-            let loaded = self
-                .store
-                .lock(tag, wait)
-                .and_then(|lock| Ok((lock, self.store.load_state(tag)?)));
+            let loaded = lock.and_then(|lock| Ok((lock, self.store.load_state(tag)?)));
             match loaded {
                 Ok((lock, state)) => {
                     locks.push(lock);

@@ -52,9 +52,10 @@ fn no_follow_error(path: &Path, e: io::Error) -> io::Error {
     }
 }
 
-fn must_be_regular(path: &Path, file: &File) -> io::Result<()> {
-    if file.metadata()?.is_file() {
-        Ok(())
+fn must_be_regular(path: &Path, file: &File) -> io::Result<fs::Metadata> {
+    let meta = file.metadata()?;
+    if meta.is_file() {
+        Ok(meta)
     } else {
         Err(refused(path, Refusal::NotRegular))
     }
@@ -92,21 +93,27 @@ pub(crate) fn own_dir(dir: &Path) -> io::Result<()> {
 
 /// Open a regular file for reading without following a link.
 pub(crate) fn open_read(path: &Path) -> io::Result<File> {
+    open_regular(path).map(|(file, _)| file)
+}
+
+/// [`open_read`], with what the check learnt of the file.
+fn open_regular(path: &Path) -> io::Result<(File, fs::Metadata)> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| no_follow_error(path, e))?;
-    must_be_regular(path, &file)?;
-    Ok(file)
+    let meta = must_be_regular(path, &file)?;
+    Ok((file, meta))
 }
 
 /// The whole of a regular file of at most `max` bytes.
 pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let file = open_read(path)?;
+    let (file, meta) = open_regular(path)?;
     // Room for the whole file (and the one byte that shows it grew), so
-    // that it is read in one call rather than in doubling steps.
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0).min(max);
+    // that it is read in one call rather than in doubling steps; its size
+    // from the regular-file check (issue 11: one fstat per state read).
+    let size = meta.len().min(max);
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1);
     file.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {

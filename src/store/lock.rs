@@ -27,12 +27,31 @@ impl Store {
     /// Take the resource's exclusive lock, waiting at most `timeout`.
     pub fn lock(&self, tag: &Tag, timeout: Duration) -> Result<ResourceLock, StoreError> {
         let file = lock_in(&self.locks_dir(), &self.lock_path(tag), timeout, |waited| {
-            StoreError::Busy {
-                tag: tag.to_string(),
-                waited_ms: waited.as_millis(),
-            }
+            busy(tag, waited)
         })?;
         Ok(ResourceLock { _file: file })
+    }
+
+    /// [`Store::lock`] of each of `tags`, one after the other in the order
+    /// given, each waiting at most `timeout`; the locks directory is
+    /// checked once for all (issue 11: the daemon's batch of 100). When
+    /// that check fails, each lock is tried as [`Store::lock`] does, and
+    /// reports the directory's own error.
+    pub fn lock_each(
+        &self,
+        tags: &[&Tag],
+        timeout: Duration,
+    ) -> Vec<Result<ResourceLock, StoreError>> {
+        let checked = files::own_dir(&self.locks_dir()).is_ok();
+        tags.iter()
+            .map(|tag| {
+                if !checked {
+                    return self.lock(tag, timeout);
+                }
+                let file = lock_file(&self.lock_path(tag), timeout, |waited| busy(tag, waited))?;
+                Ok(ResourceLock { _file: file })
+            })
+            .collect()
     }
 
     /// Take the lock of the definitions directory
@@ -52,6 +71,14 @@ impl Store {
     }
 }
 
+/// `tag`'s lock was held by another for all of `waited`.
+fn busy(tag: &Tag, waited: Duration) -> StoreError {
+    StoreError::Busy {
+        tag: tag.to_string(),
+        waited_ms: waited.as_millis(),
+    }
+}
+
 /// Open the lock file `path` in the store's own directory `dir` and take
 /// its exclusive lock, waiting at most `timeout` (then `busy`).
 fn lock_in(
@@ -61,6 +88,16 @@ fn lock_in(
     busy: impl Fn(Duration) -> StoreError,
 ) -> Result<File, StoreError> {
     files::own_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+    lock_file(path, timeout, busy)
+}
+
+/// Open the lock file `path` (its directory checked already) and take its
+/// exclusive lock, waiting at most `timeout` (then `busy`).
+fn lock_file(
+    path: &Path,
+    timeout: Duration,
+    busy: impl Fn(Duration) -> StoreError,
+) -> Result<File, StoreError> {
     let file = files::open_lock(path).map_err(|e| StoreError::io(path, e))?;
     let start = Instant::now();
     let mut pause = Duration::from_micros(200);
@@ -93,6 +130,47 @@ mod tests {
         assert!(e.to_string().contains("busy"));
         drop(held);
         store.lock(&tag, Duration::from_millis(30)).unwrap();
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn lock_each_takes_the_free_locks_and_reports_the_busy_one() {
+        let (dir, store) = tmp();
+        let tags: Vec<Tag> = ["a", "b", "c"]
+            .iter()
+            .map(|t| Tag::new(t).unwrap())
+            .collect();
+        let held = store.lock(&tags[1], Duration::from_secs(1)).unwrap();
+        let refs: Vec<&Tag> = tags.iter().collect();
+        let locks = store.lock_each(&refs, Duration::from_millis(20));
+        assert!(locks[0].is_ok() && locks[2].is_ok(), "{locks:?}");
+        assert!(matches!(&locks[1], Err(StoreError::Busy { tag, .. }) if tag == "b"));
+        // The ones taken are held: a second taker waits, then is busy.
+        let again = store.lock(&tags[0], Duration::from_millis(20)).unwrap_err();
+        assert!(matches!(again, StoreError::Busy { .. }), "{again}");
+        drop((held, locks));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(unix)] // makes a symbolic link
+    #[test]
+    fn lock_each_refuses_a_symlinked_locks_directory_for_every_tag() {
+        let (dir, store) = tmp();
+        let elsewhere = dir.join("elsewhere");
+        fs::create_dir_all(&elsewhere).unwrap();
+        fs::create_dir_all(dir.join("var")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.join("var/locks")).unwrap();
+        let tags: Vec<Tag> = ["a", "b"].iter().map(|t| Tag::new(t).unwrap()).collect();
+        let refs: Vec<&Tag> = tags.iter().collect();
+        for lock in store.lock_each(&refs, Duration::from_millis(10)) {
+            let e = lock.unwrap_err();
+            assert!(e.to_string().contains("symbolic link"), "{e}");
+        }
+        assert_eq!(
+            fs::read_dir(&elsewhere).unwrap().count(),
+            0,
+            "a lock file went through the link"
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 
