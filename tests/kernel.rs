@@ -722,3 +722,47 @@ fn change_source_hears_foreign_claims_of_watched_addresses_v4() {
 fn change_source_hears_foreign_claims_of_watched_addresses_v6() {
     change_source_hears_foreign_claims_of_watched_addresses(true);
 }
+
+/// Hundreds of IPv6 addresses on one adapter (issue 11, found at 1,000
+/// VIPs): a listed filter counts against `net.core.optmem_max` after the
+/// kernel converts it, twice while one replaces another. 100 addresses fit
+/// alone but not beside the 100 before them; 150 do not fit at all. The
+/// claims of the watched addresses are still heard, and no other's.
+#[test]
+fn change_source_hears_claims_among_hundreds_of_watched_ipv6_addresses() {
+    let lab = lab(true);
+    let eth0 = lab.ifindex_of(Port::APrimary).expect("eth0");
+    let b = lab.mac_of(Port::B).expect("mac");
+    let mut changes = lab
+        .node_a()
+        .run(LinuxChanges::open)
+        .expect("run")
+        .expect("change source");
+    let ip = |n: usize| -> IpAddr { format!("2001:db8:1::{:x}", 0x1000 + n).parse().expect("ip") };
+    let watched = |range: std::ops::Range<usize>| -> Vec<WatchedAddress> {
+        range
+            .map(|n| WatchedAddress {
+                ifindex: eth0,
+                ip: ip(n),
+            })
+            .collect()
+    };
+    let claim = |n: usize| Change::AddressClaimed {
+        ifindex: eth0,
+        ip: ip(n),
+        mac: Mac(b),
+    };
+    for (range, heard, not_watched) in [(0..100, 42, 142), (100..200, 142, 42), (200..350, 320, 42)]
+    {
+        assert_eq!(
+            watch(&lab, &mut changes, &watched(range.clone())),
+            WireWatch::Listening,
+            "{range:?}"
+        );
+        for n in [not_watched, heard] {
+            lab.send_frame(Port::B, &inject::claim(b, ip(n)).expect("frame"))
+                .expect("send");
+        }
+        assert_eq!(claims_until_one(&mut changes), [claim(heard)], "{range:?}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Classic BPF socket filters: drop everything (an idle listener), and keep
-//! only the frames that may claim one of the watched addresses.
+//! only the frames that may claim one of the watched addresses (or, when
+//! they are too many to list, every frame of a claim's kind).
 //!
 //! A filter runs in the kernel on every frame the socket's binding lets
 //! through (its interface and EtherType) before anything is queued or the
@@ -108,20 +109,33 @@ fn prologue(ethertype: u16) -> Program {
     p
 }
 
-/// ARP requests and replies from another host whose sender IP is one of
-/// `ips` (every ARP request and reply when they are too many to list).
-pub(super) fn arp_claims(ips: &[Ipv4Addr]) -> Program {
+/// ARP requests and replies from another host.
+fn arp_head() -> Program {
     let mut p = prologue(ETHERTYPE_ARP);
     p.push(load_half(ARP_OPERATION_AT));
     // Request (1) or reply (2).
     p.push(jump_if_equal(1, 2, 0));
     require(&mut p, 2);
+    p
+}
+
+/// Every ARP request and reply from another host: the program when the
+/// addresses are too many to list, or the kernel has no room for their
+/// list (see `watch.rs`).
+pub(super) fn all_arp_claims() -> Program {
+    let mut p = arp_head();
+    p.push(ret(ACCEPT));
+    p
+}
+
+/// ARP requests and replies from another host whose sender IP is one of
+/// `ips` (every ARP request and reply when they are too many to list).
+pub(super) fn arp_claims(ips: &[Ipv4Addr]) -> Program {
+    let mut p = arp_head();
     // The load, a compare and an accept per address, the final drop.
     let needed = p.len() + 1 + 2 * ips.len() + 1;
-    let listed = needed <= MAX_INSTRUCTIONS;
-    if !listed {
-        p.push(ret(ACCEPT));
-        return p;
+    if needed > MAX_INSTRUCTIONS {
+        return all_arp_claims();
     }
     p.push(load_word(ARP_SENDER_IP_AT));
     for ip in ips {
@@ -150,25 +164,37 @@ fn match_address(p: &mut Program, at: u32, ip: Ipv6Addr) {
     p.push(ret(ACCEPT));
 }
 
-/// Neighbour advertisements for one of `ips` and neighbour solicitations
-/// sent from one of them, by another host (every NA and NS when they are
-/// too many to list).
-pub(super) fn nd_claims(ips: &[Ipv6Addr]) -> Program {
+/// ICMPv6 from another host, its type loaded.
+fn nd_head() -> Program {
     let mut p = prologue(ETHERTYPE_IPV6);
     p.push(load_byte(IPV6_NEXT_HEADER_AT));
     require(&mut p, NEXT_HEADER_ICMPV6);
     p.push(load_byte(ICMPV6_TYPE_AT));
+    p
+}
+
+/// Every NA and NS from another host: the program when the addresses are
+/// too many to list, or the kernel has no room for their list.
+pub(super) fn all_nd_claims() -> Program {
+    let mut p = nd_head();
+    p.push(jump_if_equal(
+        u32::from(ICMPV6_NEIGHBOR_ADVERTISEMENT),
+        2,
+        0,
+    ));
+    require(&mut p, u32::from(ICMPV6_NEIGHBOR_SOLICITATION));
+    p.push(ret(ACCEPT));
+    p
+}
+
+/// Neighbour advertisements for one of `ips` and neighbour solicitations
+/// sent from one of them, by another host (every NA and NS when they are
+/// too many to list).
+pub(super) fn nd_claims(ips: &[Ipv6Addr]) -> Program {
+    let mut p = nd_head();
     let block = 1 + PER_IPV6_ADDRESS * ips.len();
-    let listed = p.len() + 5 + 2 * block <= MAX_INSTRUCTIONS;
-    if !listed {
-        p.push(jump_if_equal(
-            u32::from(ICMPV6_NEIGHBOR_ADVERTISEMENT),
-            2,
-            0,
-        ));
-        require(&mut p, u32::from(ICMPV6_NEIGHBOR_SOLICITATION));
-        p.push(ret(ACCEPT));
-        return p;
+    if p.len() + 5 + 2 * block > MAX_INSTRUCTIONS {
+        return all_nd_claims();
     }
     // NA: on to its block (past the two checks below and the skip); NS:
     // to the skip over the NA block, onto its own.

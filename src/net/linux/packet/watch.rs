@@ -87,6 +87,25 @@ fn program(ethertype: u16, ips: &[IpAddr]) -> Program {
     }
 }
 
+/// The kernel filter that keeps every claim frame of the protocol, listed
+/// or not: the way out when the listed one does not fit.
+fn unlisted(ethertype: u16) -> Program {
+    if ethertype == ETHERTYPE_ARP {
+        filter::all_arp_claims()
+    } else {
+        filter::all_nd_claims()
+    }
+}
+
+/// The kernel had no room for a filter: a socket filter, once converted,
+/// counts against `net.core.optmem_max` (128 KiB by default), the old and
+/// the new one together while one replaces another. Found at 1,000 VIPs:
+/// 150 IPv6 addresses' list fits alone but not beside the one before it,
+/// 300 not at all (issue 11).
+fn no_room(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOMEM)
+}
+
 /// Closing a packet socket waits for an RCU grace period (see
 /// [`Sockets`](super::Sockets)); a short-lived thread pays it, not the
 /// event loop.
@@ -96,6 +115,24 @@ fn close_aside(listener: Listener) {
     let _ = std::thread::Builder::new()
         .name("ipkit-close".into())
         .spawn(move || drop(listener));
+}
+
+/// Replaces `listener`'s filter with `program`. When the kernel has no
+/// room for it beside the old one, the small unlisted program goes first
+/// (no frame passes unfiltered, none of a claim's kind is dropped), then
+/// the list once more; with no room for the list even alone, the unlisted
+/// program stays and the frame views decide.
+fn refilter(listener: &Listener, ethertype: u16, program: &Program) -> io::Result<()> {
+    match listener.set_filter(program) {
+        Err(e) if no_room(&e) => {
+            listener.set_filter(&unlisted(ethertype))?;
+            match listener.set_filter(program) {
+                Err(e) if no_room(&e) => Ok(()),
+                refiltered => refiltered,
+            }
+        }
+        refiltered => refiltered,
+    }
 }
 
 impl ClaimWatcher {
@@ -176,14 +213,21 @@ impl ClaimWatcher {
         {
             let w = &mut self.sockets[i];
             if w.listener.usable() {
-                w.listener.set_filter(program)?;
+                refilter(&w.listener, ethertype, program)?;
                 w.active = true;
                 return Ok(());
             }
             // Unbound (its interface went away under this index): replace.
             close_aside(self.sockets.swap_remove(i).listener);
         }
-        let listener = Listener::open_filtered(ifindex, ethertype, Some(program))?;
+        // A list with no room even alone: every claim frame of the kind,
+        // the frame views decide.
+        let listener = match Listener::open_filtered(ifindex, ethertype, Some(program)) {
+            Err(e) if no_room(&e) => {
+                Listener::open_filtered(ifindex, ethertype, Some(&unlisted(ethertype)))?
+            }
+            opened => opened?,
+        };
         self.sockets.push(Watching {
             listener,
             ifindex,
