@@ -246,3 +246,110 @@ fn a_wrong_transcript_fails() {
     .unwrap();
     case(dir.path(), false).unwrap();
 }
+
+/// At most `DEEP_AT_ONCE` deepChecks are under way (issue 11): with more
+/// due at once, the rest wait in line, not busy: their quickChecks go on,
+/// and their deepChecks start as the ones under way report. Before, every due deepCheck started (and its resource was
+/// busy until a worker ran it), so at 10,000 resources the quickChecks
+/// stopped for minutes behind the deepCheck backlog.
+#[test]
+fn deep_checks_beyond_the_room_wait_in_line_and_go_on_being_quick_checked() {
+    use ipkit::daemon::policy::DEEP_AT_ONCE;
+    use std::time::Duration;
+    let n = DEEP_AT_ONCE + 44;
+    let defs: Vec<Definition> = (0..n)
+        .map(|i| {
+            let mut def = Definition::new(
+                Tag::new(&format!("r{i:03}")).expect("tag"),
+                format!("198.51.{}.{}/24", 100 + i / 200, 10 + i % 200)
+                    .parse()
+                    .expect("address"),
+                AdapterName::new("eth0").expect("eth0"),
+                Some(AdapterName::new("eth1").expect("eth1")),
+            )
+            .expect("definition");
+            def.tunables.quick_check_interval = Duration::from_secs(5);
+            def.tunables.deep_check_interval = Duration::from_secs(60);
+            def.tunables.announce_refresh = Duration::ZERO;
+            def
+        })
+        .collect();
+    let passed = || Report::Checked {
+        ok: true,
+        recovered: None,
+        active: AdapterName::new("eth0").expect("eth0"),
+        in_service: true,
+    };
+    let kinds = |jobs: &[JobRequest]| {
+        let mut k: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for j in jobs {
+            *k.entry(kind_of(&j.job)).or_default() += 1;
+        }
+        k
+    };
+    let mut policy = Policy::new();
+    let first = policy.load(defs, 0);
+    assert_eq!(first.len(), n);
+    // Every first check passes at once; then, at 100 s, every deepCheck is
+    // due (the last at 90 s) and so is every quickCheck.
+    for j in first {
+        policy.handle(
+            0,
+            Input::Done {
+                tag: j.tag,
+                report: passed(),
+            },
+        );
+    }
+    let now = 100_000;
+    let checks = policy.handle(now, Input::Tick);
+    assert_eq!(kinds(&checks), BTreeMap::from([("check", n)]));
+    let mut deep = Vec::new();
+    for j in checks {
+        deep.extend(policy.handle(
+            now,
+            Input::Done {
+                tag: j.tag,
+                report: passed(),
+            },
+        ));
+    }
+    assert_eq!(kinds(&deep), BTreeMap::from([("deep_check", DEEP_AT_ONCE)]));
+    let in_round: std::collections::HashSet<Tag> = deep.iter().map(|j| j.tag.clone()).collect();
+
+    // Five seconds on, none reported yet: the 44 waiting ones are
+    // quickChecked; the ones under way are busy.
+    let later = now + 5_050;
+    let checks = policy.handle(later, Input::Tick);
+    assert_eq!(
+        kinds(&checks),
+        BTreeMap::from([("check", n - DEEP_AT_ONCE)])
+    );
+    assert!(checks.iter().all(|j| !in_round.contains(&j.tag)));
+    for j in checks {
+        let more = policy.handle(
+            later,
+            Input::Done {
+                tag: j.tag,
+                report: passed(),
+            },
+        );
+        assert!(more.is_empty(), "{more:?}");
+    }
+
+    // They report: each report starts one waiting deepCheck (and the
+    // reporting one, free again, its overdue quickCheck).
+    let mut next = Vec::new();
+    for j in deep {
+        next.extend(policy.handle(
+            later,
+            Input::Done {
+                tag: j.tag,
+                report: Report::DeepChecked,
+            },
+        ));
+    }
+    let deep_next: Vec<&JobRequest> = next.iter().filter(|j| j.job == Job::DeepCheck).collect();
+    assert_eq!(deep_next.len(), n - DEEP_AT_ONCE, "{:?}", kinds(&next));
+    assert!(deep_next.iter().all(|j| !in_round.contains(&j.tag)));
+}

@@ -29,8 +29,8 @@ use crate::store::{Store, StoreError};
 
 /// At most this many deepChecks in one piece of work: their locks are held
 /// together, one descriptor each, and a worker is not kept from the rest
-/// for long.
-const DEEP_BATCH: usize = 256;
+/// for long (the policy starts no more at once).
+const DEEP_BATCH: usize = super::policy::DEEP_AT_ONCE;
 
 /// Where jobs run.
 pub(super) enum Jobs {

@@ -20,6 +20,9 @@
 //! - another host claiming an address in service on its active adapter is
 //!   defended (and reported) at most once per [`DEFEND_INTERVAL`] (RFC 5227
 //!   §2.4); [`Policy::watched`] says which addresses to listen for.
+//! - at most [`DEEP_AT_ONCE`] deepChecks are under way at once
+//!   (`deep_room.rs`): a resource whose deepCheck waits for room is not
+//!   busy, its other checks go on;
 //! - the checks that come due in one step because one adapter lost its
 //!   cable (or went away) are one batch (issue 11): their requests share a
 //!   `batch` number, and the executor runs them together. Each member's
@@ -32,8 +35,12 @@ use std::net::IpAddr;
 
 use crate::resource::{AdapterName, Definition, Tag};
 
+mod deep_room;
 mod messages;
 mod tracked;
+
+pub use deep_room::DEEP_AT_ONCE;
+use deep_room::DeepRoom;
 
 pub use messages::{FailReason, Input, Job, JobRequest, Report, Trigger};
 use tracked::{Pending, Tracked};
@@ -89,6 +96,8 @@ pub struct Policy {
     all: bool,
     /// Changes whenever [`Policy::watched`] may have changed.
     watched_version: u64,
+    /// The deepChecks under way, and those waiting for room.
+    deep: DeepRoom,
 }
 
 impl Policy {
@@ -256,6 +265,13 @@ impl Policy {
     }
 
     fn on_done(&mut self, now: Ms, tag: &Tag, report: Report) {
+        // A deepCheck reported: the next in line has room.
+        if let Some(next) = self.deep.done(tag) {
+            if let Some(r) = self.res.get_mut(&next) {
+                r.deep_waits = false;
+                self.touched.push(next);
+            }
+        }
         let Some(r) = self.res.get_mut(tag) else {
             return;
         };
@@ -385,14 +401,14 @@ impl Policy {
             self.timers.clear();
             for (tag, r) in self.res.iter_mut() {
                 r.queued = None;
-                out.extend(Self::step_one(now, tag, r));
+                out.extend(Self::step_one(now, tag, r, &mut self.deep));
                 Self::queue(&mut self.timers, tag, r);
             }
             return out;
         }
         for tag in std::mem::take(&mut self.touched) {
             if let Some(r) = self.res.get_mut(&tag) {
-                out.extend(Self::step_one(now, &tag, r));
+                out.extend(Self::step_one(now, &tag, r, &mut self.deep));
                 Self::queue(&mut self.timers, &tag, r);
             }
         }
@@ -406,7 +422,7 @@ impl Policy {
                 && r.queued == Some(t)
             {
                 r.queued = None;
-                out.extend(Self::step_one(now, &tag, r));
+                out.extend(Self::step_one(now, &tag, r, &mut self.deep));
                 Self::queue(&mut self.timers, &tag, r);
             }
         }
@@ -426,7 +442,12 @@ impl Policy {
 
     /// Start what is due for one resource, with the adapter whose cable
     /// loss made it due.
-    fn step_one(now: Ms, tag: &Tag, r: &mut Tracked) -> Option<(JobRequest, Option<AdapterName>)> {
+    fn step_one(
+        now: Ms,
+        tag: &Tag,
+        r: &mut Tracked,
+        deep: &mut DeepRoom,
+    ) -> Option<(JobRequest, Option<AdapterName>)> {
         {
             if r.busy {
                 return None;
@@ -480,7 +501,11 @@ impl Policy {
                         trigger: Trigger::Timer,
                         recover,
                     })
-                } else if r.watching() && now >= r.next_deep {
+                } else if r.watching()
+                    && now >= r.next_deep
+                    && !r.deep_waits
+                    && deep.admit(tag, &mut r.deep_waits)
+                {
                     Some(Job::DeepCheck)
                 } else if r.watching() && now >= r.next_refresh {
                     Some(Job::Refresh)

@@ -40,6 +40,9 @@ pub(super) struct Tracked {
     /// A defence decided but not started yet (the resource was busy): the
     /// claimant and the adapter it was heard on.
     pub(super) defence_owed: Option<(Mac, AdapterName)>,
+    /// Its deepCheck is due and waits for room (`deep_room.rs`); its
+    /// deadline leaves the deepCheck out meanwhile.
+    pub(super) deep_waits: bool,
 }
 
 impl Tracked {
@@ -72,6 +75,7 @@ impl Tracked {
             fail_owed: None,
             defended_at: None,
             defence_owed: None,
+            deep_waits: false,
             def,
         }
     }
@@ -141,7 +145,10 @@ impl Tracked {
         }
         let mut d = self.next_quick;
         if self.watching() {
-            d = d.min(self.next_deep).min(self.next_refresh);
+            d = d.min(self.next_refresh);
+            if !self.deep_waits {
+                d = d.min(self.next_deep);
+            }
         }
         // Periodic work waits for the next TIMER_GRID tick, so resources
         // due close together are served in one wake-up.

@@ -1,0 +1,55 @@
+//! How many deepChecks may be under way at once, and which wait for room.
+//!
+//! A deepCheck is the slow check (a reading of every address, rule and
+//! table, and it may settle the routing), and a resource whose deepCheck
+//! has started is busy until a worker has run it: its quickChecks and event
+//! checks wait behind it. With 10,000 resources whose routing was not in
+//! place, every due deepCheck started, they queued faster than the two
+//! workers ran them, and no quickCheck ran for minutes (issue 11,
+//! BENCHMARKS.md "Footprint"). So at most [`DEEP_AT_ONCE`] deepChecks are
+//! under way; a resource whose deepCheck comes due beyond that is not busy
+//! but waits in line, and its other checks go on.
+
+use std::collections::{HashSet, VecDeque};
+
+use crate::resource::Tag;
+
+/// At most this many deepChecks are under way (started, not reported) at
+/// once: one piece of work's worth (their locks are held together, one
+/// descriptor each), so a quickCheck never waits behind more.
+pub const DEEP_AT_ONCE: usize = 256;
+
+#[derive(Debug, Default)]
+pub(super) struct DeepRoom {
+    /// The resources whose deepCheck started and has not reported yet
+    /// (kept across a reload that drops them, until their report).
+    running: HashSet<Tag>,
+    /// The resources whose deepCheck came due while there was no room,
+    /// oldest first (each flagged `deep_waits` in its `Tracked`).
+    waiting: VecDeque<Tag>,
+}
+
+impl DeepRoom {
+    /// `tag`'s deepCheck is due: true if it starts now; otherwise it waits
+    /// in line and `waits` is set.
+    pub(super) fn admit(&mut self, tag: &Tag, waits: &mut bool) -> bool {
+        if self.running.len() < DEEP_AT_ONCE {
+            self.running.insert(tag.clone());
+            return true;
+        }
+        if !*waits {
+            *waits = true;
+            self.waiting.push_back(tag.clone());
+        }
+        false
+    }
+
+    /// `tag` reported: the next in line for the room it leaves, if any,
+    /// to be looked at again (no longer waiting).
+    pub(super) fn done(&mut self, tag: &Tag) -> Option<Tag> {
+        if !self.running.remove(tag) {
+            return None;
+        }
+        self.waiting.pop_front()
+    }
+}
