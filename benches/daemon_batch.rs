@@ -17,7 +17,9 @@
 //! 1.1 s. Run by `scripts/bench-daemon.sh --batch ...` (results in
 //! BENCHMARKS.md, "Daemon: every VIP of a pulled adapter").
 //!
-//! Arguments: `--vips 1,20,100` (default), `--pulls N` (default 30).
+//! Arguments: `--vips 1,20,100` (default), `--pulls N` (default 30),
+//! `--family v6` (every VIP IPv6, in 2001:db8:2::/64 with a base address
+//! there; by default the VIPs are `bench_address`'s, IPv4 up to 450).
 //! Uses only the library's public daemon API, so the same file measures an
 //! older commit too.
 
@@ -45,8 +47,9 @@ fn main() {
     let sizes: Vec<usize> = arg("--vips")
         .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 20, 100]);
+    let v6 = arg("--family").is_some_and(|f| f == "v6");
     for n in sizes {
-        batch(n, pulls);
+        batch(n, pulls, v6);
     }
 }
 
@@ -253,7 +256,17 @@ fn until_link(rx: &Receiver<(Instant, Seen)>, index: u32, up: bool) {
     }
 }
 
-fn batch(n: usize, pulls: usize) {
+/// The `i`th VIP: `bench_address`'s, or with `v6` the `i`th of
+/// 2001:db8:2::/64.
+fn vip(i: usize, v6: bool) -> ipkit::resource::Address {
+    if v6 {
+        format!("2001:db8:2::{:x}/64", 0x100 + i).parse().unwrap()
+    } else {
+        bench_address(i)
+    }
+}
+
+fn batch(n: usize, pulls: usize, v6: bool) {
     let lab = Lab::build(LabConfig::unique()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let opts = DaemonOptions {
@@ -269,10 +282,14 @@ fn batch(n: usize, pulls: usize) {
     for base in ["198.51.100.2", "203.0.113.253"] {
         nl.add_address(eth0, base.parse().unwrap(), 24).unwrap();
     }
+    if v6 {
+        nl.add_address(eth0, "2001:db8:2::2".parse().unwrap(), 64)
+            .unwrap();
+    }
     let mut ips = Vec::with_capacity(n);
     let mut tags = Vec::with_capacity(n);
     for i in 0..n {
-        let addr = bench_address(i);
+        let addr = vip(i, v6);
         let mut def = Definition::new(
             Tag::new(&format!("r{i}")).unwrap(),
             addr,
@@ -394,8 +411,9 @@ fn batch(n: usize, pulls: usize) {
             v[v.len() - 1]
         );
     };
+    let family = if v6 { "IPv6 " } else { "" };
     println!(
-        "{n} VIPs on the pulled adapter, {pulls} pulls (carrier loss -> RTM_NEWADDR on eth1):"
+        "{n} {family}VIPs on the pulled adapter, {pulls} pulls (carrier loss -> RTM_NEWADDR on eth1):"
     );
     stats("every VIP", &mut each);
     stats("first VIP of a pull", &mut first);

@@ -5,7 +5,7 @@
 # other adapter, for 1, 20, 100 ... VIPs). Root; runs entirely in throwaway
 # network namespaces.
 #   scripts/bench-daemon.sh [--pulls 60] [--idle-secs 30] [--settle-secs 0] [--only latency|footprint] [--sizes 1,100,1000]
-#   scripts/bench-daemon.sh --batch [--vips 1,5,20,100] [--pulls 30]
+#   scripts/bench-daemon.sh --batch [--vips 1,5,20,100] [--pulls 30] [--family v6]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = --batch ]; then
