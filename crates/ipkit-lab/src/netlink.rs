@@ -1,6 +1,7 @@
 //! The lab's own small `NETLINK_ROUTE` client: link administration, lab addresses, neighbour reads.
 //!
-//! The only file of this crate that names the netlink crates. It is simpler
+//! The only module of this crate that names the netlink crates (its
+//! records and request messages in `netlink/messages.rs`). It is simpler
 //! than ipkit's own netlink module on purpose: replies are decoded whole
 //! with the crate's parsers, and a dump is only read again when the kernel
 //! marks it interrupted (lab tables are small and change only when a test
@@ -9,7 +10,7 @@
 //! errno, so callers can match on `raw_os_error()`.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::{Mutex, PoisonError};
 
@@ -17,59 +18,25 @@ use netlink_packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
     NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
 };
-use netlink_packet_route::neighbour::{
-    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
-};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_route::neighbour::{NeighbourAttribute, NeighbourMessage, NeighbourState};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+
+mod messages;
+
+pub use messages::{AddressEntry, Link, NeighbourEntry};
+use messages::{
+    address_from, family_of, link_from, neighbour_from, neighbour_message, new_address,
+};
 
 /// Receive buffer: the kernel caps dump batches at 32 KiB.
 const RECEIVE_BUFFER: usize = 64 * 1024;
 /// How often a dump the kernel marked interrupted is read again.
 const DUMP_ATTEMPTS: usize = 8;
-
-/// One network interface.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Link {
-    pub index: u32,
-    pub name: String,
-    pub mac: Option<[u8; 6]>,
-    /// `IFF_UP`: administratively up.
-    pub admin_up: bool,
-    /// `IFLA_CARRIER`.
-    pub carrier: bool,
-    /// `IFLA_OPERSTATE` (RFC 2863: 2 = down, 6 = up, ...).
-    pub operstate: u8,
-}
-
-/// One address on one interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AddressEntry {
-    pub ifindex: u32,
-    pub ip: IpAddr,
-    pub prefix: u8,
-    /// IPv6 duplicate address detection still running.
-    pub tentative: bool,
-    /// IPv6 duplicate address detection failed.
-    pub dad_failed: bool,
-    /// Preferred lifetime over (`IFA_F_DEPRECATED`): not to be picked as a
-    /// source address.
-    pub deprecated: bool,
-}
-
-/// One neighbour (ARP / NDP) cache entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NeighbourEntry {
-    pub ifindex: u32,
-    pub ip: IpAddr,
-    pub mac: Option<[u8; 6]>,
-    /// `NUD_*` state bits.
-    pub state: u16,
-}
 
 /// The sequence number and receive buffer of the exchange in progress.
 #[derive(Debug)]
@@ -122,127 +89,6 @@ fn malformed(e: impl std::fmt::Display) -> io::Error {
         io::ErrorKind::InvalidData,
         format!("malformed netlink reply: {e}"),
     )
-}
-
-fn mac_from(bytes: &[u8]) -> Option<[u8; 6]> {
-    bytes.try_into().ok()
-}
-
-fn family_of(ip: IpAddr) -> AddressFamily {
-    match ip {
-        IpAddr::V4(_) => AddressFamily::Inet,
-        IpAddr::V6(_) => AddressFamily::Inet6,
-    }
-}
-
-fn link_from(message: LinkMessage) -> Link {
-    let flags = message.header.flags;
-    let mut link = Link {
-        index: message.header.index,
-        name: String::new(),
-        mac: None,
-        admin_up: flags.contains(LinkFlags::Up),
-        carrier: flags.contains(LinkFlags::LowerUp),
-        operstate: 0,
-    };
-    for attribute in message.attributes {
-        match attribute {
-            LinkAttribute::IfName(name) => link.name = name,
-            LinkAttribute::Address(bytes) => link.mac = mac_from(&bytes),
-            LinkAttribute::Carrier(carrier) => link.carrier = carrier != 0,
-            LinkAttribute::OperState(state) => link.operstate = state.into(),
-            _ => {}
-        }
-    }
-    link
-}
-
-fn address_from(message: AddressMessage) -> Option<AddressEntry> {
-    let mut flags = AddressFlags::from_bits_retain(u32::from(message.header.flags.bits()));
-    let (mut local, mut address) = (None, None);
-    for attribute in message.attributes {
-        match attribute {
-            AddressAttribute::Local(ip) => local = Some(ip),
-            AddressAttribute::Address(ip) => address = Some(ip),
-            AddressAttribute::Flags(f) => flags = f,
-            _ => {}
-        }
-    }
-    local.or(address).map(|ip| AddressEntry {
-        ifindex: message.header.index,
-        ip,
-        prefix: message.header.prefix_len,
-        tentative: flags.contains(AddressFlags::Tentative),
-        dad_failed: flags.contains(AddressFlags::Dadfailed),
-        deprecated: flags.contains(AddressFlags::Deprecated),
-    })
-}
-
-fn neighbour_from(message: NeighbourMessage) -> Option<NeighbourEntry> {
-    let (mut ip, mut mac) = (None, None);
-    for attribute in message.attributes {
-        match attribute {
-            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => ip = Some(v4.into()),
-            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => ip = Some(v6.into()),
-            NeighbourAttribute::LinkLayerAddress(bytes) => mac = mac_from(&bytes),
-            _ => {}
-        }
-    }
-    ip.map(|ip| NeighbourEntry {
-        ifindex: message.header.ifindex,
-        ip,
-        mac,
-        state: message.header.state.into(),
-    })
-}
-
-fn neighbour_message(ifindex: u32, ip: IpAddr) -> NeighbourMessage {
-    let mut message = NeighbourMessage::default();
-    message.header.ifindex = ifindex;
-    message.header.family = family_of(ip);
-    let destination = match ip {
-        IpAddr::V4(v4) => NeighbourAddress::Inet(v4),
-        IpAddr::V6(v6) => NeighbourAddress::Inet6(v6),
-    };
-    message
-        .attributes
-        .push(NeighbourAttribute::Destination(destination));
-    message
-}
-
-/// The IPv4 broadcast address of `ip/prefix` (none for /31 and /32).
-fn broadcast(ip: Ipv4Addr, prefix: u8) -> Option<Ipv4Addr> {
-    if prefix >= 31 {
-        return None;
-    }
-    let host_bits = u32::MAX >> prefix;
-    Some(Ipv4Addr::from(u32::from(ip) | host_bits))
-}
-
-/// An RTM_NEWADDR of `ip/prefix` on `ifindex`, as `ip addr add` sends it
-/// (IPv4 with its broadcast address, IPv6 without duplicate address
-/// detection).
-fn new_address(ifindex: u32, ip: IpAddr, prefix: u8) -> AddressMessage {
-    let mut message = AddressMessage::default();
-    message.header.index = ifindex;
-    message.header.prefix_len = prefix;
-    message.header.family = family_of(ip);
-    match ip {
-        IpAddr::V4(v4) => {
-            message.attributes.push(AddressAttribute::Local(ip));
-            message.attributes.push(AddressAttribute::Address(ip));
-            if let Some(b) = broadcast(v4, prefix) {
-                message.attributes.push(AddressAttribute::Broadcast(b));
-            }
-        }
-        IpAddr::V6(_) => {
-            message.attributes.push(AddressAttribute::Address(ip));
-            message
-                .attributes
-                .push(AddressAttribute::Flags(AddressFlags::Nodad));
-        }
-    }
-    message
 }
 
 /// How many requests [`RouteSocket::add_addresses`] has in flight: their
@@ -615,15 +461,6 @@ mod tests {
 
     use super::*;
     use crate::netns::NetNs;
-
-    #[test]
-    fn broadcast_covers_the_host_bits() {
-        let ip = Ipv4Addr::new(198, 51, 100, 10);
-        assert_eq!(broadcast(ip, 24), Some(Ipv4Addr::new(198, 51, 100, 255)));
-        assert_eq!(broadcast(ip, 0), Some(Ipv4Addr::BROADCAST));
-        assert_eq!(broadcast(ip, 31), None);
-        assert_eq!(broadcast(ip, 32), None);
-    }
 
     #[test]
     fn bridge_master_mac_rename_move_and_delete() {
