@@ -266,11 +266,11 @@ impl Policy {
 
     fn on_done(&mut self, now: Ms, tag: &Tag, report: Report) {
         // A deepCheck reported: the next in line has room.
-        if let Some(next) = self.deep.done(tag) {
-            if let Some(r) = self.res.get_mut(&next) {
-                r.deep_waits = false;
-                self.touched.push(next);
-            }
+        if let Some(next) = self.deep.done(tag)
+            && let Some(r) = self.res.get_mut(&next)
+        {
+            r.deep_waits = false;
+            self.touched.push(next);
         }
         let Some(r) = self.res.get_mut(tag) else {
             return;
