@@ -100,8 +100,8 @@ fn unlisted(ethertype: u16) -> Program {
 /// The kernel had no room for a filter: a socket filter, once converted,
 /// counts against `net.core.optmem_max` (128 KiB by default), the old and
 /// the new one together while one replaces another. Found at 1,000 VIPs:
-/// 150 IPv6 addresses' list fits alone but not beside the one before it,
-/// 300 not at all (issue 11).
+/// 100 IPv6 addresses' list fits alone but not beside another of 100, one
+/// of 150 not at all (issue 11).
 fn no_room(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::ENOMEM)
 }
