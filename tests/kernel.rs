@@ -662,6 +662,14 @@ fn watch(lab: &Lab, changes: &mut LinuxChanges, addresses: &[WatchedAddress]) ->
         .expect("watch")
 }
 
+/// A change source opened in node A's namespace.
+fn changes_in_node_a(lab: &Lab) -> LinuxChanges {
+    lab.node_a()
+        .run(LinuxChanges::open)
+        .expect("run")
+        .expect("change source")
+}
+
 fn change_source_hears_foreign_claims_of_watched_addresses(v6: bool) {
     let lab = lab(v6);
     let ip = vip(v6).ip();
@@ -673,11 +681,7 @@ fn change_source_hears_foreign_claims_of_watched_addresses(v6: bool) {
     .parse()
     .expect("ip");
     let eth0 = lab.ifindex_of(Port::APrimary).expect("eth0");
-    let mut changes = lab
-        .node_a()
-        .run(LinuxChanges::open)
-        .expect("run")
-        .expect("change source");
+    let mut changes = changes_in_node_a(&lab);
     assert_eq!(
         watch(&lab, &mut changes, &[WatchedAddress { ifindex: eth0, ip }]),
         WireWatch::Listening
@@ -733,11 +737,7 @@ fn change_source_hears_claims_among_hundreds_of_watched_ipv6_addresses() {
     let lab = lab(true);
     let eth0 = lab.ifindex_of(Port::APrimary).expect("eth0");
     let b = lab.mac_of(Port::B).expect("mac");
-    let mut changes = lab
-        .node_a()
-        .run(LinuxChanges::open)
-        .expect("run")
-        .expect("change source");
+    let mut changes = changes_in_node_a(&lab);
     let ip = |n: usize| -> IpAddr { format!("2001:db8:1::{:x}", 0x1000 + n).parse().expect("ip") };
     let watched = |range: std::ops::Range<usize>| -> Vec<WatchedAddress> {
         range

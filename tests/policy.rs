@@ -287,32 +287,23 @@ fn deep_checks_beyond_the_room_wait_in_line_and_go_on_being_quick_checked() {
         }
         k
     };
+    let done = |policy: &mut Policy, at: Ms, tag: Tag, report: Report| {
+        policy.handle(at, Input::Done { tag, report })
+    };
     let mut policy = Policy::new();
     let first = policy.load(defs, 0);
     assert_eq!(first.len(), n);
     // Every first check passes at once; then, at 100 s, every deepCheck is
     // due (the last at 90 s) and so is every quickCheck.
     for j in first {
-        policy.handle(
-            0,
-            Input::Done {
-                tag: j.tag,
-                report: passed(),
-            },
-        );
+        done(&mut policy, 0, j.tag, passed());
     }
     let now = 100_000;
     let checks = policy.handle(now, Input::Tick);
     assert_eq!(kinds(&checks), BTreeMap::from([("check", n)]));
     let mut deep = Vec::new();
     for j in checks {
-        deep.extend(policy.handle(
-            now,
-            Input::Done {
-                tag: j.tag,
-                report: passed(),
-            },
-        ));
+        deep.extend(done(&mut policy, now, j.tag, passed()));
     }
     assert_eq!(kinds(&deep), BTreeMap::from([("deep_check", DEEP_AT_ONCE)]));
     let in_round: std::collections::HashSet<Tag> = deep.iter().map(|j| j.tag.clone()).collect();
@@ -327,13 +318,7 @@ fn deep_checks_beyond_the_room_wait_in_line_and_go_on_being_quick_checked() {
     );
     assert!(checks.iter().all(|j| !in_round.contains(&j.tag)));
     for j in checks {
-        let more = policy.handle(
-            later,
-            Input::Done {
-                tag: j.tag,
-                report: passed(),
-            },
-        );
+        let more = done(&mut policy, later, j.tag, passed());
         assert!(more.is_empty(), "{more:?}");
     }
 
@@ -341,13 +326,7 @@ fn deep_checks_beyond_the_room_wait_in_line_and_go_on_being_quick_checked() {
     // reporting one, free again, its overdue quickCheck).
     let mut next = Vec::new();
     for j in deep {
-        next.extend(policy.handle(
-            later,
-            Input::Done {
-                tag: j.tag,
-                report: Report::DeepChecked,
-            },
-        ));
+        next.extend(done(&mut policy, later, j.tag, Report::DeepChecked));
     }
     let deep_next: Vec<&JobRequest> = next.iter().filter(|j| j.job == Job::DeepCheck).collect();
     assert_eq!(deep_next.len(), n - DEEP_AT_ONCE, "{:?}", kinds(&next));
