@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ipkit::daemon::policy::{Input, Job, JobRequest, Ms, Policy, Report};
 use ipkit::resource::{AdapterName, Definition, Tag};
@@ -247,17 +248,10 @@ fn a_wrong_transcript_fails() {
     case(dir.path(), false).unwrap();
 }
 
-/// At most `DEEP_AT_ONCE` deepChecks are under way (issue 11): with more
-/// due at once, the rest wait in line, not busy: their quickChecks go on,
-/// and their deepChecks start as the ones under way report. Before, every due deepCheck started (and its resource was
-/// busy until a worker ran it), so at 10,000 resources the quickChecks
-/// stopped for minutes behind the deepCheck backlog.
-#[test]
-fn deep_checks_beyond_the_room_wait_in_line_and_go_on_being_quick_checked() {
-    use ipkit::daemon::policy::DEEP_AT_ONCE;
-    use std::time::Duration;
-    let n = DEEP_AT_ONCE + 44;
-    let defs: Vec<Definition> = (0..n)
+/// `n` resources on eth0 (quickCheck every 5 s, deepCheck every 60 s, no
+/// refresh), for the deepCheck-room tests.
+fn many_on_eth0(n: usize) -> Vec<Definition> {
+    (0..n)
         .map(|i| {
             let mut def = Definition::new(
                 Tag::new(&format!("r{i:03}")).expect("tag"),
@@ -273,22 +267,40 @@ fn deep_checks_beyond_the_room_wait_in_line_and_go_on_being_quick_checked() {
             def.tunables.announce_refresh = Duration::ZERO;
             def
         })
-        .collect();
-    let passed = || Report::Checked {
+        .collect()
+}
+
+/// A quickCheck that passed on eth0.
+fn passed() -> Report {
+    Report::Checked {
         ok: true,
         recovered: None,
         active: AdapterName::new("eth0").expect("eth0"),
         in_service: true,
-    };
+    }
+}
+
+/// Feed `tag`'s report; the jobs it starts.
+fn done(policy: &mut Policy, at: Ms, tag: Tag, report: Report) -> Vec<JobRequest> {
+    policy.handle(at, Input::Done { tag, report })
+}
+
+/// At most `DEEP_AT_ONCE` deepChecks are under way (issue 11): with more
+/// due at once, the rest wait in line, not busy: their quickChecks go on,
+/// and their deepChecks start as the ones under way report. Before, every due deepCheck started (and its resource was
+/// busy until a worker ran it), so at 10,000 resources the quickChecks
+/// stopped for minutes behind the deepCheck backlog.
+#[test]
+fn deep_checks_beyond_the_room_wait_in_line_and_go_on_being_quick_checked() {
+    use ipkit::daemon::policy::DEEP_AT_ONCE;
+    let n = DEEP_AT_ONCE + 44;
+    let defs = many_on_eth0(n);
     let kinds = |jobs: &[JobRequest]| {
         let mut k: BTreeMap<&'static str, usize> = BTreeMap::new();
         for j in jobs {
             *k.entry(kind_of(&j.job)).or_default() += 1;
         }
         k
-    };
-    let done = |policy: &mut Policy, at: Ms, tag: Tag, report: Report| {
-        policy.handle(at, Input::Done { tag, report })
     };
     let mut policy = Policy::new();
     let first = policy.load(defs, 0);
@@ -331,4 +343,52 @@ fn deep_checks_beyond_the_room_wait_in_line_and_go_on_being_quick_checked() {
     let deep_next: Vec<&JobRequest> = next.iter().filter(|j| j.job == Job::DeepCheck).collect();
     assert_eq!(deep_next.len(), n - DEEP_AT_ONCE, "{:?}", kinds(&next));
     assert!(deep_next.iter().all(|j| !in_round.contains(&j.tag)));
+}
+
+/// A line of waiting deepChecks never stalls: here the first 256 waiting
+/// resources are dropped by a reload, and their entries in the line must
+/// not use up the room the reports free (before: each report let exactly
+/// the next entry go, so the dropped ones took every report's room and the
+/// last resource never had its deepCheck again).
+#[test]
+fn a_waiting_deep_check_is_not_stranded_behind_resources_a_reload_dropped() {
+    use ipkit::daemon::policy::DEEP_AT_ONCE;
+    let n = 2 * DEEP_AT_ONCE + 1;
+    let defs = many_on_eth0(n);
+    let mut policy = Policy::new();
+    for j in policy.load(defs.clone(), 0) {
+        done(&mut policy, 0, j.tag, passed());
+    }
+    // Every quickCheck and then every deepCheck due at 100 s: the first
+    // 256 reports start deepChecks, the other 257 resources wait in line.
+    let now = 100_000;
+    let mut deep = Vec::new();
+    let mut line = Vec::new();
+    for j in policy.handle(now, Input::Tick) {
+        let tag = j.tag.clone();
+        let started = done(&mut policy, now, j.tag, passed());
+        if started.is_empty() {
+            line.push(tag);
+        }
+        deep.extend(started);
+    }
+    assert_eq!(deep.len(), DEEP_AT_ONCE);
+    assert_eq!(line.len(), DEEP_AT_ONCE + 1);
+    // A reload drops the first 256 in line; the last one stays.
+    let last = line.last().cloned().expect("last");
+    let kept: Vec<Definition> = defs
+        .into_iter()
+        .filter(|d| !line[..DEEP_AT_ONCE].contains(&d.tag))
+        .collect();
+    assert!(policy.load(kept, now).is_empty());
+    // Every deepCheck under way reports: the last one in line starts its.
+    let mut next = Vec::new();
+    for j in deep {
+        next.extend(done(&mut policy, now, j.tag, Report::DeepChecked));
+    }
+    assert!(
+        next.iter()
+            .any(|j| j.tag == last && j.job == Job::DeepCheck),
+        "{next:?}"
+    );
 }

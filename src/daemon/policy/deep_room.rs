@@ -44,12 +44,19 @@ impl DeepRoom {
         false
     }
 
-    /// `tag` reported: the next in line for the room it leaves, if any,
-    /// to be looked at again (no longer waiting).
-    pub(super) fn done(&mut self, tag: &Tag) -> Option<Tag> {
-        if !self.running.remove(tag) {
-            return None;
-        }
-        self.waiting.pop_front()
+    /// `tag` reported: its room is free again.
+    pub(super) fn done(&mut self, tag: &Tag) {
+        self.running.remove(tag);
+    }
+
+    /// The next in line for the room there is now (oldest first), to be
+    /// looked at again; each is no longer waiting unless a newer entry
+    /// says so. Called at every step, so that a line never stalls: one let
+    /// go that cannot start yet (busy, or gone in a reload) does not hold
+    /// the others back.
+    pub(super) fn release(&mut self) -> Vec<Tag> {
+        let room = DEEP_AT_ONCE.saturating_sub(self.running.len());
+        let n = self.waiting.len().min(room);
+        self.waiting.drain(..n).collect()
     }
 }

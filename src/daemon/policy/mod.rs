@@ -265,13 +265,9 @@ impl Policy {
     }
 
     fn on_done(&mut self, now: Ms, tag: &Tag, report: Report) {
-        // A deepCheck reported: the next in line has room.
-        if let Some(next) = self.deep.done(tag)
-            && let Some(r) = self.res.get_mut(&next)
-        {
-            r.deep_waits = false;
-            self.touched.push(next);
-        }
+        // A deepCheck reported: its room is free (`step` lets the next in
+        // line go).
+        self.deep.done(tag);
         let Some(r) = self.res.get_mut(tag) else {
             return;
         };
@@ -369,6 +365,15 @@ impl Policy {
     /// Start whatever is due, at most one job per resource; the checks of
     /// one adapter's cable loss as one batch.
     fn step(&mut self, now: Ms) -> Vec<JobRequest> {
+        // deepChecks waiting in line, for the room there is.
+        for next in self.deep.release() {
+            if let Some(r) = self.res.get_mut(&next)
+                && r.deep_waits
+            {
+                r.deep_waits = false;
+                self.touched.push(next);
+            }
+        }
         let started = self.start_due(now);
         let mut lost_on: HashMap<AdapterName, usize> = HashMap::new();
         for adapter in started.iter().filter_map(|(_, lost)| lost.as_ref()) {
