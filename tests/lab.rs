@@ -388,6 +388,14 @@ const LONG: AnnouncePlan = AnnouncePlan {
 /// Twice the whole schedule: how long "no further frames" waits.
 const QUIET: Duration = Duration::from_secs(2);
 
+/// A kernel handle opened by `open` in node A's namespace.
+fn kernel_in_a(
+    lab: &Lab,
+    open: fn() -> Result<LinuxKernel, ipkit::net::KernelError>,
+) -> LinuxKernel {
+    lab.node_a().run(open).expect("run").expect("open")
+}
+
 fn adapter(port: Port) -> AdapterName {
     AdapterName::new(port.adapter()).expect("adapter name")
 }
@@ -434,11 +442,7 @@ fn delete_address_ends_the_background_rounds() {
     let mac = mac_of(&lab, Port::APrimary);
     let cap = lab.capture(Port::APrimary).expect("capture");
     let eth0 = adapter(Port::APrimary);
-    let k = lab
-        .node_a()
-        .run(LinuxKernel::open)
-        .expect("run")
-        .expect("open");
+    let k = kernel_in_a(&lab, LinuxKernel::open);
     lab.node_a()
         .run(|| k.announce(&eth0, ip, LONG))
         .expect("run")
@@ -474,11 +478,7 @@ fn announce_on_another_adapter_stops_the_old_rounds() {
     let backup = mac_of(&lab, Port::ABackup);
     let cap = lab.capture(Port::APrimary).expect("capture");
     let backup_cap = lab.capture(Port::ABackup).expect("capture");
-    let k = lab
-        .node_a()
-        .run(LinuxKernel::open)
-        .expect("run")
-        .expect("open");
+    let k = kernel_in_a(&lab, LinuxKernel::open);
     lab.node_a()
         .run(|| k.announce(&adapter(Port::APrimary), ip, LONG))
         .expect("run")
@@ -516,11 +516,7 @@ fn a_thread_sender_lets_a_taken_name_go_at_once() {
     let addr = Address::new(ip, 24).expect("address");
     let backup = mac_of(&lab, Port::ABackup);
     let backup_cap = lab.capture(Port::ABackup).expect("capture");
-    let k = lab
-        .node_a()
-        .run(LinuxKernel::open_long_lived)
-        .expect("run")
-        .expect("open");
+    let k = kernel_in_a(&lab, LinuxKernel::open_long_lived);
     let slow = AnnouncePlan {
         count: 3,
         interval: Duration::from_secs(3),
@@ -575,11 +571,7 @@ fn a_woken_thread_sender_sleeps_again() {
     let ip = add(&lab, Port::APrimary, "198.51.100.10", 24);
     let other = add(&lab, Port::APrimary, "198.51.100.11", 24);
     let addr = Address::new(ip, 24).expect("address");
-    let k = lab
-        .node_a()
-        .run(LinuxKernel::open_long_lived)
-        .expect("run")
-        .expect("open");
+    let k = kernel_in_a(&lab, LinuxKernel::open_long_lived);
     let plan = AnnouncePlan {
         count: 5,
         interval: Duration::from_millis(400),
@@ -651,11 +643,7 @@ fn rounds_outlive_their_process_and_another_process_stops_them() {
     );
     // The announcing process has exited; its rounds go on.
     assert!(cap.wait_for_count(FrameKind::ArpReply, ip, 3, WAIT));
-    let k = lab
-        .node_a()
-        .run(LinuxKernel::open)
-        .expect("run")
-        .expect("open");
+    let k = kernel_in_a(&lab, LinuxKernel::open);
     lab.node_a()
         .run(|| k.delete_address(&adapter(Port::APrimary), &addr))
         .expect("run")
@@ -698,11 +686,7 @@ fn recover_right_after_restore_leaves_the_client_on_the_backup() {
     def.tunables.announce_interval = LONG.interval;
     def.tunables.probe_timeout = Duration::ZERO;
     let mut state = RuntimeState::default();
-    let k = lab
-        .node_a()
-        .run(LinuxKernel::open)
-        .expect("run")
-        .expect("open");
+    let k = kernel_in_a(&lab, LinuxKernel::open);
     let mut run = |op: Operation| {
         let rec = Recorder::new();
         let ctx = Ctx {
@@ -763,11 +747,7 @@ fn recover_right_after_restore_leaves_the_client_on_the_backup() {
 #[test]
 fn kept_probe_socket_is_reused_and_drained() {
     let lab = lab();
-    let k = lab
-        .node_a()
-        .run(LinuxKernel::open)
-        .expect("run")
-        .expect("open");
+    let k = kernel_in_a(&lab, LinuxKernel::open);
     let eth0 = adapter(Port::APrimary);
     let client = mac_of(&lab, Port::Client);
     let free: IpAddr = "198.51.100.77".parse().expect("ip");
@@ -849,7 +829,7 @@ fn announced_in_one_pass(
         .collect();
     let mac = mac_of(lab, Port::APrimary);
     let cap = lab.capture(Port::APrimary).expect("capture");
-    let k = lab.node_a().run(open).expect("run").expect("open");
+    let k = kernel_in_a(lab, open);
     let requests: Vec<AnnounceRequest> = ips
         .iter()
         .map(|ip| AnnounceRequest {
