@@ -452,7 +452,7 @@ fn duplicate_and_broken_definitions_are_errors() {
 
 /// `routing-policy` (issue 11): ipkit's rule after a restore is ok, and
 /// makes `ignore_routes_with_linkdown` unnecessary; the rule taken away by
-/// hand warns, and the fix as written (`ipkit quickcheck web`) puts it
+/// hand warns, and the fix as written (`ipkit deepcheck web`) puts it
 /// back; an operator's rule at ipkit's priority warns, one after it not.
 #[test]
 fn routing_policy_finds_a_missing_rule_and_an_operator_rule_in_its_way() {
@@ -477,8 +477,8 @@ fn routing_policy_finds_a_missing_rule_and_an_operator_rule_in_its_way() {
     assert_eq!(missing.severity, "warning", "{}", r.text);
     assert_eq!(r.code, 1);
     let fix = missing.fix.as_deref().expect("a fix");
-    assert!(fix.starts_with("`ipkit quickcheck web`"), "{fix}");
-    let checked = d.env.run(&["quickcheck", "web"]);
+    assert!(fix.starts_with("`ipkit deepcheck web`"), "{fix}");
+    let checked = d.env.run(&["deepcheck", "web"]);
     assert_eq!(code(&checked), 0, "{}", stderr(&checked));
     assert_eq!(d.check().severity("routing-policy", "web"), ["ok"]);
 

@@ -138,7 +138,13 @@ impl Agent<'_> {
         // written before it deletes. A monitor of a resource not started
         // here adopts nothing: it reports what it sees (monitor.rs).
         if (action != ResourceAction::Monitor || started_here)
-            && let Err(e) = ops::prepare(&store, &ctx, &def, operation_of(action), &mut state)
+            && let Err(e) = ops::prepare(
+                &store,
+                &ctx,
+                &def,
+                operation_of(action, self.env),
+                &mut state,
+            )
         {
             eprintln!("ipkit: could not save the state of {}: {e}", def.tag);
         }
@@ -184,11 +190,15 @@ impl Agent<'_> {
     }
 }
 
-/// The operation of SPEC §4 that SPEC §6 maps an action to.
-fn operation_of(action: ResourceAction) -> Operation {
+/// The operation of SPEC §4 that SPEC §6 maps an action to: a monitor at
+/// `OCF_CHECK_LEVEL` 10 is a deepCheck (after its quickCheck), and is
+/// reconciled as one, routing included (`ops::reconcile`,
+/// `settles_routing`); at depth 0 it is a quickCheck.
+fn operation_of(action: ResourceAction, env: &OcfEnv) -> Operation {
     match action {
         ResourceAction::Start => Operation::Restore,
         ResourceAction::Stop => Operation::Remove,
+        ResourceAction::Monitor if env.check_level() >= 10 => Operation::DeepCheck,
         ResourceAction::Monitor | ResourceAction::ValidateAll | ResourceAction::ReloadAgent => {
             Operation::QuickCheck
         }

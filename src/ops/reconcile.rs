@@ -14,7 +14,8 @@
 //! source rule and table, docs/linux-backend.md "Source routing") is
 //! brought in line with where the address is too ([`reconcile_routing`]),
 //! one 7007 per change: a crash between an address change and that state
-//! is repaired by the next operation.
+//! is repaired by the next operation ([`settles_routing`] says which:
+//! every one but a quickCheck that found the state right).
 //!
 //! What it does not correct: a state that says "in service" while no
 //! adapter of the resource holds the address is a failed resource, not a
@@ -149,17 +150,9 @@ pub fn reconcile(
 }
 
 /// [`reconcile`] of every member, with one reading of the holders for all
-/// of them (issue 11: the daemon's batch) and one settle of their routing
-/// (`Kernel::settle_routing_many`). One list per member, in order.
-///
-/// Before a quickCheck only the members whose state was corrected get
-/// their routing settled: this is the daemon's path (the command line and
-/// the OCF agent reconcile one resource with [`reconcile`], which always
-/// settles), and there the routing work would sit between a carrier loss
-/// and the recovery. Nothing is lost: a quickCheck that passes changes
-/// nothing; one that fails is followed by recover, whose adds and deletes
-/// re-point the routing; and the daemon's deepCheck settles every resource
-/// in service periodically (docs/daemon.md, "Batch recovery").
+/// of them (issue 11: the daemon's batch) and one settle of the routing of
+/// the members [`settles_routing`] names (`Kernel::settle_routing_many`).
+/// One list per member, in order.
 pub fn reconcile_many(
     ctx: &Ctx<'_>,
     members: &mut [Member<'_>],
@@ -179,7 +172,7 @@ pub fn reconcile_many(
         .map(|(k, (m, holders))| match holders {
             Ok(holders) => {
                 let found = correct_state(ctx, m.def, op, m.state, &holders);
-                if op != Operation::QuickCheck || !found.is_empty() {
+                if settles_routing(op, &found) {
                     settle.push((k, routing_nic(m.def, m.state, &holders)));
                 }
                 found
@@ -204,8 +197,30 @@ pub fn reconcile_many(
     corrected
 }
 
+/// Does the reconcile before `op`, which made the corrections `found`,
+/// settle the routing too? Always, except before a quickCheck whose state
+/// was right. A quickCheck reads only what SPEC §4 has it read (the link
+/// and the holders: one address dump, issue 11 §4), while settling reads
+/// every rule and route (a rules dump, a dump of every table and a second
+/// address dump: 0.13 ms of a 1.4 ms OCF monitor, BENCHMARKS.md "The
+/// agent's own costs"), and in the daemon that work would sit between a
+/// carrier loss and the recovery. Nothing is lost:
+/// - what a crash between an address change and its routing leaves is
+///   always a stale state as well (the kernel changes before the state is
+///   written), so the quickCheck after it corrects the state and settles;
+/// - the routing matters only once the address has moved, and every move
+///   (recover, restore, remove; a quickCheck that fails is followed by
+///   recover) re-points it in the same call that moves the address;
+/// - what a hand edit breaks while nothing moves (a rule deleted, a
+///   gateway of `main` changed) is repaired by the next deepCheck: the
+///   OCF agent's monitor at `OCF_CHECK_LEVEL` 10 (every 60 s in its
+///   meta-data), the daemon's deepCheck job, `ipkit deepcheck`.
+pub(crate) fn settles_routing(op: Operation, found: &[Correction]) -> bool {
+    op != Operation::QuickCheck || !found.is_empty()
+}
+
 /// Applies the corrections `holders` call for, each with its 7007, and
-/// settles the routing.
+/// settles the routing when [`settles_routing`] says so.
 fn correct(
     ctx: &Ctx<'_>,
     def: &Definition,
@@ -214,7 +229,9 @@ fn correct(
     holders: &[AdapterName],
 ) -> Vec<Correction> {
     let found = correct_state(ctx, def, op, state, holders);
-    reconcile_routing(ctx, def, op, &routing_nic(def, state, holders));
+    if settles_routing(op, &found) {
+        reconcile_routing(ctx, def, op, &routing_nic(def, state, holders));
+    }
     found
 }
 

@@ -81,7 +81,7 @@ fn policy(facts: &NodeFacts, def: &Definition, out: &mut Vec<Finding>) {
         .filter(|r| r.ipkit && r.source == Some((ip, host_len(ip))))
         .collect();
     let repair = format!(
-        "`ipkit quickcheck {}` repairs it (as does any operation on the resource, and the daemon's deepCheck)",
+        "`ipkit deepcheck {}` repairs it (as does every operation on the resource but a quickCheck that finds its state right, the OCF monitor at OCF_CHECK_LEVEL 10, and the daemon's deepCheck)",
         def.tag
     );
     let holders = snapshot.holders(ip);
@@ -326,7 +326,7 @@ mod tests {
             let w = the(&f, FindingId::RoutingPolicy, "web");
             assert_eq!(w.severity, Warning, "{w}");
             assert!(w.message.contains(what), "{w}");
-            assert!(w.fix.as_deref().unwrap().contains("ipkit quickcheck web"));
+            assert!(w.fix.as_deref().unwrap().contains("ipkit deepcheck web"));
         }
     }
 
