@@ -432,6 +432,24 @@ fn mark(lab: &Lab, cap: &Capture, port: Port, marker: &str) {
     );
 }
 
+/// `holders_and_links` (the OCF monitor's one reading of the holders, issue
+/// 11 §4): every holder, each with the link `link` would have read for it.
+#[test]
+fn holders_and_links_gives_each_holder_its_link() {
+    let lab = lab();
+    let ip = add(&lab, Port::APrimary, "198.51.100.10", 24);
+    add(&lab, Port::ABackup, "198.51.100.10", 32);
+    let k = kernel_in_a(&lab, LinuxKernel::open);
+    let (names, links) = k.holders_and_links(ip).expect("holders and links");
+    let both = [adapter(Port::APrimary), adapter(Port::ABackup)];
+    assert_eq!(names, both);
+    let looked: Vec<_> = both.iter().map(|a| k.link(a).expect("link")).collect();
+    assert_eq!(links, looked);
+    lab.pull_cable(Port::ABackup).expect("pull");
+    let (_, links) = k.holders_and_links(ip).expect("holders and links");
+    assert!(!links[1].state.is_connected(), "{links:?}");
+}
+
 /// After announce on eth0 and then delete_address (both through
 /// LinuxKernel), no further frame about the address leaves eth0.
 #[test]

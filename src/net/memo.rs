@@ -4,7 +4,9 @@
 //! load (`ops::prepare`), the agent's own look at who holds the address,
 //! and quickCheck steps 1 and 2 (SPEC §4). [`ReadMemo`] answers each read
 //! of the [`Kernel`] seam from the first answer, so one monitor costs one
-//! address dump and the link requests that dump and quickCheck need.
+//! address dump and the link requests that dump and quickCheck need: a
+//! holder's link read to name it (`Kernel::holders_and_links`) answers
+//! quickCheck's look at that adapter too.
 //!
 //! What keeps a remembered answer true: it is forgotten by every call that
 //! changes what is remembered or waits (add, delete, announce, probe,
@@ -94,8 +96,12 @@ impl Kernel for ReadMemo<'_> {
         if let Some(names) = self.seen().holders.get(&ip) {
             return Ok(names.clone());
         }
-        let names = self.kernel.holders(ip)?;
-        self.seen().holders.insert(ip, names.clone());
+        let (names, links) = self.kernel.holders_and_links(ip)?;
+        let mut seen = self.seen();
+        seen.holders.insert(ip, names.clone());
+        for link in links {
+            seen.links.entry(link.name.clone()).or_insert(Ok(link));
+        }
         Ok(names)
     }
 
@@ -237,6 +243,74 @@ mod tests {
             .unwrap();
         assert_eq!(memo.holders(addr.ip()).unwrap(), vec![nic("eth1")]);
         assert_eq!(net.count(CallKind::Holders), 2);
+    }
+
+    /// The simulation, naming holders as Linux does: by reading each
+    /// holder's link (without recording a link call).
+    struct Naming<'a>(&'a SimNet);
+
+    impl Kernel for Naming<'_> {
+        fn link(&self, adapter: &AdapterName) -> Result<LinkInfo, KernelError> {
+            self.0.link(adapter)
+        }
+        fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
+            self.0.holders(ip)
+        }
+        fn holders_and_links(
+            &self,
+            ip: IpAddr,
+        ) -> Result<(Vec<AdapterName>, Vec<LinkInfo>), KernelError> {
+            let names = self.0.holders(ip)?;
+            let links = names.iter().filter_map(|n| self.0.link_info(n)).collect();
+            Ok((names, links))
+        }
+        fn add_address(
+            &self,
+            adapter: &AdapterName,
+            addr: &Address,
+            opts: AddOptions,
+        ) -> Result<(), KernelError> {
+            self.0.add_address(adapter, addr, opts)
+        }
+        fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError> {
+            self.0.delete_address(adapter, addr)
+        }
+        fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
+            self.0.flush_neighbours(ip)
+        }
+        fn announce(
+            &self,
+            adapter: &AdapterName,
+            ip: IpAddr,
+            plan: AnnouncePlan,
+        ) -> Result<(), KernelError> {
+            self.0.announce(adapter, ip, plan)
+        }
+        fn probe(
+            &self,
+            adapter: &AdapterName,
+            ip: IpAddr,
+            timeout: Duration,
+        ) -> Result<ProbeResult, KernelError> {
+            self.0.probe(adapter, ip, timeout)
+        }
+    }
+
+    /// A holder's link, read to name it, answers quickCheck's look at that
+    /// adapter: one monitor, one link request (issue 11 §4).
+    #[test]
+    fn a_link_read_to_name_a_holder_is_remembered() {
+        let (net, addr) = net();
+        let naming = Naming(&net);
+        let memo = ReadMemo::new(&naming, net.clock());
+        assert_eq!(memo.holders(addr.ip()).unwrap(), vec![nic("eth0")]);
+        assert!(memo.link(&nic("eth0")).unwrap().state.is_connected());
+        assert_eq!(net.count(CallKind::Link), 0);
+        // Another adapter is read, and a change forgets the holder's link.
+        assert!(memo.link(&nic("eth1")).is_ok());
+        memo.delete_address(&nic("eth0"), &addr).unwrap();
+        assert!(memo.link(&nic("eth0")).is_ok());
+        assert_eq!(net.count(CallKind::Link), 2);
     }
 
     #[test]

@@ -187,6 +187,18 @@ pub trait Kernel: Send + Sync {
     /// Every local adapter that holds `ip` (any prefix length).
     fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError>;
 
+    /// [`Kernel::holders`], with the [`LinkInfo`] of each holder that the
+    /// backend read anyway to name it (Linux asks for each holder's link
+    /// by its index), so that a reader who remembers answers
+    /// ([`memo::ReadMemo`]) need not ask for that link again. The default
+    /// reads no link: holders and no infos.
+    fn holders_and_links(
+        &self,
+        ip: IpAddr,
+    ) -> Result<(Vec<AdapterName>, Vec<LinkInfo>), KernelError> {
+        Ok((self.holders(ip)?, Vec::new()))
+    }
+
     /// Every link and every address at once (one dump of each), for views
     /// of the whole node. The real backends and the simulation provide it;
     /// a fake that does not is refused with EOPNOTSUPP.
@@ -335,6 +347,12 @@ impl<T: Kernel + ?Sized> Kernel for std::sync::Arc<T> {
     }
     fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
         (**self).holders(ip)
+    }
+    fn holders_and_links(
+        &self,
+        ip: IpAddr,
+    ) -> Result<(Vec<AdapterName>, Vec<LinkInfo>), KernelError> {
+        (**self).holders_and_links(ip)
     }
     fn snapshot(&self) -> Result<NodeSnapshot, KernelError> {
         (**self).snapshot()

@@ -61,36 +61,52 @@ impl LinuxKernel {
         &self,
         ips: &[IpAddr],
     ) -> Vec<Result<Vec<AdapterName>, KernelError>> {
+        self.holders_reading_links(ips).0
+    }
+
+    /// [`LinuxKernel::holders_of_ips`], and the link records read to name
+    /// the holders.
+    pub(super) fn holders_reading_links(
+        &self,
+        ips: &[IpAddr],
+    ) -> (Vec<Result<Vec<AdapterName>, KernelError>>, Vec<LinkRecord>) {
         if ips.is_empty() {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         let entries: Vec<_> = match self.nl.addresses(family_of(ips.iter().copied())) {
             Ok(all) => all.iter().map(address_entry).collect(),
-            Err(e) => return ips.iter().map(|_| Err(e.clone())).collect(),
+            Err(e) => return (ips.iter().map(|_| Err(e.clone())).collect(), Vec::new()),
         };
         let mut names: HashMap<u32, Option<AdapterName>> = HashMap::new();
-        ips.iter()
+        let mut records = Vec::new();
+        let held = ips
+            .iter()
             .map(|ip| {
                 holders_in(&entries, *ip, |index| {
                     if let Some(name) = names.get(&index) {
                         return Ok(name.clone());
                     }
                     let name = match self.nl.link_by_index(index)? {
-                        Some(l) => Some(AdapterName::new(&l.name).map_err(|e| {
-                            KernelError::with_message(
-                                KernelOp::DumpAddresses,
-                                Some(format!("ifindex {index}")),
-                                libc::EINVAL,
-                                e.to_string(),
-                            )
-                        })?),
+                        Some(l) => {
+                            let name = AdapterName::new(&l.name).map_err(|e| {
+                                KernelError::with_message(
+                                    KernelOp::DumpAddresses,
+                                    Some(format!("ifindex {index}")),
+                                    libc::EINVAL,
+                                    e.to_string(),
+                                )
+                            })?;
+                            records.push(l);
+                            Some(name)
+                        }
                         None => None,
                     };
                     names.insert(index, name.clone());
                     Ok(name)
                 })
             })
-            .collect()
+            .collect();
+        (held, records)
     }
 
     /// The adds pipelined; then, as a single add does, each IPv6 address

@@ -85,6 +85,17 @@ pub(crate) fn link_status(l: &LinkRecord) -> Option<LinkStatus> {
     })
 }
 
+/// The seam's view of the link `name` as a netlink link record shows it.
+fn link_info(name: AdapterName, l: &LinkRecord) -> LinkInfo {
+    LinkInfo {
+        name,
+        ifindex: l.index,
+        mac: l.mac.unwrap_or_default(),
+        state: LinkState::from_flags(l.admin_up, l.carrier),
+        carrier_changes: l.carrier_changes,
+    }
+}
+
 pub(crate) fn address_entry(a: &AddrRecord) -> AddressEntry {
     AddressEntry {
         ifindex: a.ifindex,
@@ -96,18 +107,29 @@ pub(crate) fn address_entry(a: &AddrRecord) -> AddressEntry {
 impl Kernel for LinuxKernel {
     fn link(&self, adapter: &AdapterName) -> Result<LinkInfo, KernelError> {
         let l = self.require_link(KernelOp::GetLink, adapter)?;
-        Ok(LinkInfo {
-            name: adapter.clone(),
-            ifindex: l.index,
-            mac: l.mac.unwrap_or_default(),
-            state: LinkState::from_flags(l.admin_up, l.carrier),
-            carrier_changes: l.carrier_changes,
-        })
+        Ok(link_info(adapter.clone(), &l))
     }
 
     /// One address dump, then one link request per holder.
     fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
         single(self.holders_of_ips(&[ip]))
+    }
+
+    /// [`Kernel::holders`] and the links it read to name the holders.
+    fn holders_and_links(
+        &self,
+        ip: IpAddr,
+    ) -> Result<(Vec<AdapterName>, Vec<LinkInfo>), KernelError> {
+        let (mut held, records) = self.holders_reading_links(&[ip]);
+        let names = held.pop().unwrap_or_else(|| Ok(Vec::new()))?;
+        let links = names
+            .iter()
+            .filter_map(|name| {
+                let l = records.iter().find(|l| l.name == name.as_str())?;
+                Some(link_info(name.clone(), l))
+            })
+            .collect();
+        Ok((names, links))
     }
 
     /// One link dump and one address dump.
