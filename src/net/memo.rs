@@ -22,7 +22,7 @@
 //! Errors are not remembered, except "no such adapter" (ENODEV), which is
 //! an answer like any other.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -45,8 +45,8 @@ pub struct ReadMemo<'a> {
 /// The answers remembered since the last change or wait.
 #[derive(Default)]
 struct Seen {
-    links: HashMap<AdapterName, Result<LinkInfo, KernelError>>,
-    holders: HashMap<IpAddr, Vec<AdapterName>>,
+    links: BTreeMap<AdapterName, Result<LinkInfo, KernelError>>,
+    holders: BTreeMap<IpAddr, Vec<AdapterName>>,
     snapshot: Option<NodeSnapshot>,
 }
 

@@ -1,14 +1,16 @@
 //! The environment an OCF action runs in: `OCF_*` and `HA_*` variables.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::resource::{InvalidInput, Tag};
 
-/// The environment an action sees: the `OCF_*` and `HA_*` variables.
+/// The environment an action sees: the `OCF_*` and `HA_*` variables (a
+/// B-tree: a hash map's random keys would cost the one-shot agent a
+/// `getrandom` call for a dozen variables).
 #[derive(Debug, Clone, Default)]
 pub struct OcfEnv {
-    vars: HashMap<String, String>,
+    vars: BTreeMap<String, String>,
 }
 
 impl OcfEnv {

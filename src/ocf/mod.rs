@@ -187,8 +187,14 @@ pub fn run_action(action: &str) -> u8 {
         read_host: &|adapters| crate::doctor::read_host(adapters, &HostPaths::system()),
     };
     let reply = run(action, &env, &deps);
-    print!("{}", reply.stdout);
-    eprint!("{}", reply.stderr);
+    // Nothing to say is the common case (a monitor that passes): then the
+    // standard streams are never set up.
+    if !reply.stdout.is_empty() {
+        print!("{}", reply.stdout);
+    }
+    if !reply.stderr.is_empty() {
+        eprint!("{}", reply.stderr);
+    }
     if let Some(reason) = reply.reason {
         eprintln!("ocf-exit-reason:{reason}");
     }

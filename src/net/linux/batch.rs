@@ -1,6 +1,6 @@
 //! The Linux kernel seam's batch methods (issue 11), behind the single ones too: each distinct adapter looked up once, one address dump, the netlink requests pipelined, one announcement pass.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use super::netlink::{self, AddrRecord, Family, LinkRecord};
@@ -77,7 +77,7 @@ impl LinuxKernel {
             Ok(all) => all.iter().map(address_entry).collect(),
             Err(e) => return (ips.iter().map(|_| Err(e.clone())).collect(), Vec::new()),
         };
-        let mut names: HashMap<u32, Option<AdapterName>> = HashMap::new();
+        let mut names: BTreeMap<u32, Option<AdapterName>> = BTreeMap::new();
         let mut records = Vec::new();
         let held = ips
             .iter()
