@@ -245,64 +245,13 @@ mod tests {
         assert_eq!(net.count(CallKind::Holders), 2);
     }
 
-    /// The simulation, naming holders as Linux does: by reading each
-    /// holder's link (without recording a link call).
-    struct Naming<'a>(&'a SimNet);
-
-    impl Kernel for Naming<'_> {
-        fn link(&self, adapter: &AdapterName) -> Result<LinkInfo, KernelError> {
-            self.0.link(adapter)
-        }
-        fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
-            self.0.holders(ip)
-        }
-        fn holders_and_links(
-            &self,
-            ip: IpAddr,
-        ) -> Result<(Vec<AdapterName>, Vec<LinkInfo>), KernelError> {
-            let names = self.0.holders(ip)?;
-            let links = names.iter().filter_map(|n| self.0.link_info(n)).collect();
-            Ok((names, links))
-        }
-        fn add_address(
-            &self,
-            adapter: &AdapterName,
-            addr: &Address,
-            opts: AddOptions,
-        ) -> Result<(), KernelError> {
-            self.0.add_address(adapter, addr, opts)
-        }
-        fn delete_address(&self, adapter: &AdapterName, addr: &Address) -> Result<(), KernelError> {
-            self.0.delete_address(adapter, addr)
-        }
-        fn flush_neighbours(&self, ip: IpAddr) -> Result<(), KernelError> {
-            self.0.flush_neighbours(ip)
-        }
-        fn announce(
-            &self,
-            adapter: &AdapterName,
-            ip: IpAddr,
-            plan: AnnouncePlan,
-        ) -> Result<(), KernelError> {
-            self.0.announce(adapter, ip, plan)
-        }
-        fn probe(
-            &self,
-            adapter: &AdapterName,
-            ip: IpAddr,
-            timeout: Duration,
-        ) -> Result<ProbeResult, KernelError> {
-            self.0.probe(adapter, ip, timeout)
-        }
-    }
-
     /// A holder's link, read to name it, answers quickCheck's look at that
     /// adapter: one monitor, one link request (issue 11 §4).
     #[test]
     fn a_link_read_to_name_a_holder_is_remembered() {
         let (net, addr) = net();
-        let naming = Naming(&net);
-        let memo = ReadMemo::new(&naming, net.clock());
+        net.name_holders_by_link(true);
+        let memo = ReadMemo::new(&net, net.clock());
         assert_eq!(memo.holders(addr.ip()).unwrap(), vec![nic("eth0")]);
         assert!(memo.link(&nic("eth0")).unwrap().state.is_connected());
         assert_eq!(net.count(CallKind::Link), 0);

@@ -235,4 +235,27 @@ mod tests {
         assert_eq!(node.run("monitor"), OcfExit::Success);
         assert_ne!(node.state_file().3, written.3);
     }
+
+    /// With holders named as Linux names them (by reading each holder's
+    /// link), a monitor is one holders reading and no link request of its
+    /// own: quickCheck's look at the active adapter is the link read to
+    /// name the holder.
+    #[test]
+    fn a_monitor_reads_the_holders_once_and_asks_no_link_again() {
+        let node = Node::new();
+        node.net.name_holders_by_link(true);
+        assert_eq!(node.run("monitor"), OcfExit::Success);
+        assert_eq!(node.monitor_calls(), (1, 0, 0));
+        // The cable out: quickCheck still sees it (and recover runs).
+        node.net.set_carrier(&nic("eth0"), false);
+        assert_eq!(node.run("monitor"), OcfExit::Success);
+        let holders: Vec<AdapterName> = node
+            .net
+            .addresses()
+            .into_iter()
+            .filter(|(_, a)| a.ip().to_string() == "198.51.100.50")
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(holders, vec![nic("eth1")]);
+    }
 }

@@ -31,6 +31,21 @@ impl Kernel for SimNet {
         Self::end(&mut g, n, kind, Some(adapter), None, faulted, result)
     }
 
+    /// The holders, with their links when [`SimNet::name_holders_by_link`]
+    /// is on.
+    fn holders_and_links(
+        &self,
+        ip: IpAddr,
+    ) -> Result<(Vec<AdapterName>, Vec<LinkInfo>), KernelError> {
+        let names = self.holders(ip)?;
+        let links = if self.lock().holders_with_links {
+            names.iter().filter_map(|n| self.link_info(n)).collect()
+        } else {
+            Vec::new()
+        };
+        Ok((names, links))
+    }
+
     fn holders(&self, ip: IpAddr) -> Result<Vec<AdapterName>, KernelError> {
         let kind = CallKind::Holders;
         let (n, mut g, effect) = self.begin(kind, None);

@@ -199,6 +199,14 @@ impl SimNet {
         self.lock().calls.clone()
     }
 
+    /// Make `holders_and_links` answer as Linux does, with the link of
+    /// each holder (read without a recorded call: Linux reads it to name
+    /// the holder). Off by default: the holders alone, as the seam's
+    /// default, so call counts elsewhere stay as they were.
+    pub fn name_holders_by_link(&self, on: bool) {
+        self.lock().holders_with_links = on;
+    }
+
     /// How many calls of `kind` were made.
     pub fn count(&self, kind: CallKind) -> usize {
         self.lock().calls.iter().filter(|c| c.kind == kind).count()

@@ -66,6 +66,9 @@ pub(super) struct Inner {
     pub watched: Option<VecDeque<Change>>,
     /// The addresses the watcher listens for claims of.
     pub claims_watched: Vec<WatchedAddress>,
+    /// `holders_and_links` hands over each holder's link, as Linux does
+    /// ([`super::SimNet::name_holders_by_link`]).
+    pub holders_with_links: bool,
 }
 
 impl Inner {
