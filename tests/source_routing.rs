@@ -316,8 +316,8 @@ fn a_batch_moved_by_the_daemon_repoints_every_vips_rule_and_table() {
 
 /// A crash between the address add and the rule is repaired by the next
 /// operation, with 7007: the kernel changes before the state is written,
-/// so such a crash always leaves a stale state too (simulated: the rule and
-/// the table taken away by hand and the state set back to "out of
+/// so a restore killed there leaves a stale state too (simulated: the rule
+/// and the table taken away by hand and the state set back to "out of
 /// service", as if the process died right after the add), and even a
 /// quickCheck that corrects the state settles the routing. Routing broken
 /// by hand under a right state is left to the next deepCheck (a

@@ -205,9 +205,15 @@ pub fn reconcile_many(
 /// address dump: 0.13 ms of a 1.4 ms OCF monitor, BENCHMARKS.md "The
 /// agent's own costs"), and in the daemon that work would sit between a
 /// carrier loss and the recovery. Nothing is lost:
-/// - what a crash between an address change and its routing leaves is
-///   always a stale state as well (the kernel changes before the state is
-///   written), so the quickCheck after it corrects the state and settles;
+/// - a crash between an address change and its routing mostly leaves a
+///   stale state as well (the kernel changes before the state is
+///   written: a restore or a recover that moved the address), and the
+///   quickCheck after it corrects the state and settles; where the state
+///   stays right (a recover that re-added the address to the adapter it
+///   names, a remove, whose "out of service" is written first), what is
+///   left is one of the harmless states of docs/linux-backend.md "Crash
+///   safety" (no rule: traffic follows `main`, as without ipkit; a rule
+///   of an address no adapter holds: inert);
 /// - the routing matters only once the address has moved, and every move
 ///   (recover, restore, remove; a quickCheck that fails is followed by
 ///   recover) re-points it in the same call that moves the address;
