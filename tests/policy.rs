@@ -287,9 +287,10 @@ fn done(policy: &mut Policy, at: Ms, tag: Tag, report: Report) -> Vec<JobRequest
 
 /// At most `DEEP_AT_ONCE` deepChecks are under way (issue 11): with more
 /// due at once, the rest wait in line, not busy: their quickChecks go on,
-/// and their deepChecks start as the ones under way report. Before, every due deepCheck started (and its resource was
-/// busy until a worker ran it), so at 10,000 resources the quickChecks
-/// stopped for minutes behind the deepCheck backlog.
+/// and their deepChecks start as the ones under way report. Before, every
+/// due deepCheck started (and its resource was busy until a worker ran
+/// it), so at 10,000 resources the quickChecks stopped for minutes behind
+/// the deepCheck backlog.
 #[test]
 fn deep_checks_beyond_the_room_wait_in_line_and_go_on_being_quick_checked() {
     use ipkit::daemon::policy::DEEP_AT_ONCE;

@@ -30,17 +30,19 @@ pub(super) struct DeepRoom {
 }
 
 impl DeepRoom {
-    /// `tag`'s deepCheck is due: true if it starts now; otherwise it waits
-    /// in line and `waits` is set.
+    /// `tag`'s deepCheck is due: true if it starts now. One already in
+    /// line (`waits`) keeps its place until [`DeepRoom::release`] lets it
+    /// go; one that finds no room joins the line and `waits` is set.
     pub(super) fn admit(&mut self, tag: &Tag, waits: &mut bool) -> bool {
+        if *waits {
+            return false;
+        }
         if self.running.len() < DEEP_AT_ONCE {
             self.running.insert(tag.clone());
             return true;
         }
-        if !*waits {
-            *waits = true;
-            self.waiting.push_back(tag.clone());
-        }
+        *waits = true;
+        self.waiting.push_back(tag.clone());
         false
     }
 

@@ -506,11 +506,7 @@ impl Policy {
                         trigger: Trigger::Timer,
                         recover,
                     })
-                } else if r.watching()
-                    && now >= r.next_deep
-                    && !r.deep_waits
-                    && deep.admit(tag, &mut r.deep_waits)
-                {
+                } else if r.watching() && now >= r.next_deep && deep.admit(tag, &mut r.deep_waits) {
                     Some(Job::DeepCheck)
                 } else if r.watching() && now >= r.next_refresh {
                     Some(Job::Refresh)
